@@ -1,0 +1,47 @@
+/**
+ * Compiles every fixtures/wat/*.wat to a .wasm beside it. The .wasm files are committed so tests
+ * do not depend on the text toolchain; rerun this after editing a .wat.
+ */
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import wabtInit from 'wabt';
+
+const dir = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'wat');
+
+// Every post-MVP feature a fixture may use; enabling them all keeps one fixture format.
+const features = {
+  exceptions: true,
+  mutable_globals: true,
+  sat_float_to_int: true,
+  sign_extension: true,
+  simd: true,
+  threads: true,
+  function_references: true,
+  multi_value: true,
+  tail_call: true,
+  bulk_memory: true,
+  reference_types: true,
+  memory64: true,
+  multi_memory: true,
+  extended_const: true,
+  relaxed_simd: true,
+};
+
+const wabt = await wabtInit();
+const files = (await readdir(dir)).filter((f) => f.endsWith('.wat')).sort();
+for (const file of files) {
+  const source = await readFile(join(dir, file), 'utf8');
+  const module = wabt.parseWat(file, source, features);
+  try {
+    module.resolveNames();
+    // The typings omit it, but validate takes the feature set; without it post-MVP modules fail.
+    (module as unknown as { validate(f: object): void }).validate(features);
+    const { buffer } = module.toBinary({});
+    const out = join(dir, file.replace(/\.wat$/, '.wasm'));
+    await writeFile(out, buffer);
+    console.log(`${file} -> ${out} (${buffer.length} bytes)`);
+  } finally {
+    module.destroy();
+  }
+}

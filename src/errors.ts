@@ -1,0 +1,193 @@
+/**
+ * The single error hierarchy of wasm-sandbox. Every failure that reaches a caller is a
+ * `WasmSandboxError` with a stable `code`, so callers can branch on `code` (or `instanceof`)
+ * without parsing messages.
+ */
+
+export type ErrorCode =
+  | 'INVALID_MODULE'
+  | 'MODULE_NOT_FOUND'
+  | 'INSTANCE_NOT_FOUND'
+  | 'FUNCTION_NOT_FOUND'
+  | 'INVALID_ARGUMENTS'
+  | 'TRAP'
+  | 'RESOURCE_LIMIT_EXCEEDED'
+  | 'SECURITY_VIOLATION'
+  | 'TIMEOUT'
+  | 'INVALID_POLICY'
+  | 'MISSING_IMPORTS'
+  | 'INSTANCE_UNUSABLE'
+  | 'SANDBOX_CLOSED';
+
+export class WasmSandboxError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+export class InvalidModule extends WasmSandboxError {
+  /** Byte offset in the binary where decoding failed, when known. */
+  readonly offset: number | undefined;
+  constructor(message: string, options?: { offset?: number; cause?: unknown }) {
+    super('INVALID_MODULE', message, options);
+    this.offset = options?.offset;
+  }
+}
+
+export class ModuleNotFound extends WasmSandboxError {
+  readonly moduleId: string;
+  constructor(moduleId: string, detail?: string) {
+    super('MODULE_NOT_FOUND', detail ?? `no module with id '${moduleId}'`);
+    this.moduleId = moduleId;
+  }
+}
+
+export class InstanceNotFound extends WasmSandboxError {
+  readonly instanceId: string;
+  constructor(instanceId: string) {
+    super('INSTANCE_NOT_FOUND', `no instance with id '${instanceId}' (never created, or destroyed)`);
+    this.instanceId = instanceId;
+  }
+}
+
+export class FunctionNotFound extends WasmSandboxError {
+  readonly functionName: string;
+  readonly available: string[];
+  constructor(functionName: string, available: string[]) {
+    const list = available.length ? available.join(', ') : '(none)';
+    super('FUNCTION_NOT_FOUND', `no exported function '${functionName}'; exported functions: ${list}`);
+    this.functionName = functionName;
+    this.available = available;
+  }
+}
+
+export class InvalidArguments extends WasmSandboxError {
+  /** Zero-based index of the offending parameter, when one parameter is at fault. */
+  readonly parameter: number | undefined;
+  readonly expected: string | undefined;
+  constructor(message: string, options?: { parameter?: number; expected?: string }) {
+    super('INVALID_ARGUMENTS', message);
+    this.parameter = options?.parameter;
+    this.expected = options?.expected;
+  }
+}
+
+export type TrapKind =
+  | 'unreachable'
+  | 'out-of-bounds'
+  | 'stack-overflow'
+  | 'divide-by-zero'
+  | 'integer-overflow'
+  | 'invalid-conversion'
+  | 'indirect-call-type-mismatch'
+  | 'null-reference'
+  | 'table-out-of-bounds'
+  | 'unaligned-atomic'
+  | 'out-of-memory'
+  | 'host-error'
+  | 'unknown';
+
+export class Trap extends WasmSandboxError {
+  readonly kind: TrapKind;
+  /** The wasm frames of the trap, innermost first, as `module!function` style lines from V8. */
+  readonly wasmStack: string[];
+  constructor(kind: TrapKind, message: string, options?: { wasmStack?: string[]; cause?: unknown }) {
+    super('TRAP', message, options);
+    this.kind = kind;
+    this.wasmStack = options?.wasmStack ?? [];
+  }
+}
+
+export type LimitName =
+  | 'memory'
+  | 'memory-growth-rate'
+  | 'table'
+  | 'fuel'
+  | 'cpu-time'
+  | 'stack'
+  | 'file-descriptors'
+  | 'network-connections'
+  | 'read-bytes'
+  | 'write-bytes'
+  | 'output-bytes'
+  | 'payload-bytes'
+  | 'instances';
+
+export class ResourceLimitExceeded extends WasmSandboxError {
+  readonly limit: LimitName;
+  readonly max: number;
+  readonly observed: number;
+  constructor(limit: LimitName, max: number, observed: number, detail?: string) {
+    super('RESOURCE_LIMIT_EXCEEDED', `resource limit '${limit}' exceeded: limit ${max}, observed ${observed}${detail ? ` (${detail})` : ''}`);
+    this.limit = limit;
+    this.max = max;
+    this.observed = observed;
+  }
+}
+
+export class SecurityViolation extends WasmSandboxError {
+  /** The capability that would have been needed, e.g. `filesystem`, `network`, `hostFunctions`. */
+  readonly capability: string;
+  readonly detail: string;
+  constructor(capability: string, detail: string) {
+    super('SECURITY_VIOLATION', `capability '${capability}' not granted: ${detail}`);
+    this.capability = capability;
+    this.detail = detail;
+  }
+}
+
+export class Timeout extends WasmSandboxError {
+  readonly kind: 'call' | 'instance-lifetime';
+  readonly timeoutMs: number;
+  readonly elapsedMs: number;
+  constructor(kind: 'call' | 'instance-lifetime', timeoutMs: number, elapsedMs: number) {
+    super('TIMEOUT', `${kind === 'call' ? 'call' : 'instance lifetime'} deadline of ${timeoutMs} ms exceeded (stopped after ${Math.round(elapsedMs)} ms)`);
+    this.kind = kind;
+    this.timeoutMs = timeoutMs;
+    this.elapsedMs = elapsedMs;
+  }
+}
+
+export class InvalidPolicy extends WasmSandboxError {
+  /** JSON-pointer-like path of the offending key, e.g. `/resourceLimits/memory/maxMemoryBytes`. */
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super('INVALID_POLICY', `invalid policy at '${path || '/'}': ${message}`);
+    this.path = path;
+  }
+}
+
+export interface MissingImport {
+  module: string;
+  name: string;
+  kind: string;
+}
+
+/** Raised by createInstance when the config cannot satisfy every import, listing all of them at once. */
+export class MissingImports extends WasmSandboxError {
+  readonly missing: MissingImport[];
+  constructor(missing: MissingImport[]) {
+    super('MISSING_IMPORTS', `module needs imports that were not provided: ${missing.map((m) => `${m.module}.${m.name} (${m.kind})`).join(', ')}`);
+    this.missing = missing;
+  }
+}
+
+/** An instance that was stopped (timeout, fuel, fatal trap) and must be recreated. */
+export class InstanceUnusable extends WasmSandboxError {
+  readonly instanceId: string;
+  readonly reason: string;
+  constructor(instanceId: string, reason: string) {
+    super('INSTANCE_UNUSABLE', `instance '${instanceId}' can no longer be used: ${reason}; destroy it and create a new one`);
+    this.instanceId = instanceId;
+    this.reason = reason;
+  }
+}
+
+export class SandboxClosed extends WasmSandboxError {
+  constructor() {
+    super('SANDBOX_CLOSED', 'the sandbox has been closed');
+  }
+}

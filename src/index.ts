@@ -1,0 +1,15 @@
+export { WasmSandbox } from './sandbox/wasm-sandbox.ts';
+export type { SandboxOptions, InstanceConfig, ModuleSummary, InstanceSummary, TypedFunction, SandboxEvents } from './sandbox/wasm-sandbox.ts';
+export { inspect } from './module/inspect.ts';
+export type * from './module/module-info.ts';
+export { Capabilities } from './security/capabilities.ts';
+export type * from './security/capabilities.ts';
+export { ResourceLimits, WASM_PAGE_BYTES } from './security/resource-limits.ts';
+export type * from './security/resource-limits.ts';
+export { loadPolicy, parsePolicy } from './security/policy.ts';
+export type { Policy, PolicyDocument } from './security/policy.ts';
+export { policySchema } from './security/policy-validator.ts';
+export { parseSize, parseDuration } from './security/units.ts';
+export * from './errors.ts';
+export type { HostContext } from './runtime/host-context.ts';
+export type { WasmValue, WasmResult, HostFunction, HostFunctions, ExternImports, InstanceMetrics, RuntimeKind, WasmRuntime, WasmModule, WasmInstance } from './runtime/types.ts';

@@ -1,0 +1,61 @@
+import { InvalidModule, ResourceLimitExceeded } from '../../errors.ts';
+import type { ModuleInfo } from '../../module/module-info.ts';
+import { WASM_PAGE_BYTES } from '../../security/resource-limits.ts';
+import type { ResolvedInstanceConfig, RuntimeObserver, WasmInstance, WasmModule, WasmRuntime } from '../types.ts';
+import { InProcessInstance } from './inprocess-instance.ts';
+
+/**
+ * Runs guests on the caller's thread, in the caller's V8 isolate: the fastest runtime, with calls that
+ * cost a few nanoseconds over a raw export call. Containment comes from what the guest is linked
+ * against and from instrumentation, not from a thread boundary.
+ */
+export class InProcessRuntime implements WasmRuntime {
+  readonly kind = 'inprocess' as const;
+  private readonly observer: RuntimeObserver;
+
+  constructor(observer: RuntimeObserver = {}) {
+    this.observer = observer;
+  }
+
+  async compile(bytes: Uint8Array, info: ModuleInfo): Promise<WasmModule> {
+    let module: WebAssembly.Module;
+    try {
+      module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+    } catch (err) {
+      throw new InvalidModule(`module failed validation: ${(err as Error).message}`, { cause: err });
+    }
+    return new InProcessModule(module, info, this.observer);
+  }
+
+  async close(): Promise<void> {}
+}
+
+class InProcessModule implements WasmModule {
+  readonly info: ModuleInfo;
+  private readonly module: WebAssembly.Module;
+  private readonly observer: RuntimeObserver;
+
+  constructor(module: WebAssembly.Module, info: ModuleInfo, observer: RuntimeObserver) {
+    this.module = module;
+    this.info = info;
+    this.observer = observer;
+  }
+
+  async instantiate(instanceId: string, config: ResolvedInstanceConfig): Promise<WasmInstance> {
+    checkInitialMemory(this.info, config);
+    return InProcessInstance.create(instanceId, this.module, this.info, config, this.observer);
+  }
+
+  dispose(): void {}
+}
+
+/** Refuses before allocating: a module asking for more initial memory than allowed never gets it. */
+export function checkInitialMemory(info: ModuleInfo, config: ResolvedInstanceConfig): void {
+  const maxPages = config.resourceLimits.maxPages;
+  if (maxPages === null) return;
+  for (const mem of info.memories) {
+    if (mem.min > maxPages) {
+      throw new ResourceLimitExceeded('memory', maxPages * WASM_PAGE_BYTES, mem.min * WASM_PAGE_BYTES, `the module's ${mem.imported ? 'imported' : 'declared'} memory starts at ${mem.min} pages`);
+    }
+  }
+}

@@ -1,0 +1,73 @@
+import type { Capabilities } from '../security/capabilities.ts';
+import type { ResourceLimits } from '../security/resource-limits.ts';
+import type { FuncSignature, ModuleInfo } from '../module/module-info.ts';
+import type { HostContext } from './host-context.ts';
+
+export type RuntimeKind = 'inprocess' | 'worker';
+
+/** What crosses the boundary: numbers for i32/f32/f64, bigint for i64, references as opaque values. */
+export type WasmValue = number | bigint | null | object;
+/** No result → undefined, one → the value, several → an array. */
+export type WasmResult = WasmValue | WasmValue[] | undefined;
+
+export type HostFunction = (ctx: HostContext, ...args: any[]) => unknown;
+/** Host functions by import module and name: `{ env: { log: (ctx, ptr, len) => {…} } }`. */
+export type HostFunctions = Record<string, Record<string, HostFunction>>;
+/** Non-function imports (memories, tables, globals) by module and name. */
+export type ExternImports = Record<string, Record<string, WebAssembly.Memory | WebAssembly.Table | WebAssembly.Global>>;
+
+export interface ResolvedInstanceConfig {
+  readonly capabilities: Capabilities;
+  readonly resourceLimits: ResourceLimits;
+  readonly hostFunctions: HostFunctions;
+  readonly imports: ExternImports;
+}
+
+export interface InstanceMetrics {
+  memoryBytes: number;
+  peakMemoryBytes: number;
+  fuelConsumed: number;
+  calls: number;
+  traps: number;
+  /** Wall time spent inside guest calls made through the async API, in ms. */
+  wallTimeMs: number;
+  cpuTimeMs: number;
+  hostFunctionCalls: number;
+  openFileDescriptors: number;
+  bytesRead: number;
+  bytesWritten: number;
+}
+
+/** Observers the runtime reports monitoring events to; the facade turns them into sandbox events. */
+export interface RuntimeObserver {
+  onTrap?(instanceId: string, error: Error): void;
+  onLimit?(instanceId: string, error: Error): void;
+  onViolation?(instanceId: string, violation: { capability: string; detail: string }): void;
+}
+
+/** A compiled module, ready to instantiate any number of times. */
+export interface WasmModule {
+  readonly info: ModuleInfo;
+  instantiate(instanceId: string, config: ResolvedInstanceConfig): Promise<WasmInstance>;
+  dispose(): void;
+}
+
+/** A synchronous call path, offered only where the runtime can complete a call without yielding. */
+export type SyncCall = (...args: WasmValue[]) => WasmResult;
+
+export interface WasmInstance {
+  readonly id: string;
+  /** Exported functions and their signatures. */
+  readonly functions: ReadonlyMap<string, FuncSignature>;
+  call(name: string, args: readonly WasmValue[]): Promise<WasmResult>;
+  /** A direct handle that validates arguments; undefined when the runtime cannot call synchronously. */
+  syncHandle(name: string): SyncCall | undefined;
+  metrics(): InstanceMetrics;
+  destroy(): Promise<void>;
+}
+
+export interface WasmRuntime {
+  readonly kind: RuntimeKind;
+  compile(bytes: Uint8Array, info: ModuleInfo): Promise<WasmModule>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,286 @@
+import { EventEmitter } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import {
+  FunctionNotFound, InvalidArguments, InvalidModule, InstanceNotFound, ModuleNotFound, ResourceLimitExceeded, SandboxClosed,
+  SecurityViolation, Trap, WasmSandboxError,
+} from '../errors.ts';
+import { inspect } from '../module/inspect.ts';
+import type { ModuleInfo } from '../module/module-info.ts';
+import { Capabilities, type CapabilitiesInit } from '../security/capabilities.ts';
+import { ResourceLimits, type ResourceLimitsInit } from '../security/resource-limits.ts';
+import { InProcessRuntime } from '../runtime/inprocess/inprocess-runtime.ts';
+import type {
+  ExternImports, HostFunctions, InstanceMetrics, ResolvedInstanceConfig, RuntimeKind, RuntimeObserver,
+  WasmInstance, WasmModule, WasmResult, WasmRuntime, WasmValue,
+} from '../runtime/types.ts';
+
+export interface SandboxOptions {
+  /** `inprocess` (default): fastest, same thread. `worker`: each instance on a worker thread, hard-killable. */
+  runtime?: RuntimeKind;
+}
+
+export interface InstanceConfig {
+  capabilities?: Capabilities | CapabilitiesInit;
+  resourceLimits?: ResourceLimits | ResourceLimitsInit;
+  /** Host functions by import module and name; linked only where `capabilities.hostFunctions` allows. */
+  hostFunctions?: HostFunctions;
+  /** Memories, tables and globals the module imports. */
+  imports?: ExternImports;
+}
+
+export interface ModuleSummary {
+  id: string;
+  size: number;
+  wasi: ModuleInfo['wasi'];
+  exports: string[];
+  imports: string[];
+}
+
+export interface InstanceSummary {
+  id: string;
+  moduleId: string;
+  createdAt: number;
+}
+
+/** A cached, typed handle to one export. Calling it is async; `sync` calls without a promise where the runtime allows. */
+export interface TypedFunction<A extends WasmValue[] = WasmValue[], R extends WasmResult = WasmResult> {
+  (...args: A): Promise<R>;
+  /** Present on the in-process runtime: the same call, returning the result directly. */
+  readonly sync: ((...args: A) => R) | undefined;
+  readonly functionName: string;
+}
+
+export interface SandboxEvents {
+  trap: [{ instanceId: string; error: Trap }];
+  limit: [{ instanceId: string; error: ResourceLimitExceeded | WasmSandboxError }];
+  violation: [{ instanceId: string; capability: string; detail: string }];
+}
+
+interface ModuleEntry {
+  module: WasmModule;
+  summary: ModuleSummary;
+}
+
+interface InstanceEntry {
+  instance: WasmInstance;
+  summary: InstanceSummary;
+  handles: Map<string, TypedFunction<any, any>>;
+}
+
+/**
+ * The facade over a runtime: loads modules, creates instances under a policy, and calls them. Every method
+ * that can run guest code is async so that the worker runtime fits behind the same interface.
+ * Events: `trap`, `limit`, `violation`, for monitoring.
+ */
+export class WasmSandbox extends EventEmitter<SandboxEvents> {
+  readonly runtimeKind: RuntimeKind;
+  private readonly runtime: WasmRuntime;
+  private readonly modules = new Map<string, ModuleEntry>();
+  private readonly instances = new Map<string, InstanceEntry>();
+  private nextModule = 1;
+  private nextInstance = 1;
+  private closed = false;
+
+  private constructor(runtime: WasmRuntime) {
+    super();
+    this.runtime = runtime;
+    this.runtimeKind = runtime.kind;
+  }
+
+  static async create(options: SandboxOptions = {}): Promise<WasmSandbox> {
+    if (options === null || typeof options !== 'object') throw new InvalidArguments('WasmSandbox.create options must be an object');
+    const kind = options.runtime ?? 'inprocess';
+    let sandbox: WasmSandbox | undefined;
+    const observer: RuntimeObserver = {
+      onTrap: (instanceId, error) => sandbox?.emit('trap', { instanceId, error: error as Trap }),
+      onLimit: (instanceId, error) => sandbox?.emit('limit', { instanceId, error: error as WasmSandboxError }),
+      onViolation: (instanceId, v) => sandbox?.emit('violation', { instanceId, ...v }),
+    };
+    sandbox = new WasmSandbox(await createRuntime(kind, observer));
+    return sandbox;
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new SandboxClosed();
+  }
+
+  /** Validates and compiles a core module; returns its id. Components go to `ComponentRuntime`. */
+  async loadModule(bytes: Uint8Array | ArrayBuffer): Promise<string> {
+    this.ensureOpen();
+    const data = toBytes(bytes);
+    const info = inspect(data);
+    if (info.kind === 'component') {
+      throw new InvalidModule('this is a WebAssembly component, not a core module; load it with ComponentRuntime');
+    }
+    const module = await this.runtime.compile(data, info);
+    const id = `module-${this.nextModule++}`;
+    this.modules.set(id, {
+      module,
+      summary: {
+        id,
+        size: info.size,
+        wasi: info.wasi,
+        exports: info.exports.map((e) => e.name),
+        imports: info.imports.map((i) => `${i.module}.${i.name}`),
+      },
+    });
+    return id;
+  }
+
+  async loadModuleFromFile(path: string): Promise<string> {
+    this.ensureOpen();
+    if (typeof path !== 'string' || path === '') throw new InvalidArguments('loadModuleFromFile expects a file path');
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(path);
+    } catch (err) {
+      throw new ModuleNotFound(path, `cannot read module file '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    return this.loadModule(bytes);
+  }
+
+  inspectModule(moduleId: string): ModuleInfo {
+    return structuredClone(this.moduleEntry(moduleId).module.info);
+  }
+
+  async createInstance(moduleId: string, config: InstanceConfig = {}): Promise<string> {
+    this.ensureOpen();
+    const entry = this.moduleEntry(moduleId);
+    const resolved = resolveConfig(config);
+    const id = `instance-${this.nextInstance++}`;
+    let instance: WasmInstance;
+    try {
+      instance = await entry.module.instantiate(id, resolved);
+    } catch (err) {
+      this.report(id, err);
+      throw err;
+    }
+    this.instances.set(id, { instance, summary: { id, moduleId, createdAt: Date.now() }, handles: new Map() });
+    return id;
+  }
+
+  async callFunction(instanceId: string, name: string, args: readonly WasmValue[] = []): Promise<WasmResult> {
+    const instance = this.instanceEntry(instanceId).instance;
+    if (typeof name !== 'string') throw new InvalidArguments('function name must be a string');
+    if (!Array.isArray(args)) throw new InvalidArguments(`arguments for '${name}' must be an array`);
+    return instance.call(name, args);
+  }
+
+  /** A cached handle to `name`; the handle keeps working until the instance is destroyed. */
+  getFunction<A extends WasmValue[] = WasmValue[], R extends WasmResult = WasmResult>(instanceId: string, name: string): TypedFunction<A, R> {
+    const entry = this.instanceEntry(instanceId);
+    const cached = entry.handles.get(name);
+    if (cached) return cached;
+    const instance = entry.instance;
+    if (!instance.functions.has(name)) throw new FunctionNotFound(String(name), [...instance.functions.keys()]);
+    const sync = instance.syncHandle(name) as ((...args: A) => R) | undefined;
+    const call = sync
+      ? (...args: A): Promise<R> => {
+          try {
+            return Promise.resolve(sync(...args));
+          } catch (err) {
+            return Promise.reject(err);
+          }
+        }
+      : (...args: A): Promise<R> => instance.call(name, args) as Promise<R>;
+    const handle = Object.assign(call, { sync, functionName: name });
+    entry.handles.set(name, handle);
+    return handle;
+  }
+
+  getMetrics(instanceId: string): InstanceMetrics {
+    return this.instanceEntry(instanceId).instance.metrics();
+  }
+
+  async destroyInstance(instanceId: string): Promise<void> {
+    const entry = this.instanceEntry(instanceId);
+    this.instances.delete(instanceId);
+    await entry.instance.destroy();
+  }
+
+  /** Forgets a module; instances already created from it keep running until destroyed. */
+  unloadModule(moduleId: string): void {
+    const entry = this.moduleEntry(moduleId);
+    this.modules.delete(moduleId);
+    entry.module.dispose();
+  }
+
+  listModules(): ModuleSummary[] {
+    return [...this.modules.values()].map((e) => ({ ...e.summary }));
+  }
+
+  listInstances(): InstanceSummary[] {
+    return [...this.instances.values()].map((e) => ({ ...e.summary }));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.instances.values()].map((e) => e.instance.destroy()));
+    this.instances.clear();
+    for (const e of this.modules.values()) e.module.dispose();
+    this.modules.clear();
+    await this.runtime.close();
+  }
+
+  private moduleEntry(moduleId: string): ModuleEntry {
+    this.ensureOpen();
+    const entry = typeof moduleId === 'string' ? this.modules.get(moduleId) : undefined;
+    if (!entry) throw new ModuleNotFound(String(moduleId));
+    return entry;
+  }
+
+  private instanceEntry(instanceId: string): InstanceEntry {
+    this.ensureOpen();
+    const entry = typeof instanceId === 'string' ? this.instances.get(instanceId) : undefined;
+    if (!entry) throw new InstanceNotFound(String(instanceId));
+    return entry;
+  }
+
+  private report(instanceId: string, err: unknown): void {
+    if (err instanceof ResourceLimitExceeded) this.emit('limit', { instanceId, error: err });
+    else if (err instanceof SecurityViolation) this.emit('violation', { instanceId, capability: err.capability, detail: err.detail });
+    else if (err instanceof Trap) this.emit('trap', { instanceId, error: err });
+  }
+}
+
+async function createRuntime(kind: RuntimeKind, observer: RuntimeObserver): Promise<WasmRuntime> {
+  switch (kind) {
+    case 'inprocess':
+      return new InProcessRuntime(observer);
+    case 'worker': {
+      const { WorkerRuntime } = await import('../runtime/worker/worker-runtime.ts');
+      return new WorkerRuntime(observer);
+    }
+    default:
+      throw new InvalidArguments(`unknown runtime '${String(kind)}'; expected 'inprocess' or 'worker'`);
+  }
+}
+
+function toBytes(bytes: Uint8Array | ArrayBuffer): Uint8Array {
+  if (bytes instanceof Uint8Array) return bytes;
+  if (bytes instanceof ArrayBuffer) return new Uint8Array(bytes);
+  if (ArrayBuffer.isView(bytes)) return new Uint8Array((bytes as ArrayBufferView).buffer, (bytes as ArrayBufferView).byteOffset, (bytes as ArrayBufferView).byteLength);
+  throw new InvalidArguments(`loadModule expects a Uint8Array or ArrayBuffer, got ${bytes === null ? 'null' : typeof bytes}`);
+}
+
+function resolveConfig(config: InstanceConfig): ResolvedInstanceConfig {
+  if (config === null || typeof config !== 'object') throw new InvalidArguments('instance config must be an object');
+  const known = new Set(['capabilities', 'resourceLimits', 'hostFunctions', 'imports']);
+  for (const key of Object.keys(config)) {
+    if (!known.has(key)) throw new InvalidArguments(`unknown instance config key '${key}'; expected one of ${[...known].join(', ')}`);
+  }
+  const hostFunctions = config.hostFunctions ?? {};
+  for (const [mod, fns] of Object.entries(hostFunctions)) {
+    if (!fns || typeof fns !== 'object') throw new InvalidArguments(`hostFunctions.${mod} must be an object of functions`);
+    for (const [name, fn] of Object.entries(fns)) {
+      if (typeof fn !== 'function') throw new InvalidArguments(`hostFunctions.${mod}.${name} must be a function`);
+    }
+  }
+  return {
+    capabilities: Capabilities.from(config.capabilities),
+    resourceLimits: ResourceLimits.from(config.resourceLimits),
+    hostFunctions,
+    imports: config.imports ?? {},
+  };
+}

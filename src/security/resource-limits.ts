@@ -1,0 +1,176 @@
+import { InvalidPolicy } from '../errors.ts';
+import { validatePolicySection } from './policy-validator.ts';
+import { parseDuration, parseSize } from './units.ts';
+
+export const WASM_PAGE_BYTES = 65536;
+
+type Size = number | string | null;
+type Duration = number | string | null;
+
+/** Every field: `null` means no limit. Sizes take bytes or strings such as `'64MiB'`; durations ms or `'500ms'`/`'2s'`. */
+export interface ResourceLimitsInit {
+  memory?: {
+    maxMemoryBytes?: Size;
+    maxMemoryPages?: number | null;
+    /** Pages reserved up front for each memory, so early growth does not reallocate. */
+    reservedMemoryPages?: number | null;
+    maxGrowthRatePagesPerSec?: number | null;
+    maxTableElements?: number | null;
+    /** Trap instead of returning -1 from `memory.grow` when a limit refuses it. */
+    trapOnGrowFailure?: boolean;
+  };
+  cpu?: { fuel?: number | null; maxCpuTimeMs?: Duration };
+  time?: { callTimeoutMs?: Duration; instanceLifetimeMs?: Duration };
+  io?: {
+    maxFileDescriptors?: number | null;
+    maxNetworkConnections?: number | null;
+    maxReadBytes?: Size;
+    maxWriteBytes?: Size;
+    maxOutputBytes?: Size;
+  };
+  stack?: { maxStackBytes?: Size };
+}
+
+export interface MemoryLimits {
+  readonly maxMemoryBytes: number | null;
+  readonly maxMemoryPages: number | null;
+  readonly reservedMemoryPages: number | null;
+  readonly maxGrowthRatePagesPerSec: number | null;
+  readonly maxTableElements: number | null;
+  readonly trapOnGrowFailure: boolean;
+}
+export interface CpuLimits { readonly fuel: number | null; readonly maxCpuTimeMs: number | null }
+export interface TimeLimits { readonly callTimeoutMs: number | null; readonly instanceLifetimeMs: number | null }
+export interface IoLimits {
+  readonly maxFileDescriptors: number | null;
+  readonly maxNetworkConnections: number | null;
+  readonly maxReadBytes: number | null;
+  readonly maxWriteBytes: number | null;
+  readonly maxOutputBytes: number | null;
+}
+export interface StackLimits { readonly maxStackBytes: number | null }
+
+const MiB = 1024 * 1024;
+
+const DEFAULTS: Required<{ [K in keyof ResourceLimitsInit]-?: Required<NonNullable<ResourceLimitsInit[K]>> }> = {
+  memory: { maxMemoryBytes: 256 * MiB, maxMemoryPages: null, reservedMemoryPages: null, maxGrowthRatePagesPerSec: null, maxTableElements: 100_000, trapOnGrowFailure: false },
+  cpu: { fuel: null, maxCpuTimeMs: null },
+  time: { callTimeoutMs: 30_000, instanceLifetimeMs: null },
+  io: { maxFileDescriptors: 128, maxNetworkConnections: 16, maxReadBytes: null, maxWriteBytes: null, maxOutputBytes: 64 * MiB },
+  stack: { maxStackBytes: MiB },
+};
+
+const UNLIMITED: typeof DEFAULTS = {
+  memory: { maxMemoryBytes: null, maxMemoryPages: null, reservedMemoryPages: null, maxGrowthRatePagesPerSec: null, maxTableElements: null, trapOnGrowFailure: false },
+  cpu: { fuel: null, maxCpuTimeMs: null },
+  time: { callTimeoutMs: null, instanceLifetimeMs: null },
+  io: { maxFileDescriptors: null, maxNetworkConnections: null, maxReadBytes: null, maxWriteBytes: null, maxOutputBytes: null },
+  stack: { maxStackBytes: null },
+};
+
+// Bounds past which a value is a mistake rather than a policy (a 64-bit address space, timers that overflow, ...).
+const ABSURD = {
+  bytes: 2 ** 44,
+  pages: 2 ** 32,
+  duration: 2 ** 31 - 1,
+  count: 10_000_000,
+  stack: 1024 * MiB,
+};
+
+/**
+ * How much a guest may consume. Immutable. `default()` is safe for untrusted code (256 MiB memory,
+ * 30 s per call, 128 descriptors, 64 MiB of output); `unlimited()` lifts every limit.
+ */
+export class ResourceLimits {
+  readonly memory: MemoryLimits;
+  readonly cpu: CpuLimits;
+  readonly time: TimeLimits;
+  readonly io: IoLimits;
+  readonly stack: StackLimits;
+
+  private constructor(init: ResourceLimitsInit, base: typeof DEFAULTS, prefix: string) {
+    const p = (group: string, key: string) => `${prefix}/${group}/${key}`;
+    const m = { ...base.memory, ...init.memory };
+    const c = { ...base.cpu, ...init.cpu };
+    const t = { ...base.time, ...init.time };
+    const io = { ...base.io, ...init.io };
+    const s = { ...base.stack, ...init.stack };
+    this.memory = Object.freeze({
+      maxMemoryBytes: bounded(size(m.maxMemoryBytes, p('memory', 'maxMemoryBytes')), ABSURD.bytes, p('memory', 'maxMemoryBytes')),
+      maxMemoryPages: bounded(m.maxMemoryPages, ABSURD.pages, p('memory', 'maxMemoryPages')),
+      reservedMemoryPages: bounded(m.reservedMemoryPages, ABSURD.pages, p('memory', 'reservedMemoryPages')),
+      maxGrowthRatePagesPerSec: bounded(m.maxGrowthRatePagesPerSec, ABSURD.pages, p('memory', 'maxGrowthRatePagesPerSec')),
+      maxTableElements: bounded(m.maxTableElements, ABSURD.pages, p('memory', 'maxTableElements')),
+      trapOnGrowFailure: m.trapOnGrowFailure,
+    });
+    this.cpu = Object.freeze({
+      fuel: bounded(c.fuel, Number.MAX_SAFE_INTEGER, p('cpu', 'fuel')),
+      maxCpuTimeMs: bounded(duration(c.maxCpuTimeMs, p('cpu', 'maxCpuTimeMs')), ABSURD.duration, p('cpu', 'maxCpuTimeMs')),
+    });
+    this.time = Object.freeze({
+      callTimeoutMs: bounded(duration(t.callTimeoutMs, p('time', 'callTimeoutMs')), ABSURD.duration, p('time', 'callTimeoutMs')),
+      instanceLifetimeMs: bounded(duration(t.instanceLifetimeMs, p('time', 'instanceLifetimeMs')), ABSURD.duration, p('time', 'instanceLifetimeMs')),
+    });
+    this.io = Object.freeze({
+      maxFileDescriptors: bounded(io.maxFileDescriptors, ABSURD.count, p('io', 'maxFileDescriptors')),
+      maxNetworkConnections: bounded(io.maxNetworkConnections, ABSURD.count, p('io', 'maxNetworkConnections')),
+      maxReadBytes: bounded(size(io.maxReadBytes, p('io', 'maxReadBytes')), Number.MAX_SAFE_INTEGER, p('io', 'maxReadBytes')),
+      maxWriteBytes: bounded(size(io.maxWriteBytes, p('io', 'maxWriteBytes')), Number.MAX_SAFE_INTEGER, p('io', 'maxWriteBytes')),
+      maxOutputBytes: bounded(size(io.maxOutputBytes, p('io', 'maxOutputBytes')), Number.MAX_SAFE_INTEGER, p('io', 'maxOutputBytes')),
+    });
+    this.stack = Object.freeze({ maxStackBytes: bounded(size(s.maxStackBytes, p('stack', 'maxStackBytes')), ABSURD.stack, p('stack', 'maxStackBytes')) });
+    Object.freeze(this);
+  }
+
+  static default(): ResourceLimits {
+    return new ResourceLimits({}, DEFAULTS, '');
+  }
+
+  static unlimited(): ResourceLimits {
+    return new ResourceLimits({}, UNLIMITED, '');
+  }
+
+  /** Validates plain data (missing fields take `default()` values); throws InvalidPolicy naming the bad key. */
+  static from(init: ResourceLimits | ResourceLimitsInit | undefined, options: { pathPrefix?: string } = {}): ResourceLimits {
+    if (init instanceof ResourceLimits) return init;
+    if (init === undefined) return ResourceLimits.default();
+    const prefix = options.pathPrefix ?? '';
+    validatePolicySection('resourceLimits', init, prefix);
+    return new ResourceLimits(init, DEFAULTS, prefix);
+  }
+
+  /** A copy with the given groups merged over this one's values. */
+  with(changes: ResourceLimitsInit): ResourceLimits {
+    validatePolicySection('resourceLimits', changes);
+    const current = this.toJSON() as typeof DEFAULTS;
+    return new ResourceLimits(changes, current, '');
+  }
+
+  /** The page limit for one memory: the smaller of the byte and page limits, or null. */
+  get maxPages(): number | null {
+    const fromBytes = this.memory.maxMemoryBytes === null ? null : Math.floor(this.memory.maxMemoryBytes / WASM_PAGE_BYTES);
+    const pages = this.memory.maxMemoryPages;
+    if (fromBytes === null) return pages;
+    if (pages === null) return fromBytes;
+    return Math.min(fromBytes, pages);
+  }
+
+  toJSON(): ResourceLimitsInit {
+    return { memory: { ...this.memory }, cpu: { ...this.cpu }, time: { ...this.time }, io: { ...this.io }, stack: { ...this.stack } };
+  }
+}
+
+function size(value: Size | undefined, path: string): number | null {
+  return value === null || value === undefined ? null : parseSize(value, path);
+}
+
+function duration(value: Duration | undefined, path: string): number | null {
+  return value === null || value === undefined ? null : parseDuration(value, path);
+}
+
+function bounded(value: number | null | undefined, max: number, path: string): number | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new InvalidPolicy(path, `must be a non-negative number, got ${String(value)}`);
+  if (value > max) throw new InvalidPolicy(path, `${value} is beyond any sensible limit (maximum ${max})`);
+  return value;
+}

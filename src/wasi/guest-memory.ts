@@ -1,0 +1,128 @@
+import { ERRNO, fail } from './errno.ts';
+
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const encoder = new TextEncoder();
+const EMPTY = new ArrayBuffer(0);
+
+/**
+ * Bounds-checked access to the guest's linear memory. Every pointer and length the guest passes is
+ * untrusted: out-of-range access becomes EFAULT, never a host exception. Views are cached while
+ * `memory.buffer` is the same object and rebuilt after `memory.grow` detaches it.
+ */
+export class GuestMemory {
+  private memory: WebAssembly.Memory | undefined;
+  private buffer: ArrayBuffer = EMPTY;
+  private u8cache = new Uint8Array(EMPTY);
+  private dvcache = new DataView(EMPTY);
+
+  bind(memory: WebAssembly.Memory): void {
+    this.memory = memory;
+    this.refresh();
+  }
+
+  get bound(): boolean {
+    return this.memory !== undefined;
+  }
+
+  private refresh(): void {
+    const buf = this.memory === undefined ? EMPTY : (this.memory.buffer as ArrayBuffer);
+    if (buf !== this.buffer) {
+      this.buffer = buf;
+      this.u8cache = new Uint8Array(buf);
+      this.dvcache = new DataView(buf);
+    }
+  }
+
+  /** The byte view of the whole memory; re-fetch after anything that may grow memory. */
+  u8(): Uint8Array {
+    if (this.memory !== undefined && this.memory.buffer !== this.buffer) this.refresh();
+    return this.u8cache;
+  }
+
+  dv(): DataView {
+    if (this.memory !== undefined && this.memory.buffer !== this.buffer) this.refresh();
+    return this.dvcache;
+  }
+
+  /** Throws EFAULT unless [ptr, ptr+len) lies inside memory. Arguments arrive as signed i32. */
+  check(ptr: number, len: number): void {
+    const p = ptr >>> 0;
+    const l = len >>> 0;
+    if (p + l > this.u8().byteLength) fail(ERRNO.FAULT);
+  }
+
+  bytes(ptr: number, len: number): Uint8Array {
+    const p = ptr >>> 0;
+    const l = len >>> 0;
+    const u8 = this.u8();
+    if (p + l > u8.byteLength) fail(ERRNO.FAULT);
+    return u8.subarray(p, p + l);
+  }
+
+  u32(ptr: number): number {
+    const p = ptr >>> 0;
+    const dv = this.dv();
+    if (p + 4 > dv.byteLength) fail(ERRNO.FAULT);
+    return dv.getUint32(p, true);
+  }
+
+  setU8(ptr: number, v: number): void {
+    const p = ptr >>> 0;
+    const dv = this.dv();
+    if (p + 1 > dv.byteLength) fail(ERRNO.FAULT);
+    dv.setUint8(p, v);
+  }
+
+  setU16(ptr: number, v: number): void {
+    const p = ptr >>> 0;
+    const dv = this.dv();
+    if (p + 2 > dv.byteLength) fail(ERRNO.FAULT);
+    dv.setUint16(p, v, true);
+  }
+
+  setU32(ptr: number, v: number): void {
+    const p = ptr >>> 0;
+    const dv = this.dv();
+    if (p + 4 > dv.byteLength) fail(ERRNO.FAULT);
+    dv.setUint32(p, v, true);
+  }
+
+  setU64(ptr: number, v: bigint | number): void {
+    const p = ptr >>> 0;
+    const dv = this.dv();
+    if (p + 8 > dv.byteLength) fail(ERRNO.FAULT);
+    dv.setBigUint64(p, typeof v === 'bigint' ? BigInt.asUintN(64, v) : BigInt(v), true);
+  }
+
+  /** A guest string: bounds-checked, strict UTF-8 (EILSEQ otherwise), no interior NUL (EINVAL). */
+  string(ptr: number, len: number): string {
+    const bytes = this.bytes(ptr, len);
+    if (bytes.indexOf(0) !== -1) fail(ERRNO.INVAL);
+    try {
+      return decoder.decode(bytes);
+    } catch {
+      return fail(ERRNO.ILSEQ);
+    }
+  }
+
+  /** Reads `count` iovec/ciovec records ({ptr u32, len u32}) and validates each buffer. */
+  iovecs(ptr: number, count: number): Array<{ ptr: number; len: number }> {
+    const n = count >>> 0;
+    this.check(ptr, n * 8);
+    const dv = this.dv();
+    const size = dv.byteLength;
+    const out = new Array<{ ptr: number; len: number }>(n);
+    let p = ptr >>> 0;
+    for (let i = 0; i < n; i++, p += 8) {
+      const bp = dv.getUint32(p, true);
+      const bl = dv.getUint32(p + 4, true);
+      if (bp + bl > size) fail(ERRNO.FAULT);
+      out[i] = { ptr: bp, len: bl };
+    }
+    return out;
+  }
+}
+
+export function utf8(s: string): Uint8Array {
+  return encoder.encode(s);
+}

@@ -20,8 +20,9 @@
  * Fuel (when `meter`): a new mutable i64 global, appended after the guest's globals and exported
  * as `__wasm_sandbox_fuel`, starting at `initialFuel` (default 0). At every function entry and at
  * the top of every loop iteration the guest executes
- *     global.get $fuel; i64.const COST; i64.sub; global.tee $fuel;
- *     i64.const 0; i64.lt_s; if; call $out_of_fuel; end
+ *     global.get $fuel; i64.const COST; i64.sub; global.set $fuel;
+ *     global.get $fuel; i64.const 0; i64.lt_s; if; call $out_of_fuel; end
+ * (wasm has no global.tee; V8 forwards the stored value to the second get, so it costs no load).
  * so `out_of_fuel` runs whenever the counter has gone negative. The host then either refills the
  * counter through the exported global and returns (execution continues), or throws to stop the
  * guest. The counter is not re-checked after `out_of_fuel` returns, so a host that returns without
@@ -52,10 +53,25 @@
  * ('memory' in bytes, 'table' in elements). Imported memories and tables are the host's to size.
  */
 import { BinaryReader } from './binary-reader.ts';
-import { ByteWriter } from './binary-writer.ts';
+import { ByteWriter, PADDED_LEB_BYTES } from './binary-writer.ts';
 import { InvalidArguments, InvalidModule, ResourceLimitExceeded, SecurityViolation } from '../errors.ts';
 import { toBytes } from './inspect.ts';
-import { OP_CALL, OP_DELEGATE, OP_END, OP_LOOP, OP_MEMORY_GROW, OP_REF_FUNC, OP_RETURN_CALL, opensBlock, readOp, skipBlockType } from './instructions.ts';
+import {
+  OP_CALL,
+  OP_CALL_INDIRECT,
+  OP_CALL_REF,
+  OP_DELEGATE,
+  OP_END,
+  OP_LOOP,
+  OP_MEMORY_GROW,
+  OP_REF_FUNC,
+  OP_RETURN_CALL,
+  OP_TRY,
+  OP_TRY_TABLE,
+  opensBlock,
+  readOp,
+  skipBlockType,
+} from './instructions.ts';
 import {
   readPreamble,
   scanCoreSections,
@@ -74,7 +90,7 @@ import {
   sectionName,
   type Section,
 } from './sections.ts';
-import { readLimits, readTypeSection, skipValType, type Limits } from './wasm-types.ts';
+import { readLimits, readTypeSection, skipValType, type Limits, type TypeEntry } from './wasm-types.ts';
 
 export interface InstrumentOptions {
   /** Inject the fuel counter and its checks. */
@@ -105,8 +121,35 @@ const PAGE_BYTES = 65536;
 const MAX_MEMORY32_PAGES = 65536;
 const MAX_U32 = 0xffffffff;
 
+/** Whether metered functions cache the counter in a local (true) or charge the global directly. */
+const CACHE_FUEL_IN_LOCAL = false;
+
 const CTL_BLOCK = 0;
+/** A metered loop whose check calls out_of_fuel inline. */
 const CTL_METERED_LOOP = 1;
+/** A metered loop wrapped so that its out_of_fuel call sits outside it. */
+const CTL_WRAPPED_LOOP = 2;
+
+const BLOCK_EMPTY = [0x02, 0x40];
+/** Closes a wrapped loop's $slow block after branching past the slow path: `br $after; end`. */
+const BR_AFTER_END = [0x0c, 0x02, 0x0b];
+/** Re-enters the loop after the slow path, then closes $retry and $after: `br $retry; end; end`. */
+const BR_RETRY_END_END = [0x0c, 0x00, 0x0b, 0x0b];
+
+interface CheckSequences {
+  entryPrefix: Uint8Array;
+  loopPrefix: Uint8Array;
+  /** After the cost field: charge, then `if; <slow path>; end`. */
+  entrySuffix: Uint8Array;
+  inlineLoopSuffix: Uint8Array;
+  /** After the cost field: charge, then `br_if $slow` (wrapped loops). */
+  branchLoopSuffix: Uint8Array;
+  slowPath: Uint8Array;
+  /** Copies the cached counter to the global (empty when charging the global directly). */
+  spill: Uint8Array;
+  /** Copies the global to the cached counter after a call. */
+  reload: Uint8Array;
+}
 
 /** What the pre-pass learns before anything is written. */
 interface Layout {
@@ -114,6 +157,10 @@ interface Layout {
   importedFuncs: number;
   importedGlobals: number;
   definedFuncs: number;
+  /** Parameter count of each defined function (its first local index past the parameters). */
+  paramCounts: Uint32Array;
+  /** Parameter count of each type index, -1 for non-function types. */
+  typeParams: Int32Array;
   definedGlobals: number;
   /** For every memory in index space order: is it 64-bit. */
   memory64: boolean[];
@@ -133,14 +180,17 @@ function checkOptions(opts: InstrumentOptions): void {
 }
 
 function prePass(r: BinaryReader, sections: Section[]): Layout {
-  const layout: Layout = { typeCount: 0, importedFuncs: 0, importedGlobals: 0, definedFuncs: 0, definedGlobals: 0, memory64: [] };
+  const layout: Layout = { typeCount: 0, importedFuncs: 0, importedGlobals: 0, definedFuncs: 0, paramCounts: new Uint32Array(0), typeParams: new Int32Array(0), definedGlobals: 0, memory64: [] };
   let codeCount = 0;
+  let types: TypeEntry[] = [];
   for (const s of sections) {
     r.pos = s.start;
     r.end = s.end;
     switch (s.id) {
       case SEC_TYPE:
-        layout.typeCount = readTypeSection(r).length;
+        types = readTypeSection(r);
+        layout.typeCount = types.length;
+        layout.typeParams = Int32Array.from(types, (t) => (t === null ? -1 : t.params.length));
         break;
       case SEC_IMPORT: {
         const n = r.count(4);
@@ -174,9 +224,19 @@ function prePass(r: BinaryReader, sections: Section[]): Layout {
         }
         break;
       }
-      case SEC_FUNCTION:
-        layout.definedFuncs = r.count();
+      case SEC_FUNCTION: {
+        const n = r.count();
+        layout.definedFuncs = n;
+        layout.paramCounts = new Uint32Array(n);
+        for (let i = 0; i < n; i++) {
+          const at = r.pos;
+          const t = r.u32();
+          const sig = types[t];
+          if (sig === undefined || sig === null) r.fail(`function type index ${t} is not a function type`, at);
+          layout.paramCounts[i] = sig.params.length;
+        }
         break;
+      }
       case SEC_MEMORY: {
         const n = r.count(2);
         for (let i = 0; i < n; i++) layout.memory64.push(readLimits(r).is64);
@@ -228,8 +288,10 @@ class Rewriter {
   private readonly outOfFuelType: number;
   private readonly memoryGrowType: number;
   private readonly wrapperType: number;
-  private readonly checkPrefix: Uint8Array;
-  private readonly checkSuffix: Uint8Array;
+  /** Check sequences for functions that charge the global directly. */
+  private readonly globalSeqs: CheckSequences;
+  /** Parameter count of every type index (-1 for non-function types), to classify loop block types. */
+  private readonly typeParams: Int32Array;
 
   constructor(src: Uint8Array, r: BinaryReader, sections: Section[], layout: Layout, opts: InstrumentOptions) {
     this.src = src;
@@ -266,9 +328,8 @@ class Rewriter {
     this.memoryGrowType = opts.routeMemoryGrow ? addType([I32, I32, I32], [I32]) : -1;
     this.wrapperType = this.wrapperMemories.length > 0 ? addType([I32], [I32]) : -1;
 
-    const fuel = leb(this.fuelGlobal);
-    this.checkPrefix = new Uint8Array([0x23, ...fuel, 0x42]);
-    this.checkSuffix = new Uint8Array([0x7d, 0x24, ...fuel, 0x42, 0x00, 0x53, 0x04, 0x40, 0x10, ...leb(this.outOfFuelFunc), 0x0b]);
+    this.typeParams = layout.typeParams;
+    this.globalSeqs = this.checkSequences(-1);
   }
 
   private remapFunc(f: number): number {
@@ -585,47 +646,134 @@ class Rewriter {
       const sizeAt = r.pos;
       const size = r.u32();
       if (size > sectionEnd - r.pos) r.fail(`function body size ${size} exceeds the code section`, sizeAt);
-      const bodyEnd = r.pos + size;
+      const bodyStart = r.pos;
+      const bodyEnd = bodyStart + size;
       r.end = bodyEnd;
       const at = w.reserve();
-      this.writeBody(bodyEnd);
+      // Exception handlers can land with a cached counter stale, so such functions charge the global directly.
+      if (!this.writeBody(bodyEnd, CACHE_FUEL_IN_LOCAL && this.opts.meter ? this.layout.paramCounts[i] : -1)) {
+        w.len = at + PADDED_LEB_BYTES;
+        r.pos = bodyStart;
+        this.writeBody(bodyEnd, -1);
+      }
       w.patchU32(at, w.sinceReserved(at));
       r.end = sectionEnd;
     }
     for (const m of this.wrapperMemories) this.writeGrowWrapper(m);
   }
 
-  private emitCheck(): number {
+  /**
+   * The byte sequences of the fuel checks, charging the global directly (`local` = -1) or a
+   * local that caches it.
+   */
+  private checkSequences(local: number): CheckSequences {
+    const fuel = leb(this.fuelGlobal);
+    const call = [0x10, ...leb(this.outOfFuelFunc)];
+    const isNegative = [0x42, 0x00, 0x53]; // i64.const 0; i64.lt_s
+    const ifCall = (slow: number[]): number[] => [0x04, 0x40, ...slow, 0x0b];
+    const brIfSlow = [0x0d, 0x01]; // br_if to the $slow block right outside the loop
+    if (local < 0) {
+      const charge = [0x7d, 0x24, ...fuel, 0x23, ...fuel, ...isNegative]; // i64.sub; global.set; global.get
+      return {
+        entryPrefix: new Uint8Array([0x23, ...fuel, 0x42]),
+        loopPrefix: new Uint8Array([0x23, ...fuel, 0x42]),
+        entrySuffix: new Uint8Array([...charge, ...ifCall(call)]),
+        inlineLoopSuffix: new Uint8Array([...charge, ...ifCall(call)]),
+        branchLoopSuffix: new Uint8Array([...charge, ...brIfSlow]),
+        slowPath: new Uint8Array(call),
+        spill: new Uint8Array(0),
+        reload: new Uint8Array(0),
+      };
+    }
+    const l = leb(local);
+    const spill = [0x20, ...l, 0x24, ...fuel];
+    const reload = [0x23, ...fuel, 0x21, ...l];
+    const slow = [...spill, ...call, ...reload];
+    const charge = [0x7d, 0x22, ...l, ...isNegative]; // i64.sub; local.tee
+    return {
+      entryPrefix: new Uint8Array([0x23, ...fuel, 0x42]),
+      loopPrefix: new Uint8Array([0x20, ...l, 0x42]),
+      entrySuffix: new Uint8Array([...charge, ...ifCall(slow)]),
+      inlineLoopSuffix: new Uint8Array([...charge, ...ifCall(slow)]),
+      branchLoopSuffix: new Uint8Array([...charge, ...brIfSlow]),
+      slowPath: new Uint8Array(slow),
+      spill: new Uint8Array(spill),
+      reload: new Uint8Array(reload),
+    };
+  }
+
+  /** Writes a check; returns the position of its cost field for later patching. */
+  private emitCheck(prefix: Uint8Array, suffix: Uint8Array): number {
     const { w } = this;
-    w.bytes(this.checkPrefix);
+    w.bytes(prefix);
     const at = w.reserve();
-    w.bytes(this.checkSuffix);
+    w.bytes(suffix);
     return at;
   }
 
-  /** Copies one function body (reader window = the body), rewriting what the options require. */
-  private writeBody(bodyEnd: number): void {
+  /**
+   * Copies one function body (reader window = the body), rewriting what the options require.
+   *
+   * Metered loops without parameters are wrapped so that the out-of-fuel call sits outside the
+   * loop (a call inside a loop body makes V8 compile the whole loop about twice as slowly):
+   *
+   *     block bt                      ;; $after
+   *       loop bt                     ;; $retry
+   *         block                     ;; $slow
+   *           loop bt                 ;; the guest's loop
+   *             <charge>; br_if $slow
+   *             ...guest code...
+   *           end
+   *           br $after
+   *         end
+   *         call $out_of_fuel
+   *         br $retry
+   *       end
+   *     end
+   *
+   * which adds three labels outside the guest's loop, so branches from inside it to labels
+   * beyond it are renumbered. Loops with parameters keep the check inline (`if; call; end`).
+   *
+   * With `paramCount >= 0` the counter is cached in a new local, spilled to the global before
+   * anything that may leave the function or reach the host (calls, returns, throws, branches
+   * to the function label) and reloaded after calls; the result is false, with garbage written,
+   * if the body has exception handlers. With -1 the global is charged directly.
+   */
+  private writeBody(bodyEnd: number, paramCount: number): boolean {
     const { r, w, src } = this;
     const meter = this.opts.meter;
+    const cached = paramCount >= 0;
     const shift = this.shift;
     const importedFuncs = this.layout.importedFuncs;
     const growWrapper = this.growWrapper;
+    const typeParams = this.typeParams;
 
     const declAt = r.pos;
     const decls = r.count(2);
+    const declsStart = r.pos;
+    let locals = paramCount;
     for (let d = 0; d < decls; d++) {
-      r.u32();
+      locals += r.u32();
       skipValType(r);
     }
-    w.copy(src, declAt, r.pos);
+    let seq = this.globalSeqs;
+    if (cached) {
+      w.u32(decls + 1);
+      w.copy(src, declsStart, r.pos);
+      w.bytes([1, 0x7e]);
+      seq = this.checkSequences(locals);
+    } else {
+      w.copy(src, declAt, r.pos);
+    }
 
-    // Instruction counts of the enclosing regions (function body, then each open metered loop).
+    // Open blocks, innermost last, and per block the number of wrapped loops up to and including it.
+    const ctl: number[] = [];
+    const wrappedUpTo: number[] = [];
+    // Cost fields to patch and the instruction counts of the regions enclosing each open metered loop.
     const patchAt: number[] = [];
     const outerCounts: number[] = [];
-    const ctl: number[] = [];
     let count = 0;
-    let functionPatch = -1;
-    if (meter) functionPatch = this.emitCheck();
+    const functionPatch = meter ? this.emitCheck(seq.entryPrefix, seq.entrySuffix) : -1;
 
     let run = r.pos;
     for (;;) {
@@ -636,13 +784,19 @@ class Rewriter {
       if (op === OP_CALL || op === OP_RETURN_CALL || op === OP_REF_FUNC) {
         r.pos = start + 1;
         const f = r.u32();
-        if (shift > 0 && f >= importedFuncs) {
+        const renumber = shift > 0 && f >= importedFuncs;
+        const isCall = cached && op !== OP_REF_FUNC;
+        if (renumber || isCall) {
           w.copy(src, run, start);
+          if (isCall) w.bytes(seq.spill);
           w.u8(op);
-          w.u32(f + shift);
+          w.u32(renumber ? f + shift : f);
+          if (isCall && op === OP_CALL) w.bytes(seq.reload);
           run = r.pos;
         }
-      } else if (op === OP_MEMORY_GROW) {
+        continue;
+      }
+      if (op === OP_MEMORY_GROW) {
         r.pos = start + 1;
         const m = r.u32();
         const wrapper = m < growWrapper.length ? growWrapper[m] : -1;
@@ -652,34 +806,141 @@ class Rewriter {
           w.u32(wrapper);
           run = r.pos;
         }
-      } else if (op === OP_LOOP && meter) {
+        continue;
+      }
+      if (op === OP_LOOP && meter) {
         r.pos = start + 1;
+        const btStart = r.pos;
+        const bt = r.s33();
+        r.pos = btStart;
         skipBlockType(r);
-        w.copy(src, run, r.pos);
-        patchAt.push(this.emitCheck());
+        const wrap = bt < 0 || (bt < typeParams.length && typeParams[bt] === 0);
+        w.copy(src, run, start);
+        if (wrap) {
+          w.u8(0x02);
+          w.copy(src, btStart, r.pos);
+          w.u8(0x03);
+          w.copy(src, btStart, r.pos);
+          w.bytes(BLOCK_EMPTY);
+        }
+        w.copy(src, start, r.pos);
+        patchAt.push(this.emitCheck(seq.loopPrefix, wrap ? seq.branchLoopSuffix : seq.inlineLoopSuffix));
         outerCounts.push(count);
         count = 0;
-        ctl.push(CTL_METERED_LOOP);
+        const kind = wrap ? CTL_WRAPPED_LOOP : CTL_METERED_LOOP;
+        wrappedUpTo.push((ctl.length > 0 ? wrappedUpTo[ctl.length - 1] : 0) + (wrap ? 1 : 0));
+        ctl.push(kind);
         run = r.pos;
-      } else {
-        readOp(r);
-        if (op === OP_END || op === OP_DELEGATE) {
-          if (ctl.length === 0) {
-            if (op === OP_DELEGATE) r.fail('delegate outside a try block', start);
-            break;
-          }
-          if (ctl.pop() === CTL_METERED_LOOP) {
-            w.patchS64(patchAt.pop()!, count);
-            count = outerCounts.pop()!;
-          }
-        } else if (opensBlock(op)) {
-          ctl.push(CTL_BLOCK);
+        continue;
+      }
+
+      readOp(r);
+      const depth = ctl.length;
+      if (cached) {
+        if (op === OP_TRY || op === OP_TRY_TABLE) return false;
+        if (leavesFunction(src, start, op, depth)) {
+          w.copy(src, run, start);
+          w.bytes(seq.spill);
+          run = start;
         }
+      }
+      if (depth > 0 && wrappedUpTo[depth - 1] > 0 && hasLabels(src, start, op)) {
+        w.copy(src, run, start);
+        this.writeRelabeled(start, op, op === OP_DELEGATE ? depth - 1 : depth, wrappedUpTo);
+        run = r.pos;
+      }
+      if (op === OP_END || op === OP_DELEGATE) {
+        if (depth === 0) {
+          if (op === OP_DELEGATE) r.fail('delegate outside a try block', start);
+          break;
+        }
+        const kind = ctl.pop();
+        wrappedUpTo.pop();
+        if (kind !== CTL_BLOCK) {
+          w.patchS64(patchAt.pop()!, count);
+          count = outerCounts.pop()!;
+          if (kind === CTL_WRAPPED_LOOP) {
+            w.copy(src, run, r.pos);
+            w.bytes(BR_AFTER_END);
+            w.bytes(seq.slowPath);
+            w.bytes(BR_RETRY_END_END);
+            run = r.pos;
+          }
+        }
+      } else if (opensBlock(op)) {
+        wrappedUpTo.push(depth > 0 ? wrappedUpTo[depth - 1] : 0);
+        ctl.push(CTL_BLOCK);
+      } else if (cached && (op === OP_CALL_INDIRECT || op === OP_CALL_REF)) {
+        w.copy(src, run, r.pos);
+        w.bytes(seq.reload);
+        run = r.pos;
       }
     }
     if (r.pos !== bodyEnd) r.fail(`function body ends at ${r.pos}, before its declared end ${bodyEnd}`, r.pos);
     w.copy(src, run, r.pos);
     if (meter) w.patchS64(functionPatch, count);
+    return true;
+  }
+
+  /**
+   * Re-encodes a branching instruction (already validated by `readOp`) with every label that
+   * crosses wrapped loops moved out by three per loop. `depth` is the number of open blocks the
+   * labels are relative to.
+   */
+  private writeRelabeled(start: number, op: number, depth: number, wrappedUpTo: number[]): void {
+    const { w, src } = this;
+    const inner = depth > 0 ? wrappedUpTo[depth - 1] : 0;
+    const adjust = (label: number): number => {
+      const target = depth - 1 - label; // -1 is the function body itself
+      if (target < -1) return label; // invalid; the engine will reject it
+      return label + 3 * (inner - (target >= 0 ? wrappedUpTo[target] : 0));
+    };
+    let p = start + 1;
+    const label = (): void => {
+      w.u32(adjust(readLebAt(src, p)));
+      p = skipLebAt(src, p);
+    };
+    w.u8(op);
+    switch (op) {
+      case 0x0e: {
+        const n = readLebAt(src, p);
+        w.u32(n);
+        p = skipLebAt(src, p);
+        for (let i = 0; i <= n; i++) label();
+        return;
+      }
+      case 0x1f: {
+        // try_table blocktype vec(catch); catch labels are relative to the try_table's context
+        const btStart = p;
+        // A (ref null? ht) block type is its prefix byte plus a heap type; anything else is one LEB.
+        p = src[p] === 0x63 || src[p] === 0x64 ? skipLebAt(src, p + 1) : skipLebAt(src, p);
+        w.copy(src, btStart, p);
+        const n = readLebAt(src, p);
+        w.u32(n);
+        p = skipLebAt(src, p);
+        for (let i = 0; i < n; i++) {
+          const kind = src[p++];
+          w.u8(kind);
+          if (kind <= 0x01) {
+            w.u32(readLebAt(src, p));
+            p = skipLebAt(src, p);
+          }
+          label();
+        }
+        return;
+      }
+      case 0xfb: {
+        // br_on_cast(_fail): subop, flags, label, two heap types
+        const subStart = p;
+        p = skipLebAt(src, p) + 1;
+        w.copy(src, subStart, p);
+        label();
+        w.copy(src, p, this.r.pos);
+        return;
+      }
+      default:
+        label();
+    }
   }
 
   private writeGrowWrapper(m: number): void {
@@ -699,6 +960,71 @@ class Rewriter {
     ];
     w.u32(body.length);
     w.bytes(body);
+  }
+}
+
+/**
+ * Whether the instruction at `at` can transfer control out of the function (or into code that
+ * reads the fuel global) other than by a direct call: return, tail calls, throws, and branches
+ * whose target is the function's own label (`depth` = number of open blocks).
+ */
+function leavesFunction(src: Uint8Array, at: number, op: number, depth: number): boolean {
+  switch (op) {
+    case 0x0f: // return
+    case 0x08: // throw
+    case 0x0a: // throw_ref
+    case 0x11: // call_indirect
+    case 0x13: // return_call_indirect
+    case 0x14: // call_ref
+    case 0x15: // return_call_ref
+      return true;
+    case 0x0b: // the function's final end
+      return depth === 0;
+    case 0x0c: // br
+    case 0x0d: // br_if
+    case 0xd5: // br_on_null
+    case 0xd6: // br_on_non_null
+      return readLebAt(src, at + 1) === depth;
+    case 0x0e: {
+      // br_table: any target may be the function label
+      let p = at + 1;
+      const n = readLebAt(src, p);
+      p = skipLebAt(src, p);
+      for (let i = 0; i <= n; i++) {
+        if (readLebAt(src, p) === depth) return true;
+        p = skipLebAt(src, p);
+      }
+      return false;
+    }
+    case 0xfb: {
+      // br_on_cast / br_on_cast_fail: flags byte then label
+      const sub = readLebAt(src, at + 1);
+      if (sub !== 24 && sub !== 25) return false;
+      return readLebAt(src, skipLebAt(src, at + 1) + 1) === depth;
+    }
+    default:
+      return false;
+  }
+}
+
+/** Instructions with label immediates (rethrow and delegate included). */
+function hasLabels(src: Uint8Array, at: number, op: number): boolean {
+  switch (op) {
+    case 0x09:
+    case 0x0c:
+    case 0x0d:
+    case 0x0e:
+    case 0x18:
+    case 0x1f:
+    case 0xd5:
+    case 0xd6:
+      return true;
+    case 0xfb: {
+      const sub = readLebAt(src, at + 1);
+      return sub === 24 || sub === 25;
+    }
+    default:
+      return false;
   }
 }
 
@@ -724,14 +1050,20 @@ function nameBytes(s: string): number[] {
   return [...leb(b.length), ...b];
 }
 
-/** Re-reads a u32 LEB that `readOp` already validated. */
+/** Reads a u32 LEB that `readOp` has already validated, so no bounds checks are needed. */
 function readLebAt(buf: Uint8Array, at: number): number {
   let result = 0;
-  let shift = 0;
-  for (;;) {
-    const b = buf[at++];
-    result += (b & 0x7f) * 2 ** shift;
+  let scale = 1;
+  for (let i = 0; i < 5; i++) {
+    const b = buf[at + i];
+    result += (b & 0x7f) * scale;
     if (b < 0x80) return result;
-    shift += 7;
+    scale *= 128;
   }
+  return result;
+}
+
+function skipLebAt(buf: Uint8Array, at: number): number {
+  for (let i = 0; i < 5; i++) if (buf[at + i] < 0x80) return at + i + 1;
+  return at + 5;
 }

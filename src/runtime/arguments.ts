@@ -84,6 +84,12 @@ const INLINE_CHECK: Record<string, (v: string) => string> = {
   f64: (v) => `typeof ${v} !== 'number'`,
 };
 
+/** Brackets each outermost guest call, for deadlines and CPU accounting. */
+export interface CallMeter {
+  enter(): void;
+  exit(): void;
+}
+
 export interface CallGuard {
   /** False once the instance may no longer be called. */
   ready: boolean;
@@ -100,7 +106,7 @@ export interface CallGuard {
  * itself). The generated source contains only fixed tokens chosen from the signature, never input text.
  * Returns undefined for signatures that need conversion (i64, references).
  */
-export function compiledHandle(fn: string, sig: FuncSignature, target: Function, guard: CallGuard): ((...args: WasmValue[]) => unknown) | undefined {
+export function compiledHandle(fn: string, sig: FuncSignature, target: Function, guard: CallGuard, meter?: CallMeter): ((...args: WasmValue[]) => unknown) | undefined {
   const params = sig.params;
   if (params.length > 8 || !params.every((p) => p in INLINE_CHECK)) return undefined;
   const names = params.map((_, i) => `a${i}`);
@@ -111,13 +117,13 @@ export function compiledHandle(fn: string, sig: FuncSignature, target: Function,
 ${checks}
   guard.calls++;
   try {
-    return target(${names.join(', ')});
+${meter ? '    meter.enter();\n' : ''}    return target(${names.join(', ')});
   } catch (err) {
     throw guard.fail(err);
-  }
+  }${meter ? ' finally {\n    meter.exit();\n  }' : ''}
 };`;
   const arity = (got: number) => {
     throw new InvalidArguments(`'${fn}' takes ${params.length} argument${params.length === 1 ? '' : 's'} (${params.join(', ') || 'none'}), got ${got}`, { expected: `(${params.join(', ')})` });
   };
-  return new Function('target', 'guard', 'convert', 'arity', 'name', source)(target, guard, convertArgument, arity, fn);
+  return new Function('target', 'guard', 'meter', 'convert', 'arity', 'name', source)(target, guard, meter, convertArgument, arity, fn);
 }

@@ -3,8 +3,6 @@ import type { ModuleInfo } from '../module/module-info.ts';
 import type { HostContext } from './host-context.ts';
 import type { ResolvedInstanceConfig } from './types.ts';
 
-/** Import module names the sandbox itself provides; a guest may not import from them unless we put them there. */
-export const RESERVED_IMPORT_MODULE = 'wasm_sandbox';
 
 export interface LinkCounters {
   hostFunctionCalls: number;
@@ -39,9 +37,6 @@ export function linkImports(
       if (value === undefined) missing.push({ module: imp.module, name: imp.name, kind: imp.kind });
       else target[imp.name] = value;
       continue;
-    }
-    if (imp.module === RESERVED_IMPORT_MODULE) {
-      throw new SecurityViolation('hostFunctions', `the module imports '${imp.module}.${imp.name}' from a module name reserved for the sandbox`);
     }
     if (imp.kind === 'function') {
       const fn = config.hostFunctions[imp.module]?.[imp.name];

@@ -16,11 +16,28 @@ export type HostFunctions = Record<string, Record<string, HostFunction>>;
 /** Non-function imports (memories, tables, globals) by module and name. */
 export type ExternImports = Record<string, Record<string, WebAssembly.Memory | WebAssembly.Table | WebAssembly.Global>>;
 
+/** Per-instance stdio plumbing for WASI guests (what the capabilities allow is decided there, not here). */
+export interface WasiIo {
+  /** Data the guest reads from stdin when `capabilities.stdio.stdin` is `'capture'`. */
+  stdin?: Uint8Array | string;
+  /** Called with each chunk the guest writes to stdout/stderr, in addition to capture or inherit. */
+  onStdout?: (chunk: Uint8Array) => void;
+  onStderr?: (chunk: Uint8Array) => void;
+  /** argv[0] as the guest sees it. */
+  programName?: string;
+}
+
 export interface ResolvedInstanceConfig {
   readonly capabilities: Capabilities;
   readonly resourceLimits: ResourceLimits;
   readonly hostFunctions: HostFunctions;
   readonly imports: ExternImports;
+  readonly wasi: WasiIo;
+}
+
+export interface CapturedOutput {
+  stdout: Uint8Array;
+  stderr: Uint8Array;
 }
 
 export interface InstanceMetrics {
@@ -62,6 +79,13 @@ export interface WasmInstance {
   call(name: string, args: readonly WasmValue[]): Promise<WasmResult>;
   /** A direct handle that validates arguments; undefined when the runtime cannot call synchronously. */
   syncHandle(name: string): SyncCall | undefined;
+  /** Runs a WASI command's `_start` and resolves with its exit code (proc_exit never ends the host). */
+  runCommand(): Promise<number>;
+  /** Output captured so far (streams whose stdio mode is `capture`). */
+  output(): CapturedOutput;
+  /** Fuel left, or null without a fuel limit. */
+  getFuel(): number | null;
+  addFuel(units: number): void;
   metrics(): InstanceMetrics;
   destroy(): Promise<void>;
 }

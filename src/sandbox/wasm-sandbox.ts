@@ -4,13 +4,14 @@ import {
   FunctionNotFound, InvalidArguments, InvalidModule, InstanceNotFound, ModuleNotFound, ResourceLimitExceeded, SandboxClosed,
   SecurityViolation, Trap, WasmSandboxError,
 } from '../errors.ts';
-import { inspect } from '../module/inspect.ts';
+import { inspect, toBytes } from '../module/inspect.ts';
+import { RESERVED_IMPORT_MODULE } from '../module/instrument.ts';
 import type { ModuleInfo } from '../module/module-info.ts';
 import { Capabilities, type CapabilitiesInit } from '../security/capabilities.ts';
 import { ResourceLimits, type ResourceLimitsInit } from '../security/resource-limits.ts';
 import { InProcessRuntime } from '../runtime/inprocess/inprocess-runtime.ts';
 import type {
-  ExternImports, HostFunctions, InstanceMetrics, ResolvedInstanceConfig, RuntimeKind, RuntimeObserver,
+  CapturedOutput, ExternImports, HostFunctions, InstanceMetrics, WasiIo, ResolvedInstanceConfig, RuntimeKind, RuntimeObserver,
   WasmInstance, WasmModule, WasmResult, WasmRuntime, WasmValue,
 } from '../runtime/types.ts';
 
@@ -26,6 +27,8 @@ export interface InstanceConfig {
   hostFunctions?: HostFunctions;
   /** Memories, tables and globals the module imports. */
   imports?: ExternImports;
+  /** Stdin data, output taps and argv[0] for WASI guests. */
+  wasi?: WasiIo;
 }
 
 export interface ModuleSummary {
@@ -107,10 +110,14 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
   /** Validates and compiles a core module; returns its id. Components go to `ComponentRuntime`. */
   async loadModule(bytes: Uint8Array | ArrayBuffer): Promise<string> {
     this.ensureOpen();
-    const data = toBytes(bytes);
+    const data = moduleBytes(bytes);
     const info = inspect(data);
     if (info.kind === 'component') {
       throw new InvalidModule('this is a WebAssembly component, not a core module; load it with ComponentRuntime');
+    }
+    const reserved = info.imports.find((i) => i.module === RESERVED_IMPORT_MODULE);
+    if (reserved) {
+      throw new SecurityViolation('hostFunctions', `the module imports '${reserved.module}.${reserved.name}' from a module name reserved for the sandbox`);
     }
     const module = await this.runtime.compile(data, info);
     const id = `module-${this.nextModule++}`;
@@ -188,6 +195,28 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
     return handle;
   }
 
+  /**
+   * Runs a WASI command (`_start`) and resolves with its exit code. `proc_exit` ends the guest, never
+   * the host; traps, limits and timeouts reject with their typed errors.
+   */
+  async runCommand(instanceId: string): Promise<number> {
+    return this.instanceEntry(instanceId).instance.runCommand();
+  }
+
+  /** What the guest wrote to streams whose stdio mode is `capture`. */
+  getOutput(instanceId: string): CapturedOutput {
+    return this.instanceEntry(instanceId).instance.output();
+  }
+
+  /** Fuel left, or null when the instance has no fuel limit. */
+  getFuel(instanceId: string): number | null {
+    return this.instanceEntry(instanceId).instance.getFuel();
+  }
+
+  addFuel(instanceId: string, units: number): void {
+    this.instanceEntry(instanceId).instance.addFuel(units);
+  }
+
   getMetrics(instanceId: string): InstanceMetrics {
     return this.instanceEntry(instanceId).instance.metrics();
   }
@@ -257,16 +286,17 @@ async function createRuntime(kind: RuntimeKind, observer: RuntimeObserver): Prom
   }
 }
 
-function toBytes(bytes: Uint8Array | ArrayBuffer): Uint8Array {
-  if (bytes instanceof Uint8Array) return bytes;
-  if (bytes instanceof ArrayBuffer) return new Uint8Array(bytes);
-  if (ArrayBuffer.isView(bytes)) return new Uint8Array((bytes as ArrayBufferView).buffer, (bytes as ArrayBufferView).byteOffset, (bytes as ArrayBufferView).byteLength);
-  throw new InvalidArguments(`loadModule expects a Uint8Array or ArrayBuffer, got ${bytes === null ? 'null' : typeof bytes}`);
+function moduleBytes(bytes: Uint8Array | ArrayBuffer): Uint8Array {
+  const value: unknown = bytes;
+  if (!(value instanceof ArrayBuffer || value instanceof SharedArrayBuffer || ArrayBuffer.isView(value))) {
+    throw new InvalidArguments(`loadModule expects a Uint8Array or ArrayBuffer, got ${value === null ? 'null' : typeof value}`);
+  }
+  return toBytes(bytes);
 }
 
 function resolveConfig(config: InstanceConfig): ResolvedInstanceConfig {
   if (config === null || typeof config !== 'object') throw new InvalidArguments('instance config must be an object');
-  const known = new Set(['capabilities', 'resourceLimits', 'hostFunctions', 'imports']);
+  const known = new Set(['capabilities', 'resourceLimits', 'hostFunctions', 'imports', 'wasi']);
   for (const key of Object.keys(config)) {
     if (!known.has(key)) throw new InvalidArguments(`unknown instance config key '${key}'; expected one of ${[...known].join(', ')}`);
   }
@@ -282,5 +312,6 @@ function resolveConfig(config: InstanceConfig): ResolvedInstanceConfig {
     resourceLimits: ResourceLimits.from(config.resourceLimits),
     hostFunctions,
     imports: config.imports ?? {},
+    wasi: config.wasi ?? {},
   };
 }

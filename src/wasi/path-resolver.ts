@@ -59,6 +59,17 @@ export function childPath(dir: DirRef, name: string): string {
   return resolverMode.useProcFd ? `/proc/self/fd/${dir.hostFd}/${name}` : `${dir.hostPath}/${name}`;
 }
 
+/** `childPath` for a host-supplied name that may not be valid UTF-8 (directory listings). */
+export function childPathBuffer(dir: DirRef, name: Buffer): Buffer {
+  const prefix = resolverMode.useProcFd ? `/proc/self/fd/${dir.hostFd}/` : `${dir.hostPath}/`;
+  return Buffer.concat([Buffer.from(prefix), name]);
+}
+
+/** Whether a path names a directory by its form: a trailing '/' or a final '.' component. */
+export function endsAsDirectory(path: string): boolean {
+  return path.endsWith('/') || path === '.' || path.endsWith('/.');
+}
+
 /** The host path naming `dir` itself. */
 export function selfPath(dir: DirRef): string {
   return resolverMode.useProcFd ? `/proc/self/fd/${dir.hostFd}` : dir.hostPath;
@@ -117,7 +128,8 @@ function openChildDir(parent: DirRef, name: string): DirRef | 'symlink' {
 
 /**
  * Resolves `path` beneath `start`. Intermediate symlinks are always followed (confined); the final
- * one only when `followFinal` or when the path demands a directory (trailing slash), as POSIX does.
+ * one only when `followFinal` (callers that look things up pass `follow || endsAsDirectory(path)`,
+ * as POSIX follows before a trailing slash; creators and removers never follow it).
  * A nonexistent final component is not an error here: creators need it.
  */
 export function resolvePath(start: DirRef, path: string, followFinal: boolean, escape: EscapeHandler): Resolved {
@@ -158,7 +170,7 @@ export function resolvePath(start: DirRef, path: string, followFinal: boolean, e
           continue;
         }
         isLink = true;
-      } else if (followFinal || mustBeDir) {
+      } else if (followFinal) {
         const st = lstatSync(childPath(top, c), { throwIfNoEntry: false });
         isLink = st !== undefined && st.isSymbolicLink();
       }

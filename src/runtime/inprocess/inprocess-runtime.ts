@@ -3,6 +3,7 @@ import type { ModuleInfo } from '../../module/module-info.ts';
 import { WASM_PAGE_BYTES } from '../../security/resource-limits.ts';
 import type { ResolvedInstanceConfig, RuntimeObserver, WasmInstance, WasmModule, WasmRuntime } from '../types.ts';
 import { InProcessInstance } from './inprocess-instance.ts';
+import { InstrumentationCache, instrumentationFor } from '../limits/instrumentation-plan.ts';
 
 /**
  * Runs guests on the caller's thread, in the caller's V8 isolate: the fastest runtime, with calls that
@@ -24,7 +25,7 @@ export class InProcessRuntime implements WasmRuntime {
     } catch (err) {
       throw new InvalidModule(`module failed validation: ${(err as Error).message}`, { cause: err });
     }
-    return new InProcessModule(module, info, this.observer);
+    return new InProcessModule(module, bytes, info, this.observer);
   }
 
   async close(): Promise<void> {}
@@ -34,19 +35,26 @@ class InProcessModule implements WasmModule {
   readonly info: ModuleInfo;
   private readonly module: WebAssembly.Module;
   private readonly observer: RuntimeObserver;
+  private readonly variants: InstrumentationCache;
 
-  constructor(module: WebAssembly.Module, info: ModuleInfo, observer: RuntimeObserver) {
+  constructor(module: WebAssembly.Module, bytes: Uint8Array, info: ModuleInfo, observer: RuntimeObserver) {
     this.module = module;
     this.info = info;
     this.observer = observer;
+    // The caller may reuse its buffer; instrumentation reads the bytes later.
+    this.variants = new InstrumentationCache(bytes.slice());
   }
 
   async instantiate(instanceId: string, config: ResolvedInstanceConfig): Promise<WasmInstance> {
     checkInitialMemory(this.info, config);
-    return InProcessInstance.create(instanceId, this.module, this.info, config, this.observer);
+    const plan = instrumentationFor(config.resourceLimits);
+    const prepared = plan ? await this.variants.get(plan) : { module: this.module, info: this.info };
+    return InProcessInstance.create(instanceId, prepared.module, prepared.info, config, this.observer);
   }
 
-  dispose(): void {}
+  dispose(): void {
+    this.variants.clear();
+  }
 }
 
 /** Refuses before allocating: a module asking for more initial memory than allowed never gets it. */

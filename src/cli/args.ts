@@ -1,0 +1,64 @@
+/**
+ * Argument parsing for `wasm-sandbox` commands. Options come before the module file; everything after
+ * the file (or after `--`) belongs to the guest, so guest flags are never mistaken for ours.
+ */
+
+export class UsageError extends Error {}
+
+export interface OptionSpec {
+  /** Takes a value (`--dir PATH` or `--dir=PATH`). */
+  value: boolean;
+  repeatable?: boolean;
+}
+
+export interface ParsedArgs {
+  options: Map<string, string[]>;
+  flags: Set<string>;
+  file: string | undefined;
+  rest: string[];
+}
+
+export function parseArgs(argv: readonly string[], spec: Record<string, OptionSpec>): ParsedArgs {
+  const options = new Map<string, string[]>();
+  const flags = new Set<string>();
+  let file: string | undefined;
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--') {
+      i++;
+      break;
+    }
+    if (!arg.startsWith('-') || arg === '-') {
+      file = arg;
+      i++;
+      break;
+    }
+    const eq = arg.indexOf('=');
+    const name = (eq > 0 ? arg.slice(0, eq) : arg).replace(/^--?/, '');
+    const s = spec[name];
+    if (!s) throw new UsageError(`unknown option '${arg}'`);
+    if (!s.value) {
+      if (eq > 0) throw new UsageError(`option '--${name}' takes no value`);
+      flags.add(name);
+      continue;
+    }
+    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new UsageError(`option '--${name}' needs a value`);
+    const list = options.get(name) ?? [];
+    if (list.length && !s.repeatable) throw new UsageError(`option '--${name}' given more than once`);
+    list.push(value);
+    options.set(name, list);
+  }
+  if (file === undefined && i < argv.length) file = argv[i++];
+  return { options, flags, file, rest: argv.slice(i) };
+}
+
+/** `HOST[::GUEST]`; the guest path defaults to the host path as given. */
+export function parseDirMapping(value: string): { hostPath: string; guestPath: string } {
+  const sep = value.indexOf('::');
+  const hostPath = sep >= 0 ? value.slice(0, sep) : value;
+  const guestPath = sep >= 0 ? value.slice(sep + 2) : value;
+  if (!hostPath || !guestPath) throw new UsageError(`bad directory mapping '${value}'; expected HOST[::GUEST]`);
+  return { hostPath, guestPath };
+}

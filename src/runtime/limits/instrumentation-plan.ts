@@ -1,0 +1,53 @@
+import { instrument, type InstrumentOptions } from '../../module/instrument.ts';
+import { inspect } from '../../module/inspect.ts';
+import type { ModuleInfo } from '../../module/module-info.ts';
+import type { ResourceLimits } from '../../security/resource-limits.ts';
+import { GrowPolicy } from './grow-policy.ts';
+import { Meter } from './meter.ts';
+
+/** The instrumentation a set of limits needs, or null when the module can run as it is. */
+export function instrumentationFor(limits: ResourceLimits): InstrumentOptions | null {
+  const meter = Meter.needed(limits);
+  const routeMemoryGrow = GrowPolicy.needed(limits);
+  const memoryMaxPages = limits.maxPages ?? undefined;
+  const tableMaxElements = limits.memory.maxTableElements ?? undefined;
+  if (!meter && !routeMemoryGrow && memoryMaxPages === undefined && tableMaxElements === undefined) return null;
+  return { meter, routeMemoryGrow, memoryMaxPages, tableMaxElements };
+}
+
+export interface PreparedModule {
+  module: WebAssembly.Module;
+  info: ModuleInfo;
+}
+
+/**
+ * Instrumented variants of one module, compiled once per distinct set of options: instances created
+ * under the same limits share the rewritten, compiled code.
+ */
+export class InstrumentationCache {
+  private readonly bytes: Uint8Array;
+  private readonly variants = new Map<string, Promise<PreparedModule>>();
+
+  constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+  }
+
+  get(options: InstrumentOptions): Promise<PreparedModule> {
+    const key = JSON.stringify(options);
+    let variant = this.variants.get(key);
+    if (!variant) {
+      variant = (async () => {
+        const { bytes } = instrument(this.bytes, options);
+        return { module: await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>), info: inspect(bytes) };
+      })();
+      // A failed variant (e.g. initial memory over the limit) must not be cached as a rejection forever.
+      variant.catch(() => this.variants.delete(key));
+      this.variants.set(key, variant);
+    }
+    return variant;
+  }
+
+  clear(): void {
+    this.variants.clear();
+  }
+}

@@ -1,0 +1,152 @@
+import { InvalidArguments, ResourceLimitExceeded, Timeout } from '../../errors.ts';
+import type { ResourceLimits } from '../../security/resource-limits.ts';
+
+/**
+ * Fuel units handed to the guest between two host checkpoints when no smaller fuel budget remains. At
+ * roughly a nanosecond per unit this bounds how late a deadline is noticed to well under a millisecond,
+ * while the checkpoint itself (one host call) stays a negligible share of the run time.
+ */
+export const DEFAULT_SLICE = 100_000;
+
+const hasThreadCpu = typeof (process as { threadCpuUsage?: unknown }).threadCpuUsage === 'function';
+function threadCpuMs(): number {
+  const u = hasThreadCpu ? process.threadCpuUsage() : process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/**
+ * Host side of the injected fuel counter (see docs/instrumentation.md). The guest decrements a counter
+ * global and calls `out_of_fuel` when it goes negative; here that checkpoint settles the fuel actually
+ * spent, enforces the fuel budget, the call and lifetime deadlines and CPU time, and hands out the next
+ * slice. Nothing runs on the host per loop iteration, so deadlines cost only the checkpoints.
+ */
+export class Meter {
+  private counter: WebAssembly.Global | undefined;
+  private fuelLimit: number | null;
+  private readonly callTimeoutMs: number | null;
+  private readonly lifetimeMs: number | null;
+  private readonly maxCpuTimeMs: number | null;
+  private readonly createdAt = performance.now();
+  private readonly slice: number;
+  /** Fuel spent in slices already settled. */
+  private settled = 0;
+  /** Size of the slice currently in the counter. */
+  private given = 0;
+  private depth = 0;
+  private callStart = 0;
+  private cpuMark = 0;
+  private callCpuMs = 0;
+  /** CPU time spent in guest calls, sampled at checkpoints. */
+  cpuTimeMs = 0;
+
+  constructor(limits: ResourceLimits, slice = DEFAULT_SLICE) {
+    this.fuelLimit = limits.cpu.fuel;
+    this.callTimeoutMs = limits.time.callTimeoutMs;
+    this.lifetimeMs = limits.time.instanceLifetimeMs;
+    this.maxCpuTimeMs = limits.cpu.maxCpuTimeMs;
+    this.slice = slice;
+  }
+
+  static needed(limits: ResourceLimits): boolean {
+    return limits.cpu.fuel !== null || limits.cpu.maxCpuTimeMs !== null || limits.time.callTimeoutMs !== null || limits.time.instanceLifetimeMs !== null;
+  }
+
+  /** The `wasm_sandbox` imports the instrumented module expects. */
+  readonly outOfFuel = (): void => {
+    const counter = this.counter;
+    if (!counter) return;
+    const left = Number(counter.value as bigint);
+    this.settled += this.given - left;
+    counter.value = 0n;
+    this.given = 0;
+    if (this.fuelLimit !== null && this.settled > this.fuelLimit) {
+      throw new ResourceLimitExceeded('fuel', this.fuelLimit, this.settled);
+    }
+    this.checkClock();
+    this.refill();
+  };
+
+  /** Binds the counter exported by the instrumented instance and hands out the first slice. */
+  bind(counter: WebAssembly.Global): void {
+    this.counter = counter;
+    this.refill();
+  }
+
+  private refill(): void {
+    const remaining = this.fuelLimit === null ? this.slice : Math.min(this.slice, this.fuelLimit - this.settled);
+    this.given = Math.max(0, remaining);
+    this.counter!.value = BigInt(this.given);
+  }
+
+  /** Deadlines and CPU time, checked at checkpoints and before blocking host operations. */
+  checkClock(): void {
+    const now = performance.now();
+    if (this.lifetimeMs !== null && now - this.createdAt >= this.lifetimeMs) {
+      throw new Timeout('instance-lifetime', this.lifetimeMs, now - this.createdAt);
+    }
+    if (this.depth === 0) return;
+    if (this.callTimeoutMs !== null && now - this.callStart >= this.callTimeoutMs) {
+      throw new Timeout('call', this.callTimeoutMs, now - this.callStart);
+    }
+    const cpu = threadCpuMs();
+    // Until the first checkpoint of a call, its CPU time is taken to be its wall time (see enter()).
+    const spent = this.cpuMark < 0 ? now - this.callStart : cpu - this.cpuMark;
+    this.callCpuMs += spent;
+    this.cpuTimeMs += spent;
+    this.cpuMark = cpu;
+    if (this.maxCpuTimeMs !== null && this.callCpuMs >= this.maxCpuTimeMs) {
+      throw new ResourceLimitExceeded('cpu-time', this.maxCpuTimeMs, Math.round(this.callCpuMs));
+    }
+  }
+
+  /** Milliseconds the current call may still block in a host operation before a deadline passes. */
+  remainingMs(): number {
+    const now = performance.now();
+    let left = Infinity;
+    if (this.lifetimeMs !== null) left = Math.min(left, this.lifetimeMs - (now - this.createdAt));
+    if (this.callTimeoutMs !== null && this.depth > 0) left = Math.min(left, this.callTimeoutMs - (now - this.callStart));
+    return Math.max(0, left);
+  }
+
+  /**
+   * Marks the start of an outermost guest call; nested (re-entrant) calls share the outer deadline.
+   * Reading thread CPU time costs ~0.4 µs, so it is sampled only at checkpoints: a call shorter than
+   * one slice is charged its wall time, which for a guest that does not block is the same thing.
+   */
+  enter(): void {
+    if (this.depth++ === 0) {
+      this.callStart = performance.now();
+      this.callCpuMs = 0;
+      this.cpuMark = this.maxCpuTimeMs === null ? -1 : threadCpuMs();
+    }
+  }
+
+  exit(): void {
+    if (--this.depth === 0) {
+      const spent = this.cpuMark < 0 ? performance.now() - this.callStart : threadCpuMs() - this.cpuMark;
+      this.cpuTimeMs += spent;
+    }
+  }
+
+  /** Fuel spent so far, including the part of the current slice already used. */
+  fuelConsumed(): number {
+    const left = this.counter ? Number(this.counter.value as bigint) : 0;
+    return this.settled + (this.given - left);
+  }
+
+  /** Fuel left, or null when fuel is not limited. */
+  getFuel(): number | null {
+    return this.fuelLimit === null ? null : Math.max(0, this.fuelLimit - this.fuelConsumed());
+  }
+
+  addFuel(units: number): void {
+    if (!Number.isSafeInteger(units) || units < 0) throw new InvalidArguments(`addFuel expects a non-negative integer, got ${units}`);
+    if (this.fuelLimit === null) throw new InvalidArguments('this instance has no fuel limit; set resourceLimits.cpu.fuel to meter it');
+    this.fuelLimit += units;
+    // Settle the live slice so the new budget takes effect at the next checkpoint.
+    if (this.counter) {
+      this.settled = this.fuelConsumed();
+      this.refill();
+    }
+  }
+}

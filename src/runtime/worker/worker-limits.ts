@@ -1,0 +1,39 @@
+/**
+ * The V8 limits a worker thread is started with. They are fixed for the life of a thread, so the pool
+ * keeps warm workers per distinct set of limits; values are rounded to keep that number small.
+ */
+import type { ResourceLimits } from '../../security/resource-limits.ts';
+
+const MiB = 1024 * 1024;
+/** Node keeps this much of a worker's stack for itself (its kStackBufferSize); the guest gets the rest. */
+const NODE_STACK_RESERVE = 192 * 1024;
+/** The worker's own code needs some heap whatever the guest does. */
+const MIN_HEAP_MB = 64;
+
+export interface WorkerLimits {
+  readonly stackSizeMb?: number;
+  readonly maxOldGenerationSizeMb?: number;
+}
+
+export function workerLimits(limits: ResourceLimits): WorkerLimits {
+  const out: { stackSizeMb?: number; maxOldGenerationSizeMb?: number } = {};
+  const stack = limits.stack.maxStackBytes;
+  if (stack !== null) {
+    // Whole 64 KiB steps: finer differences are not worth a separate pool of threads.
+    const step = 64 * 1024;
+    out.stackSizeMb = (Math.ceil(stack / step) * step + NODE_STACK_RESERVE) / MiB;
+  }
+  // Linear memory lives outside the JS heap; the heap holds what the engine allocates for the guest
+  // (tables, GC objects, strings made by host glue). It gets the same budget as linear memory, rounded
+  // up to a power of two.
+  const memory = limits.memory.maxMemoryBytes;
+  if (memory !== null) {
+    out.maxOldGenerationSizeMb = Math.max(MIN_HEAP_MB, 2 ** Math.ceil(Math.log2(Math.max(1, memory / MiB))));
+  }
+  return out;
+}
+
+/** A key identifying threads started with the same limits. */
+export function limitsKey(limits: WorkerLimits): string {
+  return `${limits.stackSizeMb ?? '-'}/${limits.maxOldGenerationSizeMb ?? '-'}`;
+}

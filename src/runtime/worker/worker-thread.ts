@@ -1,0 +1,103 @@
+/**
+ * One worker thread and its channel, seen from the main thread: starting it, keeping it from holding
+ * the process open while idle, and turning its death (termination, crash, heap exhaustion) into a
+ * typed error for whoever was waiting on it.
+ */
+import { Worker } from 'node:worker_threads';
+import { ResourceLimitExceeded, Trap, type WasmSandboxError } from '../../errors.ts';
+import { Channel, REPLY_READY } from './channel.ts';
+import { limitsKey, type WorkerLimits } from './worker-limits.ts';
+
+const MiB = 1024 * 1024;
+
+// Run from source the entry is TypeScript, from dist JavaScript: follow whatever this file is.
+const ENTRY = new URL(`./worker-entry${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+
+export class WorkerThread {
+  readonly channel = new Channel();
+  readonly limits: WorkerLimits;
+  readonly key: string;
+  /** Settles once the thread sits waiting for its first command. */
+  readonly ready: Promise<void>;
+  private readonly worker: Worker;
+  private holds = 0;
+  private started = false;
+  private death: WasmSandboxError | undefined;
+  private exited: Promise<void>;
+  private readonly deathListeners = new Set<(error: WasmSandboxError) => void>();
+
+  constructor(limits: WorkerLimits) {
+    this.limits = limits;
+    this.key = limitsKey(limits);
+    this.worker = new Worker(ENTRY, {
+      name: 'wasm-sandbox',
+      workerData: this.channel.buffer,
+      // The guest reaches nothing of the worker's environment, but there is no reason to give it a copy.
+      env: {},
+      resourceLimits: { ...limits },
+    });
+    this.worker.unref();
+    this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
+    this.worker.on('error', (err) => this.died(this.crashError(err)));
+    this.worker.on('exit', (code) => this.died(new Trap('unknown', `the worker thread exited unexpectedly (exit code ${code})`)));
+    this.hold();
+    this.ready = this.channel.waitAsync(0, () => this.death !== undefined).then((turn) => {
+      this.letGo();
+      this.started = turn === REPLY_READY;
+      if (turn !== REPLY_READY) throw this.death ?? new Trap('unknown', `the worker thread started in an unexpected state (${turn})`);
+    });
+    // Nobody may be awaiting `ready` (a pool thread warming up); its failure is reported through `death`.
+    this.ready.catch(() => {});
+  }
+
+  get dead(): WasmSandboxError | undefined {
+    return this.death;
+  }
+
+  get isReady(): boolean {
+    return this.started && !this.death;
+  }
+
+  /** Queues a message the thread reads synchronously when the next command tells it to. */
+  post(message: unknown): void {
+    this.worker.postMessage(message);
+  }
+
+  /** Keeps the process alive while the main thread waits on this thread; idle threads never do. */
+  hold(): void {
+    if (this.holds++ === 0) this.worker.ref();
+  }
+
+  letGo(): void {
+    if (--this.holds === 0) this.worker.unref();
+  }
+
+  onDeath(listener: (error: WasmSandboxError) => void): () => void {
+    this.deathListeners.add(listener);
+    return () => this.deathListeners.delete(listener);
+  }
+
+  /** Stops the thread wherever it is, even inside a guest loop; waiters see `reason`. */
+  kill(reason: WasmSandboxError): Promise<void> {
+    this.died(reason);
+    void this.worker.terminate();
+    return this.exited;
+  }
+
+  private died(error: WasmSandboxError): void {
+    if (this.death) return;
+    this.death = error;
+    // A main-thread waiter sleeps on the turn word; waking it lets it see the death.
+    this.channel.wake();
+    for (const listener of this.deathListeners) listener(error);
+    this.deathListeners.clear();
+  }
+
+  private crashError(err: Error): WasmSandboxError {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY') {
+      const max = (this.limits.maxOldGenerationSizeMb ?? 0) * MiB;
+      return new ResourceLimitExceeded('memory', max, max, `the worker thread ran out of JavaScript heap and was stopped: ${err.message}`);
+    }
+    return new Trap('unknown', `the worker thread crashed: ${err.message}`, { cause: err });
+  }
+}

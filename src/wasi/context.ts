@@ -1,0 +1,28 @@
+import type { IoLimits } from '../security/resource-limits.ts';
+import type { Clock } from './clocks.ts';
+import type { FdTable } from './fd-table.ts';
+import type { TimestampOverrides } from './filestat.ts';
+import type { GuestMemory } from './guest-memory.ts';
+import type { Stdio } from './stdio.ts';
+
+/** Running totals reported by `WasiHost.metrics()` and checked against the io limits. */
+export interface IoCounters {
+  bytesRead: number;
+  bytesWritten: number;
+  networkConnections: number;
+}
+
+/** The state every group of WASI functions shares; one per host. */
+export interface WasiContext {
+  readonly mem: GuestMemory;
+  readonly fds: FdTable;
+  readonly io: IoLimits;
+  readonly counters: IoCounters;
+  readonly times: TimestampOverrides;
+  readonly stdio: Stdio;
+  readonly clock: Clock;
+  /** Reports a denied operation to the embedder; the guest still only sees an errno. */
+  violation(capability: string, detail: string): void;
+  checkInterrupt(): void;
+  remainingMs(): number;
+}

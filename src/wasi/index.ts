@@ -1,0 +1,2 @@
+export { WasiHost, type WasiHostOptions, type WasiMetrics } from './wasi-host.ts';
+export { ERRNO, type Errno } from './errno.ts';

@@ -1,0 +1,392 @@
+import { constants as C, openSync, realpathSync } from 'node:fs';
+import { FunctionNotFound, InvalidModule, InvalidPolicy, Trap } from '../errors.ts';
+import type { Capabilities } from '../security/capabilities.ts';
+import type { ResourceLimits } from '../security/resource-limits.ts';
+import { createClock } from './clocks.ts';
+import { DIR_INHERITING_RO, DIR_INHERITING_RW, DIR_RIGHTS_RO, DIR_RIGHTS_RW, FILETYPE, STDIN_RIGHTS, STDOUT_RIGHTS } from './constants.ts';
+import type { IoCounters, WasiContext } from './context.ts';
+import { ERRNO, errnoOf } from './errno.ts';
+import { createFdFunctions } from './fd-ops.ts';
+import { FdTable, type FdEntry, type FdKind } from './fd-table.ts';
+import { TimestampOverrides } from './filestat.ts';
+import { GuestMemory, utf8 } from './guest-memory.ts';
+import { createPathFunctions } from './path-ops.ts';
+import { resolverMode } from './path-resolver.ts';
+import { createPoll, PREVIEW1_SUBSCRIPTION, UNSTABLE_SUBSCRIPTION } from './poll.ts';
+import { createRandom } from './random.ts';
+import { createSocketFunctions } from './sockets.ts';
+import { InputSource, OutputBudget, OutputSink, Stdio } from './stdio.ts';
+
+export interface WasiHostOptions {
+  capabilities: Capabilities;
+  resourceLimits: ResourceLimits;
+  /** argv[0], default 'main.wasm'; the remaining arguments come from capabilities.args. */
+  programName?: string;
+  /** The data read when capabilities.stdio.stdin === 'capture'. */
+  stdin?: Uint8Array | string;
+  /** Streaming taps, called in addition to capture/inherit (and even for 'null'). */
+  onStdout?: (chunk: Uint8Array) => void;
+  onStderr?: (chunk: Uint8Array) => void;
+  /** Called by blocking operations (poll_oneoff sleeps, stdin reads): throws (e.g. Timeout) when the guest must stop. */
+  checkInterrupt?: () => void;
+  /** Milliseconds the guest may still block for, or Infinity; poll_oneoff never waits longer than this. */
+  remainingMs?: () => number;
+  /** Reports a denied operation (capability and detail) for monitoring; the guest still just gets an errno. */
+  onViolation?: (v: { capability: string; detail: string }) => void;
+}
+
+export interface WasiMetrics {
+  openFileDescriptors: number;
+  bytesRead: number;
+  bytesWritten: number;
+  outputBytes: number;
+  networkConnections: number;
+}
+
+type HostFunction = (...args: any[]) => number;
+
+/** Thrown by proc_exit to unwind the guest; never escapes `start()`. Not an Error: no stack to capture. */
+class ProcExit {
+  readonly code: number;
+  constructor(code: number) {
+    this.code = code;
+  }
+}
+
+const noop = (): void => {};
+const infinite = (): number => Infinity;
+
+/**
+ * A wasi_snapshot_preview1 host confined to a Capabilities grant and ResourceLimits. Each host
+ * serves one instance. Import functions are plain closures created once per host (no native
+ * binding), and every one of them turns expected failures into errnos while anything that must end
+ * the guest (limits, interrupts, proc_exit, host faults) is rethrown — and keeps being rethrown by
+ * every later call, so a guest that catches the exception (wasm exception handling can) cannot use
+ * WASI afterwards.
+ */
+export class WasiHost {
+  readonly imports: { wasi_snapshot_preview1: Record<string, HostFunction>; wasi_unstable: Record<string, HostFunction> };
+  private readonly ctx: WasiContext;
+  private readonly budget: OutputBudget;
+  private readonly counters: IoCounters = { bytesRead: 0, bytesWritten: 0, networkConnections: 0 };
+  private fatal: unknown = undefined;
+  private memoryBound = false;
+
+  constructor(options: WasiHostOptions) {
+    const caps = options.capabilities;
+    const io = options.resourceLimits.io;
+    const checkInterrupt = options.checkInterrupt ?? noop;
+    const onViolation = options.onViolation;
+    this.budget = new OutputBudget(io.maxOutputBytes);
+    const stdio = new Stdio(
+      new InputSource(caps.stdio.stdin, options.stdin),
+      new OutputSink(caps.stdio.stdout, 1, options.onStdout, this.budget, checkInterrupt),
+      new OutputSink(caps.stdio.stderr, 2, options.onStderr, this.budget, checkInterrupt),
+    );
+    const fds = new FdTable(io.maxFileDescriptors);
+    this.ctx = {
+      mem: new GuestMemory(),
+      fds,
+      io,
+      counters: this.counters,
+      times: new TimestampOverrides(),
+      stdio,
+      clock: createClock(caps.clock),
+      violation: onViolation === undefined ? noop : (capability, detail) => onViolation({ capability, detail }),
+      checkInterrupt,
+      remainingMs: options.remainingMs ?? infinite,
+    };
+    fds.place(0, stdioEntry('stdin', STDIN_RIGHTS));
+    fds.place(1, stdioEntry('stdout', STDOUT_RIGHTS));
+    fds.place(2, stdioEntry('stderr', STDOUT_RIGHTS));
+    this.openPreopens(caps);
+    this.imports = this.buildImports(caps, options.programName ?? 'main.wasm');
+  }
+
+  private openPreopens(caps: Capabilities): void {
+    caps.filesystem.forEach((p, index) => {
+      let hostFd: number;
+      let hostPath = p.hostPath;
+      try {
+        hostFd = openSync(p.hostPath, C.O_RDONLY | (C.O_DIRECTORY ?? 0));
+        // Without /proc the walk is path based, so it must start from the directory's true location.
+        if (!resolverMode.useProcFd) hostPath = realpathSync(p.hostPath);
+      } catch (err) {
+        this.ctx.fds.closeAll();
+        throw new InvalidPolicy(`/capabilities/filesystem/${index}/hostPath`, `cannot open preopen directory '${p.hostPath}': ${(err as Error).message}`);
+      }
+      const readOnly = p.mode !== 'read-write';
+      const entry: FdEntry = {
+        kind: 'directory',
+        filetype: FILETYPE.DIRECTORY,
+        hostFd,
+        rightsBase: readOnly ? DIR_RIGHTS_RO : DIR_RIGHTS_RW,
+        rightsInheriting: readOnly ? DIR_INHERITING_RO : DIR_INHERITING_RW,
+        fdflags: 0,
+        position: 0,
+        tree: { index, guestPath: p.guestPath, hostPath, readOnly },
+        preopenName: utf8(p.guestPath),
+        depth: 0,
+        hostPath,
+        dir: undefined,
+      };
+      this.ctx.fds.place(3 + index, entry);
+    });
+  }
+
+  private buildImports(caps: Capabilities, programName: string): WasiHost['imports'] {
+    const ctx = this.ctx;
+    const { mem, clock } = ctx;
+    const args = encodeStrings([programName, ...caps.args]);
+    const env = new Map<string, string>();
+    for (const name of caps.env.inherit) {
+      const v = process.env[name];
+      if (v !== undefined) env.set(name, v);
+    }
+    for (const [k, v] of Object.entries(caps.env.set)) env.set(k, v);
+    const environ = encodeStrings([...env].map(([k, v]) => `${k}=${v}`));
+    const random = createRandom(caps.random);
+    const randomDenied = caps.random === 'none';
+    const clockDenied = clock.policy === 'none';
+    const fd = createFdFunctions(ctx);
+    const path = createPathFunctions(ctx);
+    const sock = createSocketFunctions(ctx);
+
+    const common: Record<string, HostFunction> = {
+      args_get: (argv: number, buf: number) => writeStrings(mem, args, argv, buf),
+      args_sizes_get: (countPtr: number, sizePtr: number) => writeSizes(mem, args, countPtr, sizePtr),
+      environ_get: (envp: number, buf: number) => writeStrings(mem, environ, envp, buf),
+      environ_sizes_get: (countPtr: number, sizePtr: number) => writeSizes(mem, environ, countPtr, sizePtr),
+      clock_res_get: (id: number, ptr: number) => {
+        mem.check(ptr, 8);
+        if (clockDenied) ctx.violation('clock', 'clock_res_get refused: no clock granted');
+        mem.setU64(ptr, clock.resolution(id));
+        return ERRNO.SUCCESS;
+      },
+      clock_time_get: (id: number, _precision: bigint, ptr: number) => {
+        mem.check(ptr, 8);
+        if (clockDenied) ctx.violation('clock', 'clock_time_get refused: no clock granted');
+        mem.setU64(ptr, clock.now(id));
+        return ERRNO.SUCCESS;
+      },
+      fd_advise: fd.fd_advise,
+      fd_allocate: fd.fd_allocate,
+      fd_close: fd.fd_close,
+      fd_datasync: fd.fd_datasync,
+      fd_fdstat_get: fd.fd_fdstat_get,
+      fd_fdstat_set_flags: fd.fd_fdstat_set_flags,
+      fd_fdstat_set_rights: fd.fd_fdstat_set_rights,
+      fd_filestat_set_size: fd.fd_filestat_set_size,
+      fd_filestat_set_times: fd.fd_filestat_set_times,
+      fd_pread: fd.fd_pread,
+      fd_prestat_get: fd.fd_prestat_get,
+      fd_prestat_dir_name: fd.fd_prestat_dir_name,
+      fd_pwrite: fd.fd_pwrite,
+      fd_read: fd.fd_read,
+      fd_readdir: fd.fd_readdir,
+      fd_renumber: fd.fd_renumber,
+      fd_sync: fd.fd_sync,
+      fd_tell: fd.fd_tell,
+      fd_write: fd.fd_write,
+      path_create_directory: path.path_create_directory,
+      path_filestat_set_times: path.path_filestat_set_times,
+      path_link: path.path_link,
+      path_open: path.path_open,
+      path_readlink: path.path_readlink,
+      path_remove_directory: path.path_remove_directory,
+      path_rename: path.path_rename,
+      path_symlink: path.path_symlink,
+      path_unlink_file: path.path_unlink_file,
+      // proc_exit only ends this guest; it cannot affect the host process (see docs/wasi.md).
+      proc_exit: (code: number) => {
+        throw new ProcExit(code >>> 0);
+      },
+      // Signals are not part of the sandbox model; raise() in wasi-libc is rarely used.
+      proc_raise: () => ERRNO.NOSYS,
+      sched_yield: () => {
+        ctx.checkInterrupt();
+        return ERRNO.SUCCESS;
+      },
+      random_get: (buf: number, len: number) => {
+        const dst = mem.bytes(buf, len);
+        if (randomDenied) ctx.violation('random', 'random_get refused: no randomness granted');
+        random.fill(dst);
+        return ERRNO.SUCCESS;
+      },
+      sock_accept: sock.sock_accept,
+      sock_recv: sock.sock_recv,
+      sock_send: sock.sock_send,
+      sock_shutdown: sock.sock_shutdown,
+    };
+    const preview1: Record<string, HostFunction> = {
+      ...common,
+      fd_filestat_get: fd.fd_filestat_get,
+      fd_seek: fd.fd_seek,
+      path_filestat_get: path.path_filestat_get,
+      poll_oneoff: createPoll(ctx, PREVIEW1_SUBSCRIPTION),
+    };
+    const unstable: Record<string, HostFunction> = {
+      ...common,
+      fd_filestat_get: fd.fd_filestat_get_unstable,
+      fd_seek: fd.fd_seek_unstable,
+      path_filestat_get: path.path_filestat_get_unstable,
+      poll_oneoff: createPoll(ctx, UNSTABLE_SUBSCRIPTION),
+    };
+    return { wasi_snapshot_preview1: this.guardAll(preview1), wasi_unstable: this.guardAll(unstable) };
+  }
+
+  private guardAll(fns: Record<string, HostFunction>): Record<string, HostFunction> {
+    const out: Record<string, HostFunction> = {};
+    const cache = new Map<HostFunction, HostFunction>();
+    for (const [name, fn] of Object.entries(fns)) {
+      let g = cache.get(fn);
+      if (g === undefined) cache.set(fn, (g = this.guard(fn)));
+      out[name] = g;
+    }
+    return out;
+  }
+
+  private guard(fn: HostFunction): HostFunction {
+    // One fixed arity covers every preview1 function (path_open has the most, 9); missing ones are undefined.
+    return (a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown, g?: unknown, h?: unknown, i?: unknown): number => {
+      if (this.fatal !== undefined) throw this.fatal;
+      try {
+        return fn(a, b, c, d, e, f, g, h, i);
+      } catch (err) {
+        const errno = errnoOf(err);
+        if (errno !== undefined) return errno;
+        this.fatal = err;
+        throw err;
+      }
+    };
+  }
+
+  private bindMemory(instance: WebAssembly.Instance): void {
+    if (this.memoryBound) return;
+    const memory = instance.exports.memory;
+    if (!(memory instanceof WebAssembly.Memory)) throw new InvalidModule("a WASI module must export its linear memory as 'memory'");
+    this.ctx.mem.bind(memory);
+    this.memoryBound = true;
+  }
+
+  /** Binds the instance's exported memory and runs `_initialize` for reactors. */
+  initialize(instance: WebAssembly.Instance): void {
+    this.bindMemory(instance);
+    const init = instance.exports._initialize;
+    if (typeof init !== 'function') return;
+    try {
+      (init as () => void)();
+    } catch (err) {
+      if (err instanceof ProcExit) throw new Trap('host-error', `the guest called proc_exit(${err.code}) during _initialize`);
+      throw err;
+    }
+  }
+
+  /** Runs `_start`; returns 0 on normal return, or the proc_exit code. Other errors propagate. */
+  start(instance: WebAssembly.Instance): number {
+    this.bindMemory(instance);
+    const start = instance.exports._start;
+    if (typeof start !== 'function') {
+      const fns = Object.entries(instance.exports).filter(([, v]) => typeof v === 'function').map(([k]) => k);
+      throw new FunctionNotFound('_start', fns);
+    }
+    try {
+      (start as () => void)();
+    } catch (err) {
+      if (err instanceof ProcExit) return err.code;
+      // The guest caught our exit unwinding and then failed: the exit is what it asked for.
+      if (this.fatal instanceof ProcExit) return this.fatal.code;
+      throw err;
+    }
+    if (this.fatal instanceof ProcExit) return this.fatal.code;
+    if (this.fatal !== undefined) throw this.fatal;
+    return 0;
+  }
+
+  /** The code passed to proc_exit, if the guest called it (also for reactors, whose exports throw it). */
+  get exitCode(): number | undefined {
+    return this.fatal instanceof ProcExit ? this.fatal.code : undefined;
+  }
+
+  /** The proc_exit code carried by an exception thrown out of a guest export of this host, else undefined. */
+  static exitCodeOf(err: unknown): number | undefined {
+    return err instanceof ProcExit ? err.code : undefined;
+  }
+
+  stdoutBytes(): Uint8Array {
+    return this.ctx.stdio.stdout.bytes();
+  }
+
+  stderrBytes(): Uint8Array {
+    return this.ctx.stdio.stderr.bytes();
+  }
+
+  metrics(): WasiMetrics {
+    return {
+      openFileDescriptors: this.ctx.fds.count,
+      bytesRead: this.counters.bytesRead,
+      bytesWritten: this.counters.bytesWritten,
+      outputBytes: this.budget.used,
+      networkConnections: this.counters.networkConnections,
+    };
+  }
+
+  /** Closes every host descriptor this host opened. The guest sees EBADF for everything afterwards. */
+  close(): void {
+    this.ctx.fds.closeAll();
+    this.ctx.stdio.stdin.close();
+  }
+}
+
+function stdioEntry(kind: FdKind, rights: number): FdEntry {
+  return {
+    kind,
+    filetype: FILETYPE.CHARACTER_DEVICE,
+    hostFd: -1,
+    rightsBase: rights,
+    rightsInheriting: 0,
+    fdflags: 0,
+    position: 0,
+    tree: undefined,
+    preopenName: undefined,
+    depth: 0,
+    hostPath: '',
+    dir: undefined,
+  };
+}
+
+interface EncodedStrings {
+  items: Uint8Array[];
+  bytes: number;
+}
+
+/** NUL-terminated UTF-8, prepared once so args_get/environ_get only copy. */
+function encodeStrings(list: string[]): EncodedStrings {
+  const items = list.map((s) => {
+    const b = utf8(s);
+    const z = new Uint8Array(b.length + 1);
+    z.set(b);
+    return z;
+  });
+  return { items, bytes: items.reduce((n, b) => n + b.length, 0) };
+}
+
+function writeSizes(mem: GuestMemory, s: EncodedStrings, countPtr: number, sizePtr: number): number {
+  mem.check(countPtr, 4);
+  mem.check(sizePtr, 4);
+  mem.setU32(countPtr, s.items.length);
+  mem.setU32(sizePtr, s.bytes);
+  return ERRNO.SUCCESS;
+}
+
+function writeStrings(mem: GuestMemory, s: EncodedStrings, ptrs: number, buf: number): number {
+  mem.check(ptrs, s.items.length * 4);
+  const out = mem.bytes(buf, s.bytes);
+  let off = 0;
+  for (let i = 0; i < s.items.length; i++) {
+    mem.setU32(ptrs + i * 4, (buf >>> 0) + off);
+    out.set(s.items[i], off);
+    off += s.items[i].length;
+  }
+  return ERRNO.SUCCESS;
+}

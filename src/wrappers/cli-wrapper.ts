@@ -1,0 +1,160 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { InvalidArguments, ModuleNotFound, ResourceLimitExceeded, Timeout, Trap, WasmSandboxError } from '../errors.ts';
+import { Capabilities, type CapabilitiesInit } from '../security/capabilities.ts';
+import { ResourceLimits, type ResourceLimitsInit } from '../security/resource-limits.ts';
+import type { InstanceMetrics, RuntimeKind } from '../runtime/types.ts';
+import { WasmSandbox } from '../sandbox/wasm-sandbox.ts';
+
+export interface CliWrapperOptions {
+  runtime?: RuntimeKind;
+}
+
+export interface CliAppOptions {
+  /** One of: a path to a `.wasm` file, a module id already loaded in this wrapper's sandbox, or the bytes. */
+  path?: string;
+  module?: string;
+  bytes?: Uint8Array | ArrayBuffer;
+  /** Guest arguments after argv[0]; added to `capabilities.args`. */
+  args?: readonly string[];
+  /** Variables to set for the guest; added to `capabilities.env.set`. Nothing is inherited unless the capabilities say so. */
+  env?: Record<string, string>;
+  /** Data for the guest's stdin; when given, stdin is `capture` (fed from this data). */
+  stdin?: Uint8Array | string;
+  /** Defaults to `Capabilities.captured()`: stdout/stderr captured, clocks, randomness; no files, env or network. */
+  capabilities?: Capabilities | CapabilitiesInit;
+  resourceLimits?: ResourceLimits | ResourceLimitsInit;
+  /** argv[0]; defaults to the file name or `main.wasm`. */
+  programName?: string;
+}
+
+export interface CliResult {
+  /** The guest's exit code, or null when it was stopped (see `error`). */
+  exitCode: number | null;
+  /** Why the guest was stopped: a Trap, ResourceLimitExceeded or Timeout. */
+  error?: WasmSandboxError;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+  metrics: InstanceMetrics;
+  stdoutText(): string;
+  stderrText(): string;
+}
+
+export interface CliStream {
+  /** The guest's stdout and stderr as streams (chunks arrive as the guest writes them). */
+  stdout: Readable;
+  stderr: Readable;
+  /** Resolves when the guest has ended, like `runCliApp`. */
+  result: Promise<CliResult>;
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * Runs WASI command-line programs to completion in the sandbox, the library form of `wasm-sandbox run`.
+ * Modules are compiled once per wrapper (by content) and each run gets a fresh instance.
+ */
+export class CliWrapper {
+  private readonly options: CliWrapperOptions;
+  private sandbox: Promise<WasmSandbox> | undefined;
+  private readonly byHash = new Map<string, Promise<string>>();
+
+  constructor(options: CliWrapperOptions = {}) {
+    this.options = options;
+  }
+
+  private getSandbox(): Promise<WasmSandbox> {
+    this.sandbox ??= WasmSandbox.create({ runtime: this.options.runtime });
+    return this.sandbox;
+  }
+
+  /** Loads (or reuses) the module and returns its id in this wrapper's sandbox. */
+  async load(options: Pick<CliAppOptions, 'path' | 'module' | 'bytes'>): Promise<string> {
+    const sandbox = await this.getSandbox();
+    const given = [options.path, options.module, options.bytes].filter((v) => v !== undefined).length;
+    if (given !== 1) throw new InvalidArguments('give exactly one of path, module or bytes');
+    if (options.module !== undefined) {
+      if (!sandbox.listModules().some((m) => m.id === options.module)) throw new ModuleNotFound(options.module);
+      return options.module;
+    }
+    let bytes: Uint8Array;
+    if (options.path !== undefined) {
+      try {
+        bytes = await readFile(options.path);
+      } catch (err) {
+        throw new ModuleNotFound(options.path, `cannot read '${options.path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+    } else {
+      bytes = options.bytes instanceof Uint8Array ? options.bytes : new Uint8Array(options.bytes as ArrayBuffer);
+    }
+    const hash = createHash('sha256').update(bytes).digest('hex');
+    let id = this.byHash.get(hash);
+    if (!id) {
+      id = sandbox.loadModule(bytes);
+      id.catch(() => this.byHash.delete(hash));
+      this.byHash.set(hash, id);
+    }
+    return id;
+  }
+
+  async runCliApp(options: CliAppOptions): Promise<CliResult> {
+    return this.run(options, {});
+  }
+
+  /** Like `runCliApp`, with stdout and stderr also delivered as streams while the guest writes them. */
+  runCliAppStreaming(options: CliAppOptions): CliStream {
+    const stdout = new Readable({ read() {} });
+    const stderr = new Readable({ read() {} });
+    const result = this.run(options, { onStdout: (c) => stdout.push(c), onStderr: (c) => stderr.push(c) }).finally(() => {
+      stdout.push(null);
+      stderr.push(null);
+    });
+    return { stdout, stderr, result };
+  }
+
+  private async run(options: CliAppOptions, taps: { onStdout?: (c: Uint8Array) => void; onStderr?: (c: Uint8Array) => void }): Promise<CliResult> {
+    if (options === null || typeof options !== 'object') throw new InvalidArguments('runCliApp expects an options object');
+    const sandbox = await this.getSandbox();
+    const moduleId = await this.load(options);
+    let caps = Capabilities.from(options.capabilities ?? Capabilities.captured());
+    if (options.args) caps = caps.withArgs([...caps.args, ...options.args]);
+    if (options.env) caps = caps.withEnv(options.env);
+    if (options.stdin !== undefined) caps = caps.with({ stdio: { ...caps.stdio, stdin: 'capture' } });
+    const programName = options.programName ?? (options.path ? options.path.split(/[\\/]/).pop() : undefined) ?? 'main.wasm';
+    const instanceId = await sandbox.createInstance(moduleId, {
+      capabilities: caps,
+      resourceLimits: options.resourceLimits,
+      wasi: { stdin: options.stdin, programName, ...taps },
+    });
+    try {
+      let exitCode: number | null = null;
+      let error: WasmSandboxError | undefined;
+      try {
+        exitCode = await sandbox.runCommand(instanceId);
+      } catch (err) {
+        if (err instanceof Trap || err instanceof ResourceLimitExceeded || err instanceof Timeout) error = err;
+        else throw err;
+      }
+      const { stdout, stderr } = sandbox.getOutput(instanceId);
+      return {
+        exitCode,
+        error,
+        stdout,
+        stderr,
+        metrics: sandbox.getMetrics(instanceId),
+        stdoutText: () => decoder.decode(stdout),
+        stderrText: () => decoder.decode(stderr),
+      };
+    } finally {
+      await sandbox.destroyInstance(instanceId);
+    }
+  }
+
+  async close(): Promise<void> {
+    const sandbox = this.sandbox;
+    this.sandbox = undefined;
+    this.byHash.clear();
+    if (sandbox) await (await sandbox).close();
+  }
+}

@@ -121,9 +121,6 @@ const PAGE_BYTES = 65536;
 const MAX_MEMORY32_PAGES = 65536;
 const MAX_U32 = 0xffffffff;
 
-/** Whether metered functions cache the counter in a local (true) or charge the global directly. */
-const CACHE_FUEL_IN_LOCAL = false;
-
 const CTL_BLOCK = 0;
 /** A metered loop whose check calls out_of_fuel inline. */
 const CTL_METERED_LOOP = 1;
@@ -290,6 +287,8 @@ class Rewriter {
   private readonly wrapperType: number;
   /** Check sequences for functions that charge the global directly. */
   private readonly globalSeqs: CheckSequences;
+  /** Check sequences by the index of the local caching the counter (many functions share one). */
+  private readonly cachedSeqs = new Map<number, CheckSequences>();
   /** Parameter count of every type index (-1 for non-function types), to classify loop block types. */
   private readonly typeParams: Int32Array;
 
@@ -651,7 +650,7 @@ class Rewriter {
       r.end = bodyEnd;
       const at = w.reserve();
       // Exception handlers can land with a cached counter stale, so such functions charge the global directly.
-      if (!this.writeBody(bodyEnd, CACHE_FUEL_IN_LOCAL && this.opts.meter ? this.layout.paramCounts[i] : -1)) {
+      if (!this.writeBody(bodyEnd, this.opts.meter ? this.layout.paramCounts[i] : -1)) {
         w.len = at + PADDED_LEB_BYTES;
         r.pos = bodyStart;
         this.writeBody(bodyEnd, -1);
@@ -761,7 +760,8 @@ class Rewriter {
       w.u32(decls + 1);
       w.copy(src, declsStart, r.pos);
       w.bytes([1, 0x7e]);
-      seq = this.checkSequences(locals);
+      seq = this.cachedSeqs.get(locals) ?? this.checkSequences(locals);
+      this.cachedSeqs.set(locals, seq);
     } else {
       w.copy(src, declAt, r.pos);
     }

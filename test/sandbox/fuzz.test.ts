@@ -58,5 +58,6 @@ test(`${PER_FIXTURE * fixtures.length} mutants through loadModule / createInstan
     }
   }
   await sandbox.close();
+  console.log(`fuzz: ${loaded} mutants loaded, ${instantiated} instantiated`);
   assert.ok(loaded > 0 && instantiated > 0, `some mutants must survive to exercise the later stages (loaded ${loaded}, instantiated ${instantiated})`);
 });

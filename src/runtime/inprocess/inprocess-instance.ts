@@ -100,6 +100,7 @@ export class InProcessInstance implements WasmInstance {
       ...Object.values(instance.exports),
       ...Object.values(imports).flatMap((m) => Object.values(m as Record<string, unknown>)),
     ].filter((v, i, all): v is WebAssembly.Memory => v instanceof WebAssembly.Memory && all.indexOf(v) === i);
+    liveInstances++;
     self = new InProcessInstance({ id, exports: instance.exports, instance, functions, counters, observer, memories, meter, grow, wasi });
     counters.peakMemoryBytes = self.memoryBytes();
     return self;
@@ -263,6 +264,8 @@ export class InProcessInstance implements WasmInstance {
   }
 
   async destroy(): Promise<void> {
+    if (this.state === 'destroyed') return;
+    liveInstances--;
     this.state = 'destroyed';
     for (const g of this.guards) g.ready = false;
     this.p.wasi?.close();
@@ -281,13 +284,20 @@ function checkImportedMemories(imports: WebAssembly.Imports, maxPages: number | 
   }
 }
 
+/**
+ * Instances alive in this thread. V8 reserves 8 GiB of address space per wasm memory, so a process runs
+ * out of address space at about 16,000 live memories; the count makes that failure explainable.
+ */
+let liveInstances = 0;
+
 function instantiationError(err: unknown): WasmSandboxError {
   if (err instanceof WasmSandboxError) return err;
   if (err instanceof WebAssembly.LinkError) {
     return new Trap('unknown', `instantiation failed to link: ${err.message}`, { cause: err });
   }
   if (err instanceof RangeError && /memory|allocat/i.test(err.message)) {
-    return new ResourceLimitExceeded('memory', 0, 0, `the engine could not allocate the module's memory: ${err.message}`);
+    return new ResourceLimitExceeded('instances', liveInstances, liveInstances + 1,
+      `the engine could not reserve memory for another instance (${err.message}); each wasm memory reserves 8 GiB of address space, so one process holds about 16,000 live instances: destroy unused ones or spread across processes`);
   }
   return toSandboxError(err, 'start function');
 }

@@ -54,7 +54,11 @@ export class Meter {
   /** The `wasm_sandbox` imports the instrumented module expects. */
   readonly outOfFuel = (): void => {
     const counter = this.counter;
-    if (!counter) return;
+    // The counter is exported, so it is unbound while the start function runs: deadlines still hold.
+    if (!counter) {
+      this.checkClock();
+      return;
+    }
     const left = Number(counter.value as bigint);
     this.settled += this.given - left;
     counter.value = 0n;
@@ -115,9 +119,14 @@ export class Meter {
    */
   enter(): void {
     if (this.depth++ === 0) {
-      this.callStart = performance.now();
+      const now = performance.now();
+      this.callStart = now;
       this.callCpuMs = 0;
       this.cpuMark = this.maxCpuTimeMs === null ? -1 : threadCpuMs();
+      // An instance past its lifetime must not start another call, however short.
+      if (this.lifetimeMs !== null && now - this.createdAt >= this.lifetimeMs) {
+        throw new Timeout('instance-lifetime', this.lifetimeMs, now - this.createdAt);
+      }
     }
   }
 

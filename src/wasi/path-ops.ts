@@ -66,8 +66,8 @@ export function createPathFunctions(ctx: WasiContext) {
   return {
     path_create_directory(fd: number, pathPtr: number, pathLen: number): number {
       const e = dirEntry(ctx, fd);
-      needRights(e, RIGHTS.PATH_CREATE_DIRECTORY);
       denyReadOnly(ctx, e, 'path_create_directory');
+      needRights(e, RIGHTS.PATH_CREATE_DIRECTORY);
       const path = mem.string(pathPtr, pathLen);
       withPath(e, path, false, (r) => {
         if (r.name === '.') fail(ERRNO.EXIST);
@@ -87,8 +87,8 @@ export function createPathFunctions(ctx: WasiContext) {
     path_filestat_set_times(fd: number, flags: number, pathPtr: number, pathLen: number, atim: bigint, mtim: bigint, fst: number): number {
       const e = dirEntry(ctx, fd);
       validateFstflags(fst);
-      needRights(e, RIGHTS.PATH_FILESTAT_SET_TIMES);
       denyReadOnly(ctx, e, 'path_filestat_set_times');
+      needRights(e, RIGHTS.PATH_FILESTAT_SET_TIMES);
       const path = mem.string(pathPtr, pathLen);
       withPath(e, path, (flags & LOOKUP_SYMLINK_FOLLOW) !== 0 || endsAsDirectory(path), (r) => {
         if (r.name === '.') {
@@ -110,11 +110,11 @@ export function createPathFunctions(ctx: WasiContext) {
     path_link(oldFd: number, oldFlags: number, oldPtr: number, oldLen: number, newFd: number, newPtr: number, newLen: number): number {
       const eo = dirEntry(ctx, oldFd);
       const en = dirEntry(ctx, newFd);
-      needRights(eo, RIGHTS.PATH_LINK_SOURCE);
-      needRights(en, RIGHTS.PATH_LINK_TARGET);
       denyReadOnly(ctx, en, 'path_link');
       // A second name for a read-only file must never appear where it could be written through.
       denyReadOnly(ctx, eo, 'path_link (source)');
+      needRights(eo, RIGHTS.PATH_LINK_SOURCE);
+      needRights(en, RIGHTS.PATH_LINK_TARGET);
       const oldPath = mem.string(oldPtr, oldLen);
       const newPath = mem.string(newPtr, newLen);
       withPath(eo, oldPath, (oldFlags & LOOKUP_SYMLINK_FOLLOW) !== 0, (ro) => {
@@ -146,15 +146,16 @@ export function createPathFunctions(ctx: WasiContext) {
       const wantDir = (o & OFLAGS.DIRECTORY) !== 0;
       const reqBase = rightsFromBig(base);
       const reqInh = rightsFromBig(inheriting);
+      if (creat || trunc || (reqBase & FILE_MUTATING_RIGHTS) !== 0 || (ff & FDFLAGS.APPEND) !== 0) {
+        denyReadOnly(ctx, e, 'path_open for writing');
+      }
       if (creat) needRights(e, RIGHTS.PATH_CREATE_FILE);
       if (trunc) needRights(e, RIGHTS.PATH_FILESTAT_SET_SIZE);
-      if (creat || trunc || (reqBase & FILE_MUTATING_RIGHTS) !== 0 || (ff & FDFLAGS.APPEND) !== 0) {
-        denyReadOnly(ctx, e, `path_open for writing`);
-      }
       if (wantDir && (creat || trunc)) fail(ERRNO.INVAL);
       fds.reserve();
       const path = mem.string(pathPtr, pathLen);
-      const follow = (dirflags & LOOKUP_SYMLINK_FOLLOW) !== 0 || endsAsDirectory(path);
+      // O_CREAT|O_EXCL never follows a final symlink (POSIX): an existing link makes it fail with EEXIST.
+      const follow = ((dirflags & LOOKUP_SYMLINK_FOLLOW) !== 0 && !(creat && excl)) || endsAsDirectory(path);
       const needWrite = trunc || (reqBase & FILE_MUTATING_RIGHTS) !== 0 || (ff & FDFLAGS.APPEND) !== 0;
       const needRead = (reqBase & READ_RIGHTS) !== 0;
       const r = resolve(e, path, follow);
@@ -223,8 +224,8 @@ export function createPathFunctions(ctx: WasiContext) {
 
     path_remove_directory(fd: number, pathPtr: number, pathLen: number): number {
       const e = dirEntry(ctx, fd);
-      needRights(e, RIGHTS.PATH_REMOVE_DIRECTORY);
       denyReadOnly(ctx, e, 'path_remove_directory');
+      needRights(e, RIGHTS.PATH_REMOVE_DIRECTORY);
       const path = mem.string(pathPtr, pathLen);
       withPath(e, path, false, (r) => {
         if (r.name === '.') fail(ERRNO.INVAL);
@@ -236,10 +237,10 @@ export function createPathFunctions(ctx: WasiContext) {
     path_rename(fd: number, oldPtr: number, oldLen: number, newFd: number, newPtr: number, newLen: number): number {
       const eo = dirEntry(ctx, fd);
       const en = dirEntry(ctx, newFd);
-      needRights(eo, RIGHTS.PATH_RENAME_SOURCE);
-      needRights(en, RIGHTS.PATH_RENAME_TARGET);
       denyReadOnly(ctx, eo, 'path_rename (source)');
       denyReadOnly(ctx, en, 'path_rename');
+      needRights(eo, RIGHTS.PATH_RENAME_SOURCE);
+      needRights(en, RIGHTS.PATH_RENAME_TARGET);
       const oldPath = mem.string(oldPtr, oldLen);
       const newPath = mem.string(newPtr, newLen);
       withPath(eo, oldPath, false, (ro) => {
@@ -258,8 +259,8 @@ export function createPathFunctions(ctx: WasiContext) {
 
     path_symlink(oldPtr: number, oldLen: number, fd: number, newPtr: number, newLen: number): number {
       const e = dirEntry(ctx, fd);
-      needRights(e, RIGHTS.PATH_SYMLINK);
       denyReadOnly(ctx, e, 'path_symlink');
+      needRights(e, RIGHTS.PATH_SYMLINK);
       const target = mem.string(oldPtr, oldLen);
       const path = mem.string(newPtr, newLen);
       if (target.length === 0) fail(ERRNO.NOENT);
@@ -281,8 +282,8 @@ export function createPathFunctions(ctx: WasiContext) {
 
     path_unlink_file(fd: number, pathPtr: number, pathLen: number): number {
       const e = dirEntry(ctx, fd);
-      needRights(e, RIGHTS.PATH_UNLINK_FILE);
       denyReadOnly(ctx, e, 'path_unlink_file');
+      needRights(e, RIGHTS.PATH_UNLINK_FILE);
       const path = mem.string(pathPtr, pathLen);
       withPath(e, path, false, (r) => {
         if (r.name === '.') fail(ERRNO.ISDIR);

@@ -85,7 +85,9 @@ export class InProcessInstance implements WasmInstance {
       const counter = instance.exports[FUEL_EXPORT];
       if (meter && counter instanceof WebAssembly.Global) meter.bind(counter);
       ctx.attach(instance.exports);
-      wasi?.initialize(instance);
+      // Reactors need their constructors run before any export is called, WASI or not.
+      if (wasi) wasi.initialize(instance);
+      else if (typeof instance.exports._initialize === 'function') (instance.exports._initialize as () => void)();
     } catch (err) {
       wasi?.close();
       throw instantiationError(err);

@@ -6,20 +6,24 @@
  * or calling back into the guest) are just more turns.
  */
 
-// Main → worker.
+// Main → worker: commands, and the answers to the worker's requests.
 export const CMD_CALL = 1;
-export const CMD_HOST_RETURN = 2;
-export const CMD_HOST_THROW = 3;
-export const CMD_MEM_READ = 4;
-export const CMD_MEM_WRITE = 5;
-export const CMD_REENTER = 6;
-export const CMD_INSTANTIATE = 7;
-export const CMD_RELEASE = 8;
-// Worker → main.
+export const CMD_RUN_COMMAND = 2;
+export const CMD_INSTANTIATE = 3;
+export const CMD_RELEASE = 4;
+export const CMD_ADD_FUEL = 5;
+export const CMD_MEM_READ = 6;
+export const CMD_MEM_WRITE = 7;
+export const CMD_REENTER = 8;
+export const CMD_ANSWER = 9;
+export const CMD_ANSWER_THROW = 10;
+// Worker → main: replies to commands, and requests made while a command runs.
 export const REPLY_READY = 16;
 export const REPLY_DONE = 17;
 export const REPLY_FAILED = 18;
-export const REPLY_HOST_CALL = 19;
+export const REQUEST_HOST_CALL = 19;
+export const REQUEST_OUTPUT = 20;
+export const REQUEST_EVENT = 21;
 /** Never written to the buffer: what a main-side wait returns once the worker is gone. */
 export const WORKER_GONE = -1;
 

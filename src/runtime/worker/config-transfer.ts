@@ -1,7 +1,7 @@
 /**
  * Carries a ResolvedInstanceConfig to a worker. Functions cannot cross threads, so host functions
- * travel as a list of names the worker links to bridge stubs; capabilities and limits travel as their
- * data, with what their methods would have answered worked out here on the main thread.
+ * and output taps travel as names and flags the worker links to bridge stubs; capabilities and
+ * limits travel as their data, with what their methods would answer worked out on the main thread.
  */
 import { InvalidArguments } from '../../errors.ts';
 import type { ModuleInfo } from '../../module/module-info.ts';
@@ -20,20 +20,32 @@ export interface PortableConfig {
   /** Imported host functions the config provides, by bridge index. */
   hostFunctions: [module: string, name: string][];
   imports: ExternImports;
+  wasi: {
+    stdin: Uint8Array | string | undefined;
+    programName: string | undefined;
+    /** Whether the worker forwards what the guest writes to fd 1 / fd 2 to the main thread. */
+    forwardStdout: boolean;
+    forwardStderr: boolean;
+  };
 }
 
 /** What the main thread posts before CMD_INSTANTIATE; the worker reads it synchronously, since it never idles. */
 export interface InstantiateMessage {
   id: string;
   module: WebAssembly.Module;
+  /** Describes `module` as compiled (instrumented). */
   info: ModuleInfo;
   config: PortableConfig;
   /** Exported functions in the order the main thread numbers them. */
   functions: string[];
 }
 
-/** Picks what the module imports out of the config; the bridge index of a host function is its position. */
-export function exportConfig(config: ResolvedInstanceConfig, info: ModuleInfo): { portable: PortableConfig; hostFunctions: HostFunction[] } {
+/**
+ * Picks what the guest imports out of the config. `info` is the module as the embedder gave it, so
+ * the sandbox's own instrumentation imports are not mistaken for host functions; `limits` are the
+ * ones the worker enforces itself (deadlines are the main thread's job).
+ */
+export function exportConfig(config: ResolvedInstanceConfig, info: ModuleInfo, limits: ResourceLimits): { portable: PortableConfig; hostFunctions: HostFunction[] } {
   const hostFunctions: HostFunction[] = [];
   const names: [string, string][] = [];
   const allowed: string[] = [];
@@ -55,17 +67,29 @@ export function exportConfig(config: ResolvedInstanceConfig, info: ModuleInfo): 
     }
     (imports[imp.module] ??= {})[imp.name] = value;
   }
+  const stdio = config.capabilities.stdio;
   return {
     portable: {
       capabilities: { ...config.capabilities },
       allowedHostFunctions: allowed,
-      resourceLimits: { ...config.resourceLimits },
-      maxPages: config.resourceLimits.maxPages,
+      resourceLimits: { ...limits },
+      maxPages: limits.maxPages,
       hostFunctions: names,
       imports,
+      wasi: {
+        stdin: config.wasi.stdin,
+        programName: config.wasi.programName,
+        forwardStdout: stdio.stdout === 'capture' || config.wasi.onStdout !== undefined,
+        forwardStderr: stdio.stderr === 'capture' || config.wasi.onStderr !== undefined,
+      },
     },
     hostFunctions,
   };
+}
+
+export interface WorkerLinks {
+  hostFunction(index: number, module: string, name: string): HostFunction;
+  output(fd: 1 | 2): (chunk: Uint8Array) => void;
 }
 
 /**
@@ -73,7 +97,7 @@ export function exportConfig(config: ResolvedInstanceConfig, info: ModuleInfo): 
  * validator (and Ajv) into every worker, tens of milliseconds per start, to re-check what the main
  * thread already validated; these stand-ins answer the same questions from the transferred data.
  */
-export function importConfig(portable: PortableConfig, stub: (index: number, module: string, name: string) => HostFunction): ResolvedInstanceConfig {
+export function importConfig(portable: PortableConfig, links: WorkerLinks): ResolvedInstanceConfig {
   const allowed = new Set(portable.allowedHostFunctions);
   const capabilities = Object.freeze({
     ...portable.capabilities,
@@ -82,7 +106,19 @@ export function importConfig(portable: PortableConfig, stub: (index: number, mod
   const resourceLimits = Object.freeze({ ...portable.resourceLimits, maxPages: portable.maxPages }) as unknown as ResourceLimits;
   const hostFunctions: HostFunctions = {};
   portable.hostFunctions.forEach(([module, name], index) => {
-    (hostFunctions[module] ??= {})[name] = stub(index, module, name);
+    (hostFunctions[module] ??= {})[name] = links.hostFunction(index, module, name);
   });
-  return { capabilities, resourceLimits, hostFunctions, imports: portable.imports };
+  const w = portable.wasi;
+  return {
+    capabilities,
+    resourceLimits,
+    hostFunctions,
+    imports: portable.imports,
+    wasi: {
+      stdin: w.stdin,
+      programName: w.programName,
+      onStdout: w.forwardStdout ? links.output(1) : undefined,
+      onStderr: w.forwardStderr ? links.output(2) : undefined,
+    },
+  };
 }

@@ -17,7 +17,7 @@ const features = {
   sign_extension: true,
   simd: true,
   threads: true,
-  function_references: true,
+  function_references: false,
   multi_value: true,
   tail_call: true,
   bulk_memory: true,

@@ -142,6 +142,9 @@ interface CheckSequences {
   /** After the cost field: charge, then `br_if $slow` (wrapped loops). */
   branchLoopSuffix: Uint8Array;
   slowPath: Uint8Array;
+  /** Around a cost: adds it back to the counter (`... i64.const` / `i64.add ...`). */
+  creditPrefix: Uint8Array;
+  creditSuffix: Uint8Array;
   /** Copies the cached counter to the global (empty when charging the global directly). */
   spill: Uint8Array;
   /** Copies the global to the cached counter after a call. */
@@ -680,6 +683,8 @@ class Rewriter {
         inlineLoopSuffix: new Uint8Array([...charge, ...ifCall(call)]),
         branchLoopSuffix: new Uint8Array([...charge, ...brIfSlow]),
         slowPath: new Uint8Array(call),
+        creditPrefix: new Uint8Array([0x23, ...fuel, 0x42]),
+        creditSuffix: new Uint8Array([0x7c, 0x24, ...fuel]), // i64.add; global.set
         spill: new Uint8Array(0),
         reload: new Uint8Array(0),
       };
@@ -696,6 +701,8 @@ class Rewriter {
       inlineLoopSuffix: new Uint8Array([...charge, ...ifCall(slow)]),
       branchLoopSuffix: new Uint8Array([...charge, ...brIfSlow]),
       slowPath: new Uint8Array(slow),
+      creditPrefix: new Uint8Array([0x20, ...l, 0x42]),
+      creditSuffix: new Uint8Array([0x7c, 0x21, ...l]), // i64.add; local.set
       spill: new Uint8Array(spill),
       reload: new Uint8Array(reload),
     };
@@ -726,6 +733,7 @@ class Rewriter {
    *           br $after
    *         end
    *         call $out_of_fuel
+   *         <credit the loop's cost, which re-entering charges again>
    *         br $retry
    *       end
    *     end
@@ -857,12 +865,17 @@ class Rewriter {
         const kind = ctl.pop();
         wrappedUpTo.pop();
         if (kind !== CTL_BLOCK) {
-          w.patchS64(patchAt.pop()!, count);
+          const loopCost = count;
+          w.patchS64(patchAt.pop()!, loopCost);
           count = outerCounts.pop()!;
           if (kind === CTL_WRAPPED_LOOP) {
             w.copy(src, run, r.pos);
             w.bytes(BR_AFTER_END);
             w.bytes(seq.slowPath);
+            // Re-entering the loop charges its cost again; credit it so the region is paid once, as with inline checks.
+            w.bytes(seq.creditPrefix);
+            w.s64(BigInt(loopCost));
+            w.bytes(seq.creditSuffix);
             w.bytes(BR_RETRY_END_END);
             run = r.pos;
           }

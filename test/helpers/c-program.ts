@@ -31,6 +31,8 @@ function source(functions: number): string {
 }`);
   }
   out.push('typedef u32 (*fn)(u32, u32 *, int);');
+  // Stored through a volatile pointer so the compiler cannot elide the allocations below.
+  out.push('static u32 *volatile sink;');
   out.push(`static fn table[] = {${Array.from({ length: functions }, (_, i) => `f${i}`).join(',')}};`);
   out.push(`int main(int argc, char **argv) {
   int rounds = argc > 1 ? atoi(argv[1]) : 1;
@@ -40,11 +42,11 @@ function source(functions: number): string {
   for (int r = 0; r < rounds; r++) {
     for (int i = 0; i < ${functions}; i++) h = table[(h + i) % ${functions}](h, v, 16);
     /* a growing allocation makes the program grow its memory */
-    u32 *big = malloc((size_t)(r + 1) * 200000);
-    if (!big) return 2;
-    big[r] = h;
-    h ^= big[r];
-    free(big);
+    sink = malloc((size_t)(r + 1) * 200000);
+    if (!sink) return 2;
+    sink[r] = h;
+    h ^= sink[r];
+    free(sink);
   }
   printf("checksum %u\\n", h);
   free(v);

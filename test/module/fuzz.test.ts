@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { WasmSandboxError } from '../../src/errors.ts';
 import { inspect } from '../../src/module/inspect.ts';
+import { instrument } from '../../src/module/instrument.ts';
 import { mutations } from '../helpers/mutate.ts';
 
 const fixtureDir = fileURLToPath(new URL('../../fixtures/wat/', import.meta.url));
@@ -24,9 +25,22 @@ export interface FuzzTarget {
   run(bytes: Uint8Array): unknown;
   /** Also require success on every mutant the engine itself accepts. */
   mustAcceptValid?: boolean;
+  /** Extra assertion on a successful result for a mutant the engine accepts. */
+  checkValid?(result: unknown, bytes: Uint8Array): void;
 }
 
-export const targets: FuzzTarget[] = [{ name: 'inspect', run: inspect, mustAcceptValid: true }];
+export const targets: FuzzTarget[] = [
+  { name: 'inspect', run: inspect, mustAcceptValid: true },
+  {
+    name: 'instrument',
+    run: (bytes) => instrument(bytes, { meter: true, routeMemoryGrow: true, tableMaxElements: 10_000_000 }),
+    mustAcceptValid: true,
+    checkValid(result, bytes) {
+      const out = (result as ReturnType<typeof instrument>).bytes;
+      assert.ok(WebAssembly.validate(out as Uint8Array<ArrayBuffer>), `instrumenting a valid module gave an invalid one (${bytes.length} bytes in)`);
+    },
+  },
+];
 
 function seedOf(name: string): number {
   let h = 2166136261;
@@ -44,8 +58,10 @@ for (const target of targets) {
         let rejected = 0;
         for (const m of mutations(seedOf(fixture.name), fixture.bytes, PER_FIXTURE)) {
           try {
-            target.run(m.bytes);
+            const result = target.run(m.bytes);
+            if (target.checkValid && WebAssembly.validate(m.bytes as Uint8Array<ArrayBuffer>)) target.checkValid(result, m.bytes);
           } catch (e) {
+            if (e instanceof assert.AssertionError) throw new assert.AssertionError({ message: `${m.description}: ${e.message}` });
             if (!(e instanceof WasmSandboxError)) {
               assert.fail(`${m.description}: threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
             }

@@ -24,6 +24,10 @@ export const REPLY_FAILED = 18;
 export const REQUEST_HOST_CALL = 19;
 export const REQUEST_OUTPUT = 20;
 export const REQUEST_EVENT = 21;
+// What REQUEST_EVENT reports, in the op slot.
+export const EVENT_TRAP = 0;
+export const EVENT_LIMIT = 1;
+export const EVENT_VIOLATION = 2;
 /** Never written to the buffer: what a main-side wait returns once the worker is gone. */
 export const WORKER_GONE = -1;
 
@@ -56,6 +60,11 @@ const TAG_TRUE = 5;
 
 /** A value that can cross the channel: what wasm numeric types and null references turn into. */
 export type ChannelValue = number | bigint | null | undefined | boolean;
+
+export function isCrossable(value: unknown): value is ChannelValue {
+  const t = typeof value;
+  return value === null || t === 'number' || t === 'bigint' || t === 'boolean' || t === 'undefined';
+}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

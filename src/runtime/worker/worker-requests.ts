@@ -8,14 +8,11 @@ import { Trap } from '../../errors.ts';
 import type { HostContext } from '../host-context.ts';
 import type { HostFunction, RuntimeObserver, WasmValue } from '../types.ts';
 import {
-  BYTES_CAPACITY, CMD_ANSWER, CMD_ANSWER_THROW, CMD_MEM_READ, CMD_MEM_WRITE, CMD_REENTER, REPLY_DONE, REPLY_FAILED,
+  BYTES_CAPACITY, CMD_ANSWER, CMD_ANSWER_THROW, CMD_MEM_READ, CMD_MEM_WRITE, CMD_REENTER, EVENT_LIMIT, EVENT_TRAP, EVENT_VIOLATION,
+  REPLY_DONE, REPLY_FAILED,
   REQUEST_EVENT, REQUEST_HOST_CALL, REQUEST_OUTPUT, type Channel, type ChannelValue,
 } from './channel.ts';
 import { readError, writeError } from './error-codec.ts';
-
-export const EVENT_TRAP = 0;
-export const EVENT_LIMIT = 1;
-export const EVENT_VIOLATION = 2;
 
 /** Runs export number `index` re-entrantly and leaves its results in the channel. */
 export type Reenter = (index: number, args: WasmValue[], ctx: HostContext) => void;

@@ -1,12 +1,13 @@
 /**
- * Runs each instance on its own worker thread. Calls cost a few microseconds more than in-process,
- * and in exchange a guest can be stopped at a hard deadline even inside a loop that never calls out,
- * and cannot take the host down by exhausting its stack or heap: the thread is simply terminated.
+ * Runs each instance on its own worker thread. Calls cost a few microseconds more than in-process;
+ * in exchange a guest is stopped at a hard deadline even inside a loop that never calls out (the
+ * thread is terminated), and cannot take the host down by exhausting its stack or heap.
  */
 import { InvalidArguments, InvalidModule, SandboxClosed } from '../../errors.ts';
 import type { ModuleInfo } from '../../module/module-info.ts';
 import { ResourceLimits } from '../../security/resource-limits.ts';
 import { checkInitialMemory } from '../inprocess/inprocess-runtime.ts';
+import { InstrumentationCache, instrumentationFor } from '../limits/instrumentation-plan.ts';
 import type { ResolvedInstanceConfig, RuntimeObserver, WasmInstance, WasmModule, WasmRuntime } from '../types.ts';
 import { exportConfig } from './config-transfer.ts';
 import { WorkerInstance } from './worker-instance.ts';
@@ -39,7 +40,7 @@ export class WorkerRuntime implements WasmRuntime {
     this.pool = new WorkerPool(poolSize);
   }
 
-  /** Compiles once, here; instances receive the compiled module, which threads share without recompiling. */
+  /** Compiles here, once; threads receive the compiled module, which they share without recompiling. */
   async compile(bytes: Uint8Array, info: ModuleInfo): Promise<WasmModule> {
     if (this.closed) throw new SandboxClosed();
     let module: WebAssembly.Module;
@@ -48,12 +49,12 @@ export class WorkerRuntime implements WasmRuntime {
     } catch (err) {
       throw new InvalidModule(`module failed validation: ${(err as Error).message}`, { cause: err });
     }
-    // The first module is the sign that instances will follow: start warming threads for the default limits.
+    // The first module is the sign that instances will follow: warm threads for the default limits.
     if (!this.warmed) {
       this.warmed = true;
       this.pool.warm(workerLimits(ResourceLimits.default()));
     }
-    return new WorkerModule(module, info, this.pool, this.observer);
+    return new WorkerModule(module, bytes, info, this.pool, this.observer);
   }
 
   async close(): Promise<void> {
@@ -62,28 +63,41 @@ export class WorkerRuntime implements WasmRuntime {
   }
 }
 
+/** Deadlines are enforced by terminating the thread, so the guest needs no instrumentation for them. */
+const NO_DEADLINES = { time: { callTimeoutMs: null, instanceLifetimeMs: null } };
+
 class WorkerModule implements WasmModule {
   readonly info: ModuleInfo;
   private readonly module: WebAssembly.Module;
   private readonly pool: WorkerPool;
   private readonly observer: RuntimeObserver;
+  private readonly variants: InstrumentationCache;
 
-  constructor(module: WebAssembly.Module, info: ModuleInfo, pool: WorkerPool, observer: RuntimeObserver) {
+  constructor(module: WebAssembly.Module, bytes: Uint8Array, info: ModuleInfo, pool: WorkerPool, observer: RuntimeObserver) {
     this.module = module;
     this.info = info;
     this.pool = pool;
     this.observer = observer;
+    // The caller may reuse its buffer; instrumentation reads the bytes later.
+    this.variants = new InstrumentationCache(bytes.slice());
   }
 
   async instantiate(instanceId: string, config: ResolvedInstanceConfig): Promise<WasmInstance> {
     checkInitialMemory(this.info, config);
-    const { portable, hostFunctions } = exportConfig(config, this.info);
-    const thread = await this.pool.acquire(workerLimits(config.resourceLimits));
+    const limits = config.resourceLimits;
+    const enforced = limits.time.callTimeoutMs === null && limits.time.instanceLifetimeMs === null ? limits : limits.with(NO_DEADLINES);
+    const plan = instrumentationFor(enforced);
+    const prepared = plan ? await this.variants.get(plan) : { module: this.module, info: this.info };
+    const { portable, hostFunctions } = exportConfig(config, this.info, enforced);
+    const thread = await this.pool.acquire(workerLimits(limits));
     return WorkerInstance.create(
-      { id: instanceId, info: this.info, thread, pool: this.pool, portable, hostFunctions, time: config.resourceLimits.time, observer: this.observer },
-      this.module,
+      { id: instanceId, info: this.info, thread, pool: this.pool, config, portable, hostFunctions, observer: this.observer },
+      prepared.module,
+      prepared.info,
     );
   }
 
-  dispose(): void {}
+  dispose(): void {
+    this.variants.clear();
+  }
 }

@@ -1,0 +1,172 @@
+/**
+ * The main thread's side of the channel protocol for one instance: sends a command, and until the
+ * worker replies, serves the requests it makes (host calls, output, observer events). The reply is
+ * awaited with Atomics.waitAsync, so the event loop stays free and a deadline timer can fire and
+ * terminate the thread however the guest is spinning.
+ */
+import { Timeout, Trap, type WasmSandboxError } from '../../errors.ts';
+import type { WasmResult } from '../types.ts';
+import {
+  type Channel, CMD_ANSWER, CMD_ANSWER_THROW, EVENT_VIOLATION, REPLY_DONE, REPLY_FAILED, REQUEST_EVENT, REQUEST_HOST_CALL, REQUEST_OUTPUT,
+  WORKER_GONE, type ChannelValue,
+} from './channel.ts';
+import { ErrorLedger } from './error-codec.ts';
+import type { WorkerThread } from './worker-thread.ts';
+
+export interface Deadline {
+  readonly at: number;
+  readonly kind: 'call' | 'instance-lifetime';
+  readonly timeoutMs: number;
+  /** What the elapsed time of a Timeout is measured from. */
+  readonly since: number;
+}
+
+/** What the instance does for its guest on the main thread. */
+export interface RequestHandlers {
+  /** Runs a host function; returns the values to hand back (already checked to be crossable). */
+  hostCall(index: number, args: ChannelValue[]): unknown[];
+  output(fd: number, chunk: Uint8Array): void;
+  event(kind: number, payload: Error | { capability: string; detail: string }): void;
+}
+
+interface Session {
+  readonly deadline: Deadline | undefined;
+  readonly errors: ErrorLedger;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+/** How long an idle worker may take to answer a command that runs no guest code. */
+const IDLE_ANSWER_MS = 5000;
+
+export class Conversation {
+  private readonly thread: WorkerThread;
+  private readonly channel: Channel;
+  private readonly handlers: RequestHandlers;
+  private readonly onTimeout: (error: Timeout) => void;
+  private session: Session | undefined;
+  /** Requests being served right now; a host context may talk to the guest only inside one. */
+  private depth = 0;
+
+  constructor(thread: WorkerThread, handlers: RequestHandlers, onTimeout: (error: Timeout) => void) {
+    this.thread = thread;
+    this.channel = thread.channel;
+    this.handlers = handlers;
+    this.onTimeout = onTimeout;
+  }
+
+  get busy(): boolean {
+    return this.session !== undefined;
+  }
+
+  /** Sends a command and serves the worker until it replies; rejects with the worker's error or its death. */
+  async send(cmd: number, op: number, args: readonly unknown[] | undefined, arity: number, deadline: Deadline | undefined): Promise<WasmResult> {
+    const { thread, channel } = this;
+    if (thread.dead) throw thread.dead;
+    if (this.session) throw new Trap('unknown', 'internal error: a second command was sent while one was running');
+    const session: Session = { deadline, errors: new ErrorLedger() };
+    this.session = session;
+    if (deadline) session.timer = setTimeout(() => this.expire(session), Math.max(0, deadline.at - performance.now()));
+    thread.hold();
+    const gone = () => thread.dead !== undefined;
+    try {
+      channel.op = op;
+      if (args) channel.writeValues(args);
+      let sent = cmd;
+      channel.pass(sent);
+      for (;;) {
+        const turn = await channel.waitAsync(sent, gone);
+        if (turn === REPLY_DONE) return channel.readResult(arity) as WasmResult;
+        if (turn === REPLY_FAILED) throw session.errors.read(channel);
+        if (turn === WORKER_GONE) throw thread.dead;
+        sent = this.serve(turn, session);
+        if (sent !== WORKER_GONE) channel.pass(sent);
+      }
+    } finally {
+      clearTimeout(session.timer);
+      thread.letGo();
+      this.session = undefined;
+    }
+  }
+
+  /** A command that runs no guest code, sent while idle and awaited synchronously (microseconds). */
+  sendIdle(cmd: number, args: readonly unknown[]): void {
+    const { thread, channel } = this;
+    if (thread.dead) throw thread.dead;
+    if (this.session) throw new Trap('unknown', 'internal error: an idle command was sent while one was running');
+    channel.writeValues(args);
+    channel.pass(cmd);
+    const turn = channel.waitSync(cmd, IDLE_ANSWER_MS);
+    if (turn === REPLY_DONE) return;
+    if (turn === REPLY_FAILED) throw new ErrorLedger().read(channel);
+    throw thread.dead ?? new Trap('unknown', 'the worker thread did not answer');
+  }
+
+  /**
+   * A request from a running host function to its guest (memory access, a call back in). `write`
+   * fills the channel once it is safe to; the main thread then blocks until the answer, bounded by
+   * the call's deadline, serving any host calls the guest makes meanwhile.
+   */
+  request(cmd: number, write: (channel: Channel) => void): void {
+    const { thread, channel } = this;
+    const session = this.session;
+    if (!session || this.depth === 0) {
+      throw new Trap('host-error', 'the host context of a worker instance can only be used while one of its host functions is running');
+    }
+    if (thread.dead) throw thread.dead;
+    write(channel);
+    let sent = cmd;
+    channel.pass(sent);
+    for (;;) {
+      const left = session.deadline ? Math.max(0, session.deadline.at - performance.now()) : Infinity;
+      const turn = channel.waitSync(sent, left);
+      if (turn === 'timed-out') {
+        this.expire(session);
+        throw thread.dead ?? new Trap('unknown', 'the worker thread did not answer');
+      }
+      if (turn === REPLY_DONE) return;
+      if (turn === REPLY_FAILED) throw session.errors.read(channel);
+      sent = this.serve(turn, session);
+      if (sent === WORKER_GONE) throw thread.dead!;
+      channel.pass(sent);
+    }
+  }
+
+  /** Serves one request of the worker; returns the command that answers it. */
+  private serve(turn: number, session: Session): number {
+    const { channel, handlers } = this;
+    this.depth++;
+    try {
+      let values: unknown[] = [];
+      if (turn === REQUEST_HOST_CALL) {
+        values = handlers.hostCall(channel.op, channel.readValues());
+      } else if (turn === REQUEST_OUTPUT) {
+        handlers.output(channel.op, channel.readBytes());
+      } else if (turn === REQUEST_EVENT) {
+        const kind = channel.op;
+        handlers.event(kind, kind === EVENT_VIOLATION ? JSON.parse(channel.readText()) : session.errors.read(channel));
+      } else {
+        throw new Trap('unknown', `the worker thread sent unexpected message ${turn}`);
+      }
+      if (this.thread.dead) return WORKER_GONE;
+      channel.writeValues(values);
+      return CMD_ANSWER;
+    } catch (err) {
+      if (this.thread.dead) return WORKER_GONE;
+      session.errors.write(channel, err);
+      return CMD_ANSWER_THROW;
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private expire(session: Session): void {
+    if (this.session !== session || !session.deadline || this.thread.dead) return;
+    const d = session.deadline;
+    this.onTimeout(new Timeout(d.kind, d.timeoutMs, performance.now() - d.since));
+  }
+
+  /** The error the thread died of, if it is dead. */
+  get death(): WasmSandboxError | undefined {
+    return this.thread.dead;
+  }
+}

@@ -79,7 +79,7 @@ function runTest(dir: string, wasmFile: string, verbose: boolean): Outcome {
     let code: number;
     try {
       const module = new WebAssembly.Module(readFileSync(wasmFile));
-      const instance = new WebAssembly.Instance(module, host.imports as unknown as WebAssembly.Imports);
+      const instance = new WebAssembly.Instance(module, host.imports);
       code = host.start(instance);
     } catch (err) {
       const stderr = new TextDecoder().decode(host.stderrBytes());

@@ -2,55 +2,63 @@
  * Resource-limit instrumentation: rewrites a core module in one pass so that the limits V8 cannot
  * enforce by itself become part of the guest code. Pure function of (bytes, options); callers cache.
  *
- * HOST CONTRACT (see also docs/instrumentation.md)
+ * HOST CONTRACT (docs/instrumentation.md has the long form)
  *
- * Reserved names. The import module name `wasm_sandbox` and the export name `__wasm_sandbox_fuel`
- * belong to the sandbox. `instrument()` refuses a guest that imports anything from `wasm_sandbox`
- * (SecurityViolation) or, when metering, already exports `__wasm_sandbox_fuel` (InvalidModule).
+ * Reserved names: the import module `wasm_sandbox` and the export `__wasm_sandbox_fuel` belong to
+ * the sandbox. A guest importing anything from `wasm_sandbox` is refused (SecurityViolation); so
+ * is, when metering, a guest already exporting `__wasm_sandbox_fuel` (InvalidModule).
  *
- * Added imports, appended after the guest's own imports, in this order:
- *   - when `meter`:            wasm_sandbox.out_of_fuel  : () -> ()
- *   - when `routeMemoryGrow`:  wasm_sandbox.memory_grow  : (memidx i32, delta_pages i32, current_pages i32) -> i32
- * Both are added whenever their option is on (even if the guest never grows memory), so the host
- * can always supply the same import object. Every guest function index at or above the number of
- * guest function imports shifts up by the number of added imports; calls, return_calls, ref.func,
- * element segments, exports and the start function are rewritten accordingly. The `name` custom
- * section (and any `metadata.code.*` section) is dropped when indices shift.
+ * Added imports, after the guest's own, in this order, each whenever its option is on:
+ *   meter:            wasm_sandbox.out_of_fuel : () -> ()      (called via an injected `$refuel`)
+ *   routeMemoryGrow:  wasm_sandbox.memory_grow : (memidx i32, delta_pages i32, current_pages i32) -> i32
+ * Guest function indices from the first defined function on shift up by the number added; calls,
+ * return_calls, ref.func (code and constant expressions), element segments, exports and the
+ * start function are renumbered. The `name` and `metadata.code.*` custom sections are dropped.
  *
- * Fuel (when `meter`): a new mutable i64 global, appended after the guest's globals and exported
- * as `__wasm_sandbox_fuel`, starting at `initialFuel` (default 0). At every function entry and at
- * the top of every loop iteration the guest executes
- *     global.get $fuel; i64.const COST; i64.sub; global.set $fuel;
- *     global.get $fuel; i64.const 0; i64.lt_s; if; call $out_of_fuel; end
- * (wasm has no global.tee; V8 forwards the stored value to the second get, so it costs no load).
- * so `out_of_fuel` runs whenever the counter has gone negative. The host then either refills the
- * counter through the exported global and returns (execution continues), or throws to stop the
- * guest. The counter is not re-checked after `out_of_fuel` returns, so a host that returns without
- * refilling grants the rest of that region for free and is called again at the next check.
- * Because the export exists only after instantiation, checks run by the start function can only
- * be paid for by `initialFuel` (or stopped by throwing).
+ * Fuel (meter): a mutable i64 global appended after the guest's globals, exported as
+ * `__wasm_sandbox_fuel`, starting at `initialFuel` (default 0). Each function entry and each loop
+ * iteration subtracts the region's static cost (below) and, if the result is negative, calls
+ * out_of_fuel. The host then either refills the counter through the export and returns, or
+ * throws (which unwinds the guest; guest `catch_all` handlers can intercept one such throw, so
+ * keep throwing on every later call). If it returns with the counter still negative, the counter
+ * is set to 0 and the guest goes on, calling out_of_fuel again at its next check. The counter
+ * is exact whenever the host can observe it: during every imported call (out_of_fuel included)
+ * and after the guest returns; after a trap it may lack the charges the trapping function made
+ * since its last call. The start function runs before the export is reachable: its fuel comes
+ * from `initialFuel`, or the host returns without refilling (every check then calls it).
  *
- * Cost model `fuel-v1` (deterministic, static): one unit per instruction of the original code.
- * A function body and each loop body are "regions"; a region's cost is the number of
- * instructions it contains, counting nested blocks/ifs/trys but not nested loops' bodies (the
- * nested `loop` instruction itself counts for the outer region, its body and its `end` for the
- * inner one), with a minimum of 1. The region's cost is charged on entry (function call, or each
- * iteration of a loop, including the first). Since control can only go back to a loop header, no
- * instruction runs twice per charge, so the charge is an upper bound of the instructions executed.
- * Instrumentation code and host calls are free; bulk instructions (memory.fill, memory.copy, ...)
- * cost one unit regardless of size.
+ * Cost model `fuel-v1` (static, deterministic): one unit per instruction of the original code.
+ * A function body and each loop body are regions; a region costs the number of instructions in
+ * it, counting nested blocks, ifs and trys but not nested loops' bodies (a nested `loop`
+ * instruction counts for the outer region; its body and its `end` for its own), minimum 1. The
+ * cost is charged on each entry: per call for a function, per iteration (the first included) for
+ * a loop. Control only goes backwards to loop headers, so nothing runs twice per charge: the
+ * charge bounds the instructions executed from above. Injected code and host calls are free;
+ * bulk instructions (memory.fill, memory.copy, table.grow, ...) cost 1 whatever their size.
  *
- * Memory growth (when `routeMemoryGrow`): each 32-bit memory m (imported or defined) gets an
- * injected function `(param $delta i32) (result i32)` that calls
- * `wasm_sandbox.memory_grow(m, delta, memory.size m)`; on a non-zero result it performs the real
- * `memory.grow m` (which may still fail against the declared maximum and return -1), otherwise it
- * returns -1 like a failed grow. The host may also throw to trap. Every `memory.grow m` in guest
- * code becomes a call to that function. memory64 memories are not routed (their grow takes i64);
- * they are still bounded by `memoryMaxPages`.
+ * Memory growth (routeMemoryGrow): each 32-bit memory m, imported or defined, gets an injected
+ * function `(param $delta i32) (result i32)` calling `memory_grow(m, delta, memory.size m)`; a
+ * non-zero answer performs the real `memory.grow m` (which can still fail against the declared
+ * maximum), zero makes it return -1 like a failed grow, and a host throw traps the guest. Every
+ * `memory.grow m` in guest code becomes a call to it. memory64 memories are not routed (their
+ * grow takes an i64) but are still capped by `memoryMaxPages`.
  *
- * Limits: `memoryMaxPages` / `tableMaxElements` clamp the declared maximum of every defined memory
- * / table (adding one where absent); an initial size above the limit throws ResourceLimitExceeded
- * ('memory' in bytes, 'table' in elements). Imported memories and tables are the host's to size.
+ * Limits: `memoryMaxPages` / `tableMaxElements` clamp the declared maximum of every defined
+ * memory / table, adding one where absent; an initial size above the limit throws
+ * ResourceLimitExceeded ('memory' in bytes, 'table' in elements). Imported memories and tables
+ * are sized by the host.
+ *
+ * HOW THE CHECKS ARE COMPILED
+ *
+ * A mutable global lives in memory, so charging it directly makes every loop iteration wait on a
+ * store-to-load round trip; each function therefore keeps the counter in an added i64 local,
+ * loaded from the global at entry, written back before anything that can leave the function or
+ * reach the host (calls, returns, tail calls, throws, branches to the function label) and
+ * reloaded after calls. Functions with exception handlers charge the global directly instead,
+ * because a handler can be entered with the local stale. And since V8 compiles a loop containing
+ * a call about twice as slowly even when the call never runs, out_of_fuel is called from outside
+ * the loop (see `writeBody`). With both, a tight compute loop runs within a few percent of the
+ * original; call-bound code pays more, as each call spills and reloads the counter.
  */
 import { BinaryReader } from './binary-reader.ts';
 import { ByteWriter, PADDED_LEB_BYTES } from './binary-writer.ts';
@@ -120,6 +128,8 @@ export const METER_COST_MODEL = 'fuel-v1';
 const PAGE_BYTES = 65536;
 const MAX_MEMORY32_PAGES = 65536;
 const MAX_U32 = 0xffffffff;
+/** V8's limit on the locals of one function (parameters included). */
+const MAX_LOCALS = 50000;
 
 const CTL_BLOCK = 0;
 /** A metered loop whose check calls out_of_fuel inline. */
@@ -288,6 +298,11 @@ class Rewriter {
   private readonly outOfFuelType: number;
   private readonly memoryGrowType: number;
   private readonly wrapperType: number;
+  /** The injected `$refuel` function (metering only), or -1. */
+  private readonly refuelFunc: number;
+  private readonly refuelType: number;
+  /** Functions appended after the guest's: grow wrappers, then `$refuel`. */
+  private readonly addedFuncs: number;
   /** Check sequences for functions that charge the global directly. */
   private readonly globalSeqs: CheckSequences;
   /** Check sequences by the index of the local caching the counter (many functions share one). */
@@ -301,7 +316,8 @@ class Rewriter {
     this.sections = sections;
     this.layout = layout;
     this.opts = opts;
-    this.w = new ByteWriter(src.length + (src.length >> 3) + 256);
+    // Metered code grows by roughly a third; sizing for half avoids copying a large output on growth.
+    this.w = new ByteWriter(src.length + (src.length >> 1) + 256);
 
     this.shift = (opts.meter ? 1 : 0) + (opts.routeMemoryGrow ? 1 : 0);
     this.outOfFuelFunc = opts.meter ? layout.importedFuncs : -1;
@@ -326,9 +342,13 @@ class Rewriter {
       return layout.typeCount + this.newTypes.length - 1;
     };
     const I32 = 0x7f;
+    const I64 = 0x7e;
     this.outOfFuelType = opts.meter ? addType([], []) : -1;
     this.memoryGrowType = opts.routeMemoryGrow ? addType([I32, I32, I32], [I32]) : -1;
     this.wrapperType = this.wrapperMemories.length > 0 ? addType([I32], [I32]) : -1;
+    this.refuelType = opts.meter ? addType([I64], [I64]) : -1;
+    this.refuelFunc = opts.meter ? layout.importedFuncs + this.shift + layout.definedFuncs + this.wrapperMemories.length : -1;
+    this.addedFuncs = this.wrapperMemories.length + (opts.meter ? 1 : 0);
 
     this.typeParams = layout.typeParams;
     this.globalSeqs = this.checkSequences(-1);
@@ -370,10 +390,10 @@ class Rewriter {
     };
     want(SEC_TYPE, this.newTypes.length > 0);
     want(SEC_IMPORT, this.shift > 0);
-    want(SEC_FUNCTION, this.wrapperMemories.length > 0);
+    want(SEC_FUNCTION, this.addedFuncs > 0);
     want(SEC_GLOBAL, this.opts.meter);
     want(SEC_EXPORT, this.opts.meter);
-    want(SEC_CODE, this.wrapperMemories.length > 0);
+    want(SEC_CODE, this.addedFuncs > 0);
     return needed.sort((a, b) => SECTION_RANK[a] - SECTION_RANK[b]);
   }
 
@@ -410,7 +430,7 @@ class Rewriter {
         needed = shifting;
         break;
       case SEC_FUNCTION:
-        needed = this.wrapperMemories.length > 0;
+        needed = this.addedFuncs > 0;
         break;
       case SEC_TABLE:
         needed = shifting || opts.tableMaxElements !== undefined;
@@ -450,7 +470,7 @@ class Rewriter {
       case SEC_FUNCTION:
         return this.appendToVector(
           fromInput,
-          this.wrapperMemories.map(() => leb(this.wrapperType)),
+          [...this.wrapperMemories.map(() => leb(this.wrapperType)), ...(this.opts.meter ? [leb(this.refuelType)] : [])],
         );
       case SEC_TABLE:
         return this.writeTables();
@@ -642,7 +662,7 @@ class Rewriter {
   private writeCode(fromInput: boolean): void {
     const { r, w } = this;
     const n = fromInput ? r.count() : 0;
-    w.u32(n + this.wrapperMemories.length);
+    w.u32(n + this.addedFuncs);
     const sectionEnd = r.end;
     for (let i = 0; i < n; i++) {
       const sizeAt = r.pos;
@@ -662,6 +682,7 @@ class Rewriter {
       r.end = sectionEnd;
     }
     for (const m of this.wrapperMemories) this.writeGrowWrapper(m);
+    if (this.opts.meter) this.writeRefuel();
   }
 
   /**
@@ -670,19 +691,20 @@ class Rewriter {
    */
   private checkSequences(local: number): CheckSequences {
     const fuel = leb(this.fuelGlobal);
-    const call = [0x10, ...leb(this.outOfFuelFunc)];
+    const refuel = [0x10, ...leb(this.refuelFunc)];
     const isNegative = [0x42, 0x00, 0x53]; // i64.const 0; i64.lt_s
     const ifCall = (slow: number[]): number[] => [0x04, 0x40, ...slow, 0x0b];
     const brIfSlow = [0x0d, 0x01]; // br_if to the $slow block right outside the loop
     if (local < 0) {
       const charge = [0x7d, 0x24, ...fuel, 0x23, ...fuel, ...isNegative]; // i64.sub; global.set; global.get
+      const slow = [0x23, ...fuel, ...refuel, 0x24, ...fuel];
       return {
         entryPrefix: new Uint8Array([0x23, ...fuel, 0x42]),
         loopPrefix: new Uint8Array([0x23, ...fuel, 0x42]),
-        entrySuffix: new Uint8Array([...charge, ...ifCall(call)]),
-        inlineLoopSuffix: new Uint8Array([...charge, ...ifCall(call)]),
+        entrySuffix: new Uint8Array([...charge, ...ifCall(slow)]),
+        inlineLoopSuffix: new Uint8Array([...charge, ...ifCall(slow)]),
         branchLoopSuffix: new Uint8Array([...charge, ...brIfSlow]),
-        slowPath: new Uint8Array(call),
+        slowPath: new Uint8Array(slow),
         creditPrefix: new Uint8Array([0x23, ...fuel, 0x42]),
         creditSuffix: new Uint8Array([0x7c, 0x24, ...fuel]), // i64.add; global.set
         spill: new Uint8Array(0),
@@ -692,7 +714,7 @@ class Rewriter {
     const l = leb(local);
     const spill = [0x20, ...l, 0x24, ...fuel];
     const reload = [0x23, ...fuel, 0x21, ...l];
-    const slow = [...spill, ...call, ...reload];
+    const slow = [0x20, ...l, ...refuel, 0x21, ...l];
     const charge = [0x7d, 0x22, ...l, ...isNegative]; // i64.sub; local.tee
     return {
       entryPrefix: new Uint8Array([0x23, ...fuel, 0x42]),
@@ -749,7 +771,6 @@ class Rewriter {
   private writeBody(bodyEnd: number, paramCount: number): boolean {
     const { r, w, src } = this;
     const meter = this.opts.meter;
-    const cached = paramCount >= 0;
     const shift = this.shift;
     const importedFuncs = this.layout.importedFuncs;
     const growWrapper = this.growWrapper;
@@ -763,6 +784,8 @@ class Rewriter {
       locals += r.u32();
       skipValType(r);
     }
+    // One more local must stay within the engine's limit, or the output would not validate.
+    const cached = paramCount >= 0 && locals < MAX_LOCALS;
     let seq = this.globalSeqs;
     if (cached) {
       w.u32(decls + 1);
@@ -789,6 +812,15 @@ class Rewriter {
       if (start >= bodyEnd) r.fail('function body ends before its final end', start);
       const op = src[start];
       count++;
+      // Fast path for the bulk of any code: numeric instructions and local/global accesses with a one-byte index.
+      if (op >= 0x45 && op <= 0xc4) {
+        r.pos = start + 1;
+        continue;
+      }
+      if (op >= 0x20 && op <= 0x24 && start + 1 < bodyEnd && src[start + 1] < 0x80) {
+        r.pos = start + 2;
+        continue;
+      }
       if (op === OP_CALL || op === OP_RETURN_CALL || op === OP_REF_FUNC) {
         r.pos = start + 1;
         const f = r.u32();
@@ -954,6 +986,30 @@ class Rewriter {
       default:
         label();
     }
+  }
+
+  /**
+   * `$refuel (param $counter i64) (result i64)`: the slow path shared by every check. Publishes the
+   * counter, lets the host act on it, and returns the counter to continue with. A host may return
+   * without refilling (the runtime does while the start function runs and the export is not
+   * reachable yet); returning 0 then lets the guest go on, calling again at its next check. Out of
+   * line, it keeps each check site a few bytes long.
+   */
+  private writeRefuel(): void {
+    const { w } = this;
+    const fuel = leb(this.fuelGlobal);
+    const body = [
+      0x00, // no locals
+      0x20, 0x00, 0x24, ...fuel, // global.set $fuel (local.get $counter)
+      0x10, ...leb(this.outOfFuelFunc),
+      0x42, 0x00, // i64.const 0
+      0x23, ...fuel, 0x22, 0x00, // global.get $fuel; local.tee $counter
+      0x20, 0x00, 0x42, 0x00, 0x53, // local.get $counter; i64.const 0; i64.lt_s
+      0x1b, // select: 0 when negative, else the counter
+      0x0b,
+    ];
+    w.u32(body.length);
+    w.bytes(body);
   }
 
   private writeGrowWrapper(m: number): void {

@@ -18,6 +18,8 @@ import type {
 export interface SandboxOptions {
   /** `inprocess` (default): fastest, same thread. `worker`: each instance on a worker thread, hard-killable. */
   runtime?: RuntimeKind;
+  /** Worker runtime: idle threads kept warm per set of limits (default 1). */
+  workerPoolSize?: number;
 }
 
 export interface InstanceConfig {
@@ -99,7 +101,7 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
       onLimit: (instanceId, error) => sandbox?.emit('limit', { instanceId, error: error as WasmSandboxError }),
       onViolation: (instanceId, v) => sandbox?.emit('violation', { instanceId, ...v }),
     };
-    sandbox = new WasmSandbox(await createRuntime(kind, observer));
+    sandbox = new WasmSandbox(await createRuntime(kind, observer, options));
     return sandbox;
   }
 
@@ -273,13 +275,13 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
   }
 }
 
-async function createRuntime(kind: RuntimeKind, observer: RuntimeObserver): Promise<WasmRuntime> {
+async function createRuntime(kind: RuntimeKind, observer: RuntimeObserver, options: SandboxOptions): Promise<WasmRuntime> {
   switch (kind) {
     case 'inprocess':
       return new InProcessRuntime(observer);
     case 'worker': {
       const { WorkerRuntime } = await import('../runtime/worker/worker-runtime.ts');
-      return new WorkerRuntime(observer);
+      return new WorkerRuntime(observer, { poolSize: options.workerPoolSize });
     }
     default:
       throw new InvalidArguments(`unknown runtime '${String(kind)}'; expected 'inprocess' or 'worker'`);

@@ -20,7 +20,8 @@ export interface Clock {
   sleep(ns: bigint, budgetMs: () => number, checkInterrupt: () => void): void;
 }
 
-function validId(id: number): void {
+/** EINVAL unless `id` names a preview1 clock. */
+export function validId(id: number): void {
   if (id !== CLOCKID.REALTIME && id !== CLOCKID.MONOTONIC && id !== CLOCKID.PROCESS_CPUTIME_ID && id !== CLOCKID.THREAD_CPUTIME_ID) fail(ERRNO.INVAL);
 }
 

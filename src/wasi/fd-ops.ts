@@ -102,10 +102,11 @@ export function createFdFunctions(ctx: WasiContext) {
 
   function readStdin(e: FdEntry, iovs: Array<{ ptr: number; len: number }>): number {
     let total = 0;
-    const nonblocking = (e.fdflags & FDFLAGS.NONBLOCK) !== 0;
+    const first = (e.fdflags & FDFLAGS.NONBLOCK) !== 0 ? 'nonblock' : 'block';
     for (const v of iovs) {
       if (v.len === 0) continue;
-      const n = ctx.stdio.stdin.read(mem.u8(), v.ptr, v.len, nonblocking && total === 0, ctx.checkInterrupt, ctx.remainingMs);
+      // Like readv: once some data has arrived, later buffers only take what is already there.
+      const n = ctx.stdio.stdin.read(mem.u8(), v.ptr, v.len, total === 0 ? first : 'try', ctx.checkInterrupt, ctx.remainingMs);
       total += n;
       if (n < v.len) break;
     }
@@ -149,14 +150,9 @@ export function createFdFunctions(ctx: WasiContext) {
       else writeFilestat(mem, ptr, st, ctx.times);
       return;
     }
+    // Stdio is described, not stat'ed: the host's terminal or pipe identity is none of the guest's business.
     const stream = e.kind === 'stdin' ? ctx.stdio.stdin : e.kind === 'stdout' ? ctx.stdio.stdout : ctx.stdio.stderr;
-    if (stream.mode === 'inherit') {
-      const st = fstatSync(e.kind === 'stdin' ? 0 : e.kind === 'stdout' ? 1 : 2, { bigint: true });
-      if (unstable) writeFilestatUnstable(mem, ptr, st, ctx.times);
-      else writeFilestat(mem, ptr, st, ctx.times);
-    } else {
-      writeSyntheticFilestat(mem, ptr, stream.filetype, unstable);
-    }
+    writeSyntheticFilestat(mem, ptr, stream.filetype, unstable);
   }
 
   function seek(fd: number, offset: bigint, whence: number, newOffsetPtr: number): number {

@@ -14,6 +14,8 @@ export class GuestMemory {
   private buffer: ArrayBuffer = EMPTY;
   private u8cache = new Uint8Array(EMPTY);
   private dvcache = new DataView(EMPTY);
+  private readonly iovPool: Iovec[] = [];
+  private readonly iovList: Iovec[] = [];
 
   bind(memory: WebAssembly.Memory): void {
     this.memory = memory;
@@ -33,14 +35,21 @@ export class GuestMemory {
     }
   }
 
-  /** The byte view of the whole memory; re-fetch after anything that may grow memory. */
-  u8(): Uint8Array {
+  /**
+   * Picks up a new buffer after `memory.grow`. Called once at the start of every host call: memory
+   * cannot grow while a host function runs (it never calls back into the guest), and if host code
+   * grew it anyway the cached views would be detached, i.e. empty, so accesses fail with EFAULT.
+   */
+  sync(): void {
     if (this.memory !== undefined && this.memory.buffer !== this.buffer) this.refresh();
+  }
+
+  /** The byte view of the whole memory as of the last `sync`. */
+  u8(): Uint8Array {
     return this.u8cache;
   }
 
   dv(): DataView {
-    if (this.memory !== undefined && this.memory.buffer !== this.buffer) this.refresh();
     return this.dvcache;
   }
 
@@ -105,22 +114,37 @@ export class GuestMemory {
     }
   }
 
-  /** Reads `count` iovec/ciovec records ({ptr u32, len u32}) and validates each buffer. */
-  iovecs(ptr: number, count: number): Array<{ ptr: number; len: number }> {
+  /**
+   * Reads `count` iovec/ciovec records ({ptr u32, len u32}) and validates each buffer. The returned
+   * list is reused by the next call (host functions never nest), so hot fd_read/fd_write paths
+   * allocate nothing.
+   */
+  iovecs(ptr: number, count: number): Iovec[] {
     const n = count >>> 0;
     this.check(ptr, n * 8);
     const dv = this.dv();
     const size = dv.byteLength;
-    const out = new Array<{ ptr: number; len: number }>(n);
+    const pool = this.iovPool;
+    while (pool.length < n) pool.push({ ptr: 0, len: 0 });
+    const out = this.iovList;
+    out.length = 0;
     let p = ptr >>> 0;
     for (let i = 0; i < n; i++, p += 8) {
       const bp = dv.getUint32(p, true);
       const bl = dv.getUint32(p + 4, true);
       if (bp + bl > size) fail(ERRNO.FAULT);
-      out[i] = { ptr: bp, len: bl };
+      const v = pool[i];
+      v.ptr = bp;
+      v.len = bl;
+      out.push(v);
     }
     return out;
   }
+}
+
+export interface Iovec {
+  ptr: number;
+  len: number;
 }
 
 export function utf8(s: string): Uint8Array {

@@ -109,7 +109,11 @@ function split(path: string): { comps: string[]; dirMarker: boolean } {
 
 export type EscapeHandler = (detail: string) => never;
 
-function openChildDir(parent: DirRef, name: string): DirRef | 'symlink' {
+/**
+ * Opens `name` inside `parent` as a directory to walk through. 'symlink' means it is a link to be
+ * expanded; 'retry' means it changed under us (a concurrent rename) and the step must be redone.
+ */
+function openChildDir(parent: DirRef, name: string): DirRef | 'symlink' | 'retry' {
   const path = childPath(parent, name);
   try {
     const fd = openSync(path, WALK_FLAGS);
@@ -119,9 +123,21 @@ function openChildDir(parent: DirRef, name: string): DirRef | 'symlink' {
     // O_NOFOLLOW|O_DIRECTORY reports a symlink as ELOOP or ENOTDIR depending on O_PATH: tell them apart.
     if (code === 'ELOOP' || code === 'ENOTDIR') {
       const st = lstatSync(path, { throwIfNoEntry: false });
-      if (st?.isSymbolicLink()) return 'symlink';
+      if (st === undefined) fail(ERRNO.NOENT);
+      if (st.isSymbolicLink()) return 'symlink';
+      if (st.isDirectory()) return 'retry';
       fail(ERRNO.NOTDIR);
     }
+    throw err;
+  }
+}
+
+/** The target of a symlink, or undefined when `name` stopped being one since we looked (a race). */
+function readLinkTarget(dir: DirRef, name: string): string | undefined {
+  try {
+    return readlinkSync(childPath(dir, name), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EINVAL') return undefined;
     throw err;
   }
 }
@@ -160,6 +176,11 @@ export function resolvePath(start: DirRef, path: string, followFinal: boolean, e
       let isLink = false;
       if (!last) {
         const child = openChildDir(top, c);
+        if (child === 'retry') {
+          // Counted like a link so a directory flapping forever still ends the walk.
+          if (++links > MAX_SYMLINKS) fail(ERRNO.LOOP);
+          continue;
+        }
         if (child !== 'symlink') {
           if (stack.length >= MAX_DEPTH) {
             closeQuietly(child.hostFd);
@@ -179,7 +200,8 @@ export function resolvePath(start: DirRef, path: string, followFinal: boolean, e
         return finish(stack, c, mustBeDir);
       }
       if (++links > MAX_SYMLINKS) fail(ERRNO.LOOP);
-      const target = readlinkSync(childPath(top, c), 'utf8');
+      const target = readLinkTarget(top, c);
+      if (target === undefined) continue;
       if (target.length === 0) fail(ERRNO.NOENT);
       if (target.charCodeAt(0) === 47) escape(`symlink '${c}' points to the absolute path '${target}'`);
       const t = split(target);

@@ -1,5 +1,6 @@
 import { fstatSync } from 'node:fs';
 import { EVENTRWFLAGS_HANGUP, EVENTTYPE, RIGHTS, SUBCLOCKFLAGS_ABSTIME } from './constants.ts';
+import { validId } from './clocks.ts';
 import type { WasiContext } from './context.ts';
 import { ERRNO, fail } from './errno.ts';
 
@@ -80,7 +81,7 @@ export function createPoll(ctx: WasiContext, layout: SubscriptionLayout) {
         try {
           let ns = timeout;
           if (flags & SUBCLOCKFLAGS_ABSTIME) ns = timeout - clock.now(id);
-          else clock.resolution(id);
+          else validId(id);
           timers.push({ userdata, ns: ns < 0n ? 0n : ns });
         } catch (err) {
           const errno = (err as { errno?: number }).errno;

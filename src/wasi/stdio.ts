@@ -157,7 +157,13 @@ export class InputSource {
     return this.fd;
   }
 
-  read(dst: Uint8Array, off: number, len: number, nonblocking: boolean, checkInterrupt: () => void, remainingMs: () => number): number {
+  /**
+   * Reads into `dst`. `block` waits for data (interruptibly where possible), `nonblock` fails with
+   * EAGAIN when none is ready, `try` returns 0 instead. A boolean means nonblock (true) or block
+   * (false), the form the wasi:cli adapter uses.
+   */
+  read(dst: Uint8Array, off: number, len: number, mode: boolean | 'block' | 'nonblock' | 'try', checkInterrupt: () => void, remainingMs: () => number): number {
+    const wait = mode === true ? 'nonblock' : mode === false ? 'block' : mode;
     if (len === 0) return 0;
     if (this.mode === 'null') return 0;
     if (this.mode === 'capture') {
@@ -172,7 +178,8 @@ export class InputSource {
         return readSync(fd, dst, off, len, null);
       } catch (err) {
         if (!isEagain(err)) throw err;
-        if (nonblocking) fail(ERRNO.AGAIN);
+        if (wait === 'try') return 0;
+        if (wait === 'nonblock') fail(ERRNO.AGAIN);
         checkInterrupt();
         sleepMs(Math.max(1, Math.min(10, remainingMs())));
       }

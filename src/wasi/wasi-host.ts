@@ -1,4 +1,4 @@
-import { constants as C, openSync, realpathSync } from 'node:fs';
+import { closeSync, constants as C, openSync, realpathSync } from 'node:fs';
 import { FunctionNotFound, InvalidModule, InvalidPolicy, Trap } from '../errors.ts';
 import type { Capabilities } from '../security/capabilities.ts';
 import type { ResourceLimits } from '../security/resource-limits.ts';
@@ -105,13 +105,14 @@ export class WasiHost {
 
   private openPreopens(caps: Capabilities): void {
     caps.filesystem.forEach((p, index) => {
-      let hostFd: number;
+      let hostFd = -1;
       let hostPath = p.hostPath;
       try {
         hostFd = openSync(p.hostPath, C.O_RDONLY | (C.O_DIRECTORY ?? 0));
         // Without /proc the walk is path based, so it must start from the directory's true location.
         if (!resolverMode.useProcFd) hostPath = realpathSync(p.hostPath);
       } catch (err) {
+        if (hostFd >= 0) closeSync(hostFd);
         this.ctx.fds.closeAll();
         throw new InvalidPolicy(`/capabilities/filesystem/${index}/hostPath`, `cannot open preopen directory '${p.hostPath}': ${(err as Error).message}`);
       }
@@ -247,18 +248,31 @@ export class WasiHost {
   }
 
   private guard(fn: HostFunction): HostFunction {
-    // One fixed arity covers every preview1 function (path_open has the most, 9); missing ones are undefined.
-    return (a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown, g?: unknown, h?: unknown, i?: unknown): number => {
+    const mem = this.ctx.mem;
+    const enter = (): void => {
       if (this.fatal !== undefined) throw this.fatal;
-      try {
-        return fn(a, b, c, d, e, f, g, h, i);
-      } catch (err) {
-        const errno = errnoOf(err);
-        if (errno !== undefined) return errno;
-        this.fatal = err;
-        throw err;
-      }
+      mem.sync();
     };
+    const onError = (err: unknown): number => {
+      const errno = errnoOf(err);
+      if (errno !== undefined) return errno;
+      this.fatal = err;
+      throw err;
+    };
+    // Exact-arity wrappers: wasm calls imports with a fixed argument count, and matching it keeps
+    // the per-call cost of the hot functions (fd_read, fd_write) minimal.
+    type A = any;
+    switch (fn.length) {
+      case 0: return () => { enter(); try { return fn(); } catch (e) { return onError(e); } };
+      case 1: return (a: A) => { enter(); try { return fn(a); } catch (e) { return onError(e); } };
+      case 2: return (a: A, b: A) => { enter(); try { return fn(a, b); } catch (e) { return onError(e); } };
+      case 3: return (a: A, b: A, c: A) => { enter(); try { return fn(a, b, c); } catch (e) { return onError(e); } };
+      case 4: return (a: A, b: A, c: A, d: A) => { enter(); try { return fn(a, b, c, d); } catch (e) { return onError(e); } };
+      case 5: return (a: A, b: A, c: A, d: A, e: A) => { enter(); try { return fn(a, b, c, d, e); } catch (x) { return onError(x); } };
+      case 6: return (a: A, b: A, c: A, d: A, e: A, f: A) => { enter(); try { return fn(a, b, c, d, e, f); } catch (x) { return onError(x); } };
+      case 7: return (a: A, b: A, c: A, d: A, e: A, f: A, g: A) => { enter(); try { return fn(a, b, c, d, e, f, g); } catch (x) { return onError(x); } };
+      default: return (...args: A[]) => { enter(); try { return fn(...args); } catch (x) { return onError(x); } };
+    }
   }
 
   private bindMemory(instance: WebAssembly.Instance): void {

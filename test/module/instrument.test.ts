@@ -172,6 +172,49 @@ describe('instrument: behaviour is preserved', () => {
     await assert.rejects(instantiate(instrument(kernels(), ALL).bytes, new SandboxHost(), probeImports([], host)), OutOfFuel);
   });
 
+  test('every instruction family decodes: SIMD, atomics, bulk memory, multi-memory, memory64', async () => {
+    const original = fixture('opcodes.wasm');
+    const a = await instantiate(original, new SandboxHost());
+    const host = new SandboxHost(10n);
+    const b = await instantiate(instrumented(original), host);
+    assert.equal(a.zoo(3), 138);
+    assert.equal(b.zoo(3), 138);
+    assert.deepEqual(host.growCalls, [[1, 1, 1]]);
+  });
+
+  test('GC: branches out of a loop via br_on_null and br_on_cast are renumbered', async () => {
+    const types = section(1, [2, 0x5f, 1, 0x7f, 0x01, 0x60, 0, 1, 0x7f]);
+    const funcs = section(3, [2, 1, 1]);
+    const exports = section(7, [2, ...str('null_cross'), 0x00, 0, ...str('cast_cross'), 0x00, 1]);
+    const nullCross = [
+      0x00,
+      0x02, 0x7f, // block (result i32)
+      0x03, 0x40, // loop
+      0x41, 42, 0xd0, 0x00, // i32.const 42; ref.null 0
+      0xd5, 0x01, // br_on_null 1 (the block, beyond the loop)
+      0x1a, 0x1a, 0x0c, 0x00, // drop; drop; br 0
+      0x0b, 0x00, 0x0b, 0x0b,
+    ];
+    const castCross = [
+      0x00,
+      0x02, 0x64, 0x00, // block (result (ref 0))
+      0x03, 0x40, // loop
+      0x41, 9, 0xfb, 0x00, 0x00, // i32.const 9; struct.new 0
+      0xfb, 0x18, 0x00, 0x01, 0x00, 0x00, // br_on_cast flags=0 label=1 (ref 0) (ref 0)
+      0x1a, 0x0c, 0x00, // drop; br 0
+      0x0b, 0x00, 0x0b,
+      0xfb, 0x02, 0x00, 0x00, // struct.get 0 0
+      0x0b,
+    ];
+    const code = section(10, [2, nullCross.length, ...nullCross, castCross.length, ...castCross]);
+    const original = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...types, ...funcs, ...exports, ...code]);
+    assert.ok(WebAssembly.validate(original));
+    const host = new SandboxHost(3n);
+    const b = await instantiate(instrumented(original), host);
+    assert.equal(b.null_cross(), 42);
+    assert.equal(b.cast_cross(), 9);
+  });
+
   test('memory64 grow stays unrouted and valid', async () => {
     const original = await wat('(module (memory (export "m") i64 1) (func (export "g") (param i64) (result i64) (memory.grow (local.get 0))))');
     const host = new SandboxHost();
@@ -263,6 +306,28 @@ describe('instrument: fuel', () => {
       }
       assert.equal(runs[0], runs[1]);
     }
+  });
+
+  test('a host that returns without refilling is called at every check and the guest goes on', async () => {
+    // As during a start function, when the export cannot be reached yet.
+    const host = new SandboxHost();
+    host.imports.out_of_fuel = () => {
+      host.outOfFuelCalls++;
+    };
+    const start = await wat(`(module
+      (global $done (export "done") (mut i32) (i32.const 0))
+      (func $s (local $i i32)
+        (loop (br_if 0 (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 5))))
+        (global.set $done (local.get $i)))
+      (start $s))`);
+    const b = await instantiate(instrumented(start), host);
+    assert.equal((b.done as WebAssembly.Global).value, 5);
+    assert.equal(host.outOfFuelCalls, 6, 'function entry plus five iterations');
+    host.outOfFuelCalls = 0;
+    const spin = await instantiate(instrumented(await wat(SPIN)), host);
+    spin.spin(10);
+    assert.equal(host.outOfFuelCalls, 11);
+    assert.equal(host.fuel!.value, 0n);
   });
 
   test('a host that throws stops an infinite loop', async () => {

@@ -137,7 +137,7 @@ export function runGuest(name: string, options: RunOptions = {}): RunResult {
     ...options.extra,
   });
   try {
-    const instance = new WebAssembly.Instance(fixture(name), host.imports as unknown as WebAssembly.Imports);
+    const instance = new WebAssembly.Instance(fixture(name), host.imports);
     const code = host.start(instance);
     return { code, stdout: new TextDecoder().decode(host.stdoutBytes()), stderr: new TextDecoder().decode(host.stderrBytes()), host, violations };
   } finally {

@@ -162,6 +162,12 @@ export class Conversation {
   private expire(session: Session): void {
     if (this.session !== session || !session.deadline || this.thread.dead) return;
     const d = session.deadline;
+    // Timers run on the event loop's cached clock and can fire a little early: never stop a guest before its time.
+    const early = d.at - performance.now();
+    if (early > 0) {
+      session.timer = setTimeout(() => this.expire(session), Math.ceil(early));
+      return;
+    }
     this.onTimeout(new Timeout(d.kind, d.timeoutMs, performance.now() - d.since));
   }
 

@@ -9,6 +9,8 @@ const MiB = 1024 * 1024;
 const NODE_STACK_RESERVE = 192 * 1024;
 /** The worker's own code needs some heap whatever the guest does. */
 const MIN_HEAP_MB = 64;
+/** Below this the thread cannot load its own modules; smaller stack limits are raised to it. */
+const MIN_GUEST_STACK = 256 * 1024;
 
 export interface WorkerLimits {
   readonly stackSizeMb?: number;
@@ -21,7 +23,7 @@ export function workerLimits(limits: ResourceLimits): WorkerLimits {
   if (stack !== null) {
     // Whole 64 KiB steps: finer differences are not worth a separate pool of threads.
     const step = 64 * 1024;
-    out.stackSizeMb = (Math.ceil(stack / step) * step + NODE_STACK_RESERVE) / MiB;
+    out.stackSizeMb = (Math.max(MIN_GUEST_STACK, Math.ceil(stack / step) * step) + NODE_STACK_RESERVE) / MiB;
   }
   // Linear memory lives outside the JS heap; the heap holds what the engine allocates for the guest
   // (tables, GC objects, strings made by host glue). It gets the same budget as linear memory, rounded

@@ -8,6 +8,7 @@ import type { ModuleInfo } from '../../module/module-info.ts';
 import { ResourceLimits } from '../../security/resource-limits.ts';
 import { checkInitialMemory } from '../inprocess/inprocess-runtime.ts';
 import { InstrumentationCache, instrumentationFor } from '../limits/instrumentation-plan.ts';
+import { Meter } from '../limits/meter.ts';
 import type { ResolvedInstanceConfig, RuntimeObserver, WasmInstance, WasmModule, WasmRuntime } from '../types.ts';
 import { exportConfig } from './config-transfer.ts';
 import { WorkerInstance } from './worker-instance.ts';
@@ -63,8 +64,27 @@ export class WorkerRuntime implements WasmRuntime {
   }
 }
 
-/** Deadlines are enforced by terminating the thread, so the guest needs no instrumentation for them. */
-const NO_DEADLINES = { time: { callTimeoutMs: null, instanceLifetimeMs: null } };
+/**
+ * Node stops a worker that exhausts its heap cleanly only when the failing allocation fits in a small
+ * grace (16 MB); a single larger one aborts the whole process. Table growth allocates the whole table
+ * at once, so tables are held to a size whose backing array stays well under that.
+ */
+const MAX_WORKER_TABLE_ELEMENTS = 1_000_000;
+
+/**
+ * The limits the worker enforces itself. Deadlines are enforced by terminating the thread, so the
+ * guest needs no instrumentation for them.
+ */
+function limitsInWorker(limits: ResourceLimits): ResourceLimits {
+  const tables = limits.memory.maxTableElements;
+  const deadlines = limits.time.callTimeoutMs !== null || limits.time.instanceLifetimeMs !== null;
+  const bigTables = tables === null || tables > MAX_WORKER_TABLE_ELEMENTS;
+  if (!deadlines && !bigTables) return limits;
+  return limits.with({
+    time: { callTimeoutMs: null, instanceLifetimeMs: null },
+    memory: { maxTableElements: bigTables ? MAX_WORKER_TABLE_ELEMENTS : tables },
+  });
+}
 
 class WorkerModule implements WasmModule {
   readonly info: ModuleInfo;
@@ -85,13 +105,13 @@ class WorkerModule implements WasmModule {
   async instantiate(instanceId: string, config: ResolvedInstanceConfig): Promise<WasmInstance> {
     checkInitialMemory(this.info, config);
     const limits = config.resourceLimits;
-    const enforced = limits.time.callTimeoutMs === null && limits.time.instanceLifetimeMs === null ? limits : limits.with(NO_DEADLINES);
+    const enforced = limitsInWorker(limits);
     const plan = instrumentationFor(enforced);
     const prepared = plan ? await this.variants.get(plan) : { module: this.module, info: this.info };
     const { portable, hostFunctions } = exportConfig(config, this.info, enforced);
     const thread = await this.pool.acquire(workerLimits(limits));
     return WorkerInstance.create(
-      { id: instanceId, info: this.info, thread, pool: this.pool, config, portable, hostFunctions, observer: this.observer },
+      { id: instanceId, info: this.info, thread, pool: this.pool, config, portable, hostFunctions, metered: Meter.needed(enforced), observer: this.observer },
       prepared.module,
       prepared.info,
     );

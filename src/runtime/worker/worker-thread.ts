@@ -3,7 +3,7 @@
  * the process open while idle, and turning its death (termination, crash, heap exhaustion) into a
  * typed error for whoever was waiting on it.
  */
-import { Worker } from 'node:worker_threads';
+import { SHARE_ENV, Worker } from 'node:worker_threads';
 import { ResourceLimitExceeded, Trap, type WasmSandboxError } from '../../errors.ts';
 import { Channel, REPLY_READY } from './channel.ts';
 import { limitsKey, type WorkerLimits } from './worker-limits.ts';
@@ -12,6 +12,13 @@ const MiB = 1024 * 1024;
 
 // Run from source the entry is TypeScript, from dist JavaScript: follow whatever this file is.
 const ENTRY = new URL(`./worker-entry${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+
+/**
+ * Workers inherit the process's flags by default, which would run the embedder's preloads
+ * (--import, --require) next to the guest and break on flags meant for the main script alone
+ * (--input-type, --eval). Only what loading the entry itself may need is passed on.
+ */
+const EXEC_ARGV = process.execArgv.filter((flag) => /^--(no-)?experimental-(strip|transform)-types$/.test(flag));
 
 export class WorkerThread {
   readonly channel = new Channel();
@@ -32,17 +39,18 @@ export class WorkerThread {
     this.worker = new Worker(ENTRY, {
       name: 'wasm-sandbox',
       workerData: this.channel.buffer,
-      // The guest reaches nothing of the worker's environment, but there is no reason to give it a copy.
-      env: {},
+      execArgv: EXEC_ARGV,
+      // The same live environment as the main thread: WASI's env.inherit reads it from here.
+      env: SHARE_ENV,
       resourceLimits: { ...limits },
     });
     this.worker.unref();
     this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
     this.worker.on('error', (err) => this.died(this.crashError(err)));
     this.worker.on('exit', (code) => this.died(new Trap('unknown', `the worker thread exited unexpectedly (exit code ${code})`)));
-    this.hold();
+    // Not held while starting: a spare thread warming up must not keep the process alive; whoever
+    // awaits `ready` holds it.
     this.ready = this.channel.waitAsync(0, () => this.death !== undefined).then((turn) => {
-      this.letGo();
       this.started = turn === REPLY_READY;
       if (turn !== REPLY_READY) throw this.death ?? new Trap('unknown', `the worker thread started in an unexpected state (${turn})`);
     });
@@ -79,8 +87,14 @@ export class WorkerThread {
 
   /** Stops the thread wherever it is, even inside a guest loop; waiters see `reason`. */
   kill(reason: WasmSandboxError): Promise<void> {
+    const first = !this.death;
     this.died(reason);
-    void this.worker.terminate();
+    if (first) {
+      // Whoever awaits the exit must not see the process end first: hold the thread until it is gone.
+      this.hold();
+      void this.worker.terminate();
+      void this.exited.then(() => this.letGo());
+    }
     return this.exited;
   }
 

@@ -1,0 +1,202 @@
+/**
+ * State every WASI preview2 interface of one component instance shares: the grant, limits, output
+ * sinks, byte counters, and the sticky stop. Also the conventions for talking to jco's glue:
+ *
+ *  - a WIT error is reported by throwing the error value itself (a string or plain object, never an
+ *    `Error`): jco turns it into the `err` case of the function's result;
+ *  - anything that must end the guest (exit, a limit, a deadline) is thrown as an `Error`, which jco
+ *    lets propagate out of the guest instead, and is remembered so that every later host call throws
+ *    it again: a guest that catches the exception with wasm exception handling cannot carry on.
+ */
+import { ResourceLimitExceeded, SecurityViolation } from '../../errors.ts';
+import type { Capabilities } from '../../security/capabilities.ts';
+import type { ResourceLimits } from '../../security/resource-limits.ts';
+import { ERRNO, errnoOf } from '../../wasi/errno.ts';
+import type { InputSource, OutputSink } from '../../wasi/stdio.ts';
+
+/** wasi:cli/exit: unwinds the guest; the instance reports the code instead of the host exiting. */
+export class ExitSignal extends Error {
+  readonly code: number;
+  constructor(code: number) {
+    super(`the component exited with code ${code}`);
+    this.name = 'ExitSignal';
+    this.code = code;
+  }
+}
+
+export interface Violation {
+  capability: string;
+  detail: string;
+}
+
+export interface HostOptions {
+  capabilities: Capabilities;
+  resourceLimits: ResourceLimits;
+  stdin: InputSource;
+  stdout: OutputSink;
+  stderr: OutputSink;
+  /** argv[0]; the remaining arguments come from the grant. */
+  programName: string;
+  /** Throws when the current call must stop (deadline); called before and while blocking. */
+  checkInterrupt: () => void;
+  /** How long the current call may still block, in ms. */
+  remainingMs: () => number;
+  onViolation: ((v: Violation) => void) | undefined;
+}
+
+export class HostState {
+  readonly caps: Capabilities;
+  readonly limits: ResourceLimits;
+  readonly options: HostOptions;
+  private stopped: Error | undefined;
+  bytesRead = 0;
+  bytesWritten = 0;
+  /** Host file descriptors held for the guest (preopens included), against io.maxFileDescriptors. */
+  openFiles = 0;
+  networkConnections = 0;
+
+  constructor(options: HostOptions) {
+    this.options = options;
+    this.caps = options.capabilities;
+    this.limits = options.resourceLimits;
+  }
+
+  /** Rethrows the error that stopped the guest, if any. */
+  check(): void {
+    if (this.stopped !== undefined) throw this.stopped;
+  }
+
+  /** Ends the guest with `err`, now and at every later host call. */
+  stop(err: Error): never {
+    this.stopped ??= err;
+    throw err;
+  }
+
+  get stoppedBy(): Error | undefined {
+    return this.stopped;
+  }
+
+  /** Deadlines are checked here, before and during anything that blocks. */
+  interrupt(): void {
+    try {
+      this.options.checkInterrupt();
+    } catch (err) {
+      this.stop(err as Error);
+    }
+  }
+
+  violation(capability: string, detail: string): void {
+    this.options.onViolation?.({ capability, detail });
+  }
+
+  /** A capability the guest has no way to be told about (no error case in WIT): stop it. */
+  deny(capability: string, detail: string): never {
+    this.violation(capability, detail);
+    return this.stop(new SecurityViolation(capability, detail));
+  }
+
+  countRead(n: number): void {
+    this.bytesRead += n;
+    const max = this.limits.io.maxReadBytes;
+    if (max !== null && this.bytesRead > max) this.stop(new ResourceLimitExceeded('read-bytes', max, this.bytesRead));
+  }
+
+  /** How many of `n` bytes may still be read before the read limit. */
+  readAllowance(n: number): number {
+    const max = this.limits.io.maxReadBytes;
+    return max === null ? n : Math.max(0, Math.min(n, max - this.bytesRead));
+  }
+
+  countWrite(n: number): void {
+    const max = this.limits.io.maxWriteBytes;
+    if (max !== null && this.bytesWritten + n > max) this.stop(new ResourceLimitExceeded('write-bytes', max, this.bytesWritten + n));
+    this.bytesWritten += n;
+  }
+
+  /** Reserves a host descriptor; false when the limit is reached. */
+  reserveFile(): boolean {
+    const max = this.limits.io.maxFileDescriptors;
+    if (max !== null && this.openFiles >= max) return false;
+    this.openFiles++;
+    return true;
+  }
+
+  releaseFile(): void {
+    this.openFiles--;
+  }
+}
+
+/**
+ * Wraps every prototype method of a host resource class, and the named WIT static functions, so that
+ * a stopped guest cannot use them. Methods keep their names and the class its identity (jco checks
+ * `instanceof`); other statics are host-side helpers and stay as they are.
+ */
+export function guardClass(cls: { prototype: object }, state: HostState, ...statics: string[]): void {
+  const proto = cls.prototype as Record<string | symbol, unknown>;
+  for (const key of Object.getOwnPropertyNames(proto)) {
+    if (key === 'constructor') continue;
+    const desc = Object.getOwnPropertyDescriptor(proto, key);
+    if (!desc || typeof desc.value !== 'function') continue;
+    const fn = desc.value as (...args: unknown[]) => unknown;
+    Object.defineProperty(proto, key, {
+      ...desc,
+      value: {
+        [key](this: unknown, ...args: unknown[]): unknown {
+          state.check();
+          return fn.apply(this, args);
+        },
+      }[key],
+    });
+  }
+  const table = cls as unknown as Record<string, (...a: unknown[]) => unknown>;
+  for (const key of statics) {
+    const fn = table[key];
+    table[key] = (...args: unknown[]): unknown => {
+      state.check();
+      return fn.apply(cls, args);
+    };
+  }
+}
+
+/** Wraps every function of an interface object the same way. */
+export function guardFunctions<T extends Record<string, unknown>>(obj: T, state: HostState): T {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(obj)) {
+    if (typeof value === 'function' && !/^[A-Z]/.test(key)) {
+      const fn = value as (...args: unknown[]) => unknown;
+      out[key] = (...args: unknown[]): unknown => {
+        state.check();
+        return fn(...args);
+      };
+    } else {
+      out[key] = value;
+    }
+  }
+  return out as T;
+}
+
+/** WASI preview2 `wasi:filesystem/types.error-code` for a preview1 errno. */
+const ERROR_CODES: Record<number, string> = {
+  [ERRNO.ACCES]: 'access', [ERRNO.AGAIN]: 'would-block', [ERRNO.ALREADY]: 'already', [ERRNO.BADF]: 'bad-descriptor',
+  [ERRNO.BUSY]: 'busy', [ERRNO.DEADLK]: 'deadlock', [ERRNO.DQUOT]: 'quota', [ERRNO.EXIST]: 'exist',
+  [ERRNO.FBIG]: 'file-too-large', [ERRNO.ILSEQ]: 'illegal-byte-sequence', [ERRNO.INPROGRESS]: 'in-progress',
+  [ERRNO.INTR]: 'interrupted', [ERRNO.INVAL]: 'invalid', [ERRNO.IO]: 'io', [ERRNO.ISDIR]: 'is-directory',
+  [ERRNO.LOOP]: 'loop', [ERRNO.MLINK]: 'too-many-links', [ERRNO.MSGSIZE]: 'message-size',
+  [ERRNO.NAMETOOLONG]: 'name-too-long', [ERRNO.NODEV]: 'no-device', [ERRNO.NOENT]: 'no-entry', [ERRNO.NOLCK]: 'no-lock',
+  [ERRNO.NOMEM]: 'insufficient-memory', [ERRNO.MFILE]: 'insufficient-memory', [ERRNO.NFILE]: 'insufficient-memory',
+  [ERRNO.NOSPC]: 'insufficient-space', [ERRNO.NOTDIR]: 'not-directory', [ERRNO.NOTEMPTY]: 'not-empty',
+  [ERRNO.NOTRECOVERABLE]: 'not-recoverable', [ERRNO.NOTSUP]: 'unsupported', [ERRNO.NOSYS]: 'unsupported',
+  [ERRNO.NOTTY]: 'no-tty', [ERRNO.NXIO]: 'no-such-device', [ERRNO.OVERFLOW]: 'overflow', [ERRNO.PERM]: 'not-permitted',
+  [ERRNO.NOTCAPABLE]: 'not-permitted', [ERRNO.PIPE]: 'pipe', [ERRNO.ROFS]: 'read-only', [ERRNO.SPIPE]: 'invalid-seek',
+  [ERRNO.TXTBSY]: 'text-file-busy', [ERRNO.XDEV]: 'cross-device',
+};
+
+/**
+ * The error-code a failed filesystem operation reports to the guest. Failures that are not about
+ * the filesystem (our own stop signals, host bugs) are rethrown so they end the guest instead.
+ */
+export function errorCodeOf(err: unknown): string {
+  const errno = errnoOf(err);
+  if (errno === undefined) throw err;
+  return ERROR_CODES[errno] ?? 'io';
+}

@@ -1,0 +1,490 @@
+/**
+ * wasi:http (types, outgoing-handler). Every outgoing request is checked against the grant's network
+ * policy before anything leaves the host; a refusal is the WIT error `HTTP-request-denied`, which
+ * the guest handles like any other failed request. Allowed requests are sent when the guest first
+ * waits for the response, with the body written so far, through the blocking helper in sync-fetch.
+ * The incoming side (requests the host hands to a `wasi:http/incoming-handler` export, and the
+ * response the guest sets) is built by `incoming()` for the embedder.
+ */
+import { guardClass, guardFunctions, type HostState } from './host-state.ts';
+import type { ByteSink, ByteSource, Io } from './io.ts';
+import { networkAllows, splitHostPort } from './network-policy.ts';
+import { fetchSync, type FetchResult } from './sync-fetch.ts';
+
+export type Method = { tag: 'get' | 'head' | 'post' | 'put' | 'delete' | 'connect' | 'options' | 'trace' | 'patch' } | { tag: 'other'; val: string };
+export type Scheme = { tag: 'HTTP' | 'HTTPS' } | { tag: 'other'; val: string };
+/** `wasi:http/types.error-code`, as jco represents the variant. */
+export type HttpErrorCode = { tag: string; val?: unknown };
+
+/** A request as the embedder describes it to `incoming()`. */
+export interface HttpRequestInit {
+  method?: string;
+  /** Path and query, e.g. `/search?q=1`. */
+  path?: string;
+  scheme?: 'http' | 'https';
+  authority?: string;
+  headers?: Iterable<[string, string]> | Record<string, string>;
+  body?: Uint8Array | string;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: [string, string][];
+  body: Uint8Array;
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Headers the host's HTTP client manages itself; a guest's values for them are dropped.
+const HOST_MANAGED = new Set(['connection', 'content-length', 'host', 'keep-alive', 'transfer-encoding', 'upgrade', 'expect', 'te', 'trailer']);
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function methodName(m: Method): string {
+  return m.tag === 'other' ? m.val : m.tag.toUpperCase();
+}
+
+function methodOf(name: string): Method {
+  const lower = name.toLowerCase();
+  const known = ['get', 'head', 'post', 'put', 'delete', 'connect', 'options', 'trace', 'patch'];
+  return known.includes(lower) ? { tag: lower as 'get' } : { tag: 'other', val: name };
+}
+
+/** The WIT error-code for a failed fetch. */
+function fetchError(code: string, message: string): HttpErrorCode {
+  switch (code) {
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return { tag: 'DNS-error', val: { rcode: code, infoCode: undefined } };
+    case 'ECONNREFUSED':
+      return { tag: 'connection-refused' };
+    case 'ECONNRESET':
+    case 'UND_ERR_SOCKET':
+      return { tag: 'connection-terminated' };
+    case 'ETIMEDOUT':
+    case 'TimeoutError':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return { tag: 'connection-timeout' };
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return { tag: 'destination-unavailable' };
+    default:
+      if (/CERT|SSL|TLS/i.test(code)) return { tag: 'TLS-certificate-error' };
+      return { tag: 'internal-error', val: message };
+  }
+}
+
+export function createHttp(state: HostState, io: Io) {
+  class Fields {
+    #entries: [string, Uint8Array][];
+    #immutable: boolean;
+    constructor(entries: [string, Uint8Array][] = [], immutable = false) {
+      this.#entries = entries;
+      this.#immutable = immutable;
+    }
+    static fromList(entries: [string, Uint8Array][]): Fields {
+      for (const [name, value] of entries) check(name, value);
+      return new Fields(entries.map(([n, v]) => [n, v.slice()]));
+    }
+    #mutable(): void {
+      if (this.#immutable) throw { tag: 'immutable' };
+    }
+    get(name: string): Uint8Array[] {
+      const n = name.toLowerCase();
+      return this.#entries.filter(([k]) => k.toLowerCase() === n).map(([, v]) => v.slice());
+    }
+    has(name: string): boolean {
+      const n = name.toLowerCase();
+      return this.#entries.some(([k]) => k.toLowerCase() === n);
+    }
+    set(name: string, values: Uint8Array[]): void {
+      this.#mutable();
+      for (const v of values) check(name, v);
+      this.#remove(name);
+      for (const v of values) this.#entries.push([name, v.slice()]);
+    }
+    delete(name: string): void {
+      this.#mutable();
+      check(name, new Uint8Array(0));
+      this.#remove(name);
+    }
+    getAndDelete(name: string): Uint8Array[] {
+      this.#mutable();
+      const values = this.get(name);
+      this.#remove(name);
+      return values;
+    }
+    append(name: string, value: Uint8Array): void {
+      this.#mutable();
+      check(name, value);
+      this.#entries.push([name, value.slice()]);
+    }
+    entries(): [string, Uint8Array][] {
+      return this.#entries.map(([k, v]) => [k, v.slice()]);
+    }
+    clone(): Fields {
+      return new Fields(this.entries());
+    }
+    #remove(name: string): void {
+      const n = name.toLowerCase();
+      this.#entries = this.#entries.filter(([k]) => k.toLowerCase() !== n);
+    }
+    /** An immutable view sharing nothing with this one. */
+    static frozen(f: Fields): Fields {
+      return new Fields(f.entries(), true);
+    }
+    static text(f: Fields): [string, string][] {
+      return f.#entries.map(([k, v]) => [k, decoder.decode(v)]);
+    }
+  }
+
+  function check(name: string, value: Uint8Array): void {
+    if (!TOKEN.test(name)) throw { tag: 'invalid-syntax' };
+    if (value.some((b) => b === 0 || b === 10 || b === 13)) throw { tag: 'invalid-syntax' };
+  }
+
+  /** A body being written by the guest. */
+  class OutgoingBody {
+    readonly chunks: Uint8Array[] = [];
+    size = 0;
+    finished = false;
+    #stream = false;
+    write(): InstanceType<Io['OutputStream']> {
+      if (this.#stream) throw undefined;
+      this.#stream = true;
+      const sink: ByteSink = {
+        write: (bytes) => {
+          if (this.finished) throw new Error('body already finished');
+          const max = state.limits.io.maxWriteBytes;
+          if (max !== null && this.size + bytes.length > max) state.countWrite(bytes.length);
+          this.chunks.push(bytes.slice());
+          this.size += bytes.length;
+        },
+        capacity: () => 1 << 20,
+      };
+      return new io.OutputStream(sink);
+    }
+    static finish(body: OutgoingBody, _trailers: Fields | undefined): void {
+      body.finished = true;
+    }
+    static bytes(body: OutgoingBody | undefined): Uint8Array | undefined {
+      if (!body || body.size === 0) return undefined;
+      const out = new Uint8Array(body.size);
+      let off = 0;
+      for (const c of body.chunks) {
+        out.set(c, off);
+        off += c.length;
+      }
+      return out;
+    }
+  }
+
+  class OutgoingRequest {
+    #headers: Fields;
+    #method: Method = { tag: 'get' };
+    #path: string | undefined;
+    #scheme: Scheme | undefined;
+    #authority: string | undefined;
+    #body: OutgoingBody | undefined;
+    constructor(headers: Fields) {
+      this.#headers = headers;
+    }
+    body(): OutgoingBody {
+      if (this.#body) throw undefined;
+      this.#body = new OutgoingBody();
+      return this.#body;
+    }
+    method(): Method {
+      return this.#method;
+    }
+    setMethod(m: Method): void {
+      if (m.tag === 'other' && !TOKEN.test(m.val)) throw undefined;
+      this.#method = m;
+    }
+    pathWithQuery(): string | undefined {
+      return this.#path;
+    }
+    setPathWithQuery(p: string | undefined): void {
+      this.#path = p;
+    }
+    scheme(): Scheme | undefined {
+      return this.#scheme;
+    }
+    setScheme(s: Scheme | undefined): void {
+      this.#scheme = s;
+    }
+    authority(): string | undefined {
+      return this.#authority;
+    }
+    setAuthority(a: string | undefined): void {
+      if (a !== undefined && /[\s/?#@]/.test(a)) throw undefined;
+      this.#authority = a;
+    }
+    headers(): Fields {
+      return Fields.frozen(this.#headers);
+    }
+    static parts(r: OutgoingRequest) {
+      return { method: r.#method, path: r.#path, scheme: r.#scheme, authority: r.#authority, headers: r.#headers, body: r.#body };
+    }
+  }
+
+  class RequestOptions {
+    #connect: bigint | undefined;
+    #firstByte: bigint | undefined;
+    #between: bigint | undefined;
+    connectTimeout(): bigint | undefined {
+      return this.#connect;
+    }
+    setConnectTimeout(d: bigint | undefined): void {
+      this.#connect = d;
+    }
+    firstByteTimeout(): bigint | undefined {
+      return this.#firstByte;
+    }
+    setFirstByteTimeout(d: bigint | undefined): void {
+      this.#firstByte = d;
+    }
+    betweenBytesTimeout(): bigint | undefined {
+      return this.#between;
+    }
+    setBetweenBytesTimeout(d: bigint | undefined): void {
+      this.#between = d;
+    }
+    static totalMs(o: RequestOptions | undefined): number | undefined {
+      if (!o) return undefined;
+      const parts = [o.#connect, o.#firstByte].filter((d): d is bigint => d !== undefined);
+      return parts.length ? Number(parts.reduce((a, b) => a + b, 0n) / 1_000_000n) : undefined;
+    }
+  }
+
+  class FutureTrailers {
+    #taken = false;
+    subscribe(): InstanceType<Io['Pollable']> {
+      return new io.Pollable();
+    }
+    get(): unknown {
+      if (this.#taken) return { tag: 'err', val: undefined };
+      this.#taken = true;
+      return { tag: 'ok', val: { tag: 'ok', val: undefined } };
+    }
+  }
+
+  class IncomingBody {
+    readonly #data: Uint8Array;
+    #streamed = false;
+    constructor(data: Uint8Array) {
+      this.#data = data;
+    }
+    stream(): InstanceType<Io['InputStream']> {
+      if (this.#streamed) throw undefined;
+      this.#streamed = true;
+      let pos = 0;
+      const data = this.#data;
+      const source: ByteSource = {
+        read: (len) => {
+          if (pos >= data.length) return undefined;
+          const n = Math.min(len, data.length - pos);
+          state.countRead(n);
+          const out = data.slice(pos, pos + n);
+          pos += n;
+          return out;
+        },
+        ready: () => true,
+      };
+      return new io.InputStream(source);
+    }
+    static finish(_body: IncomingBody): FutureTrailers {
+      return new FutureTrailers();
+    }
+  }
+
+  class IncomingResponse {
+    readonly #status: number;
+    readonly #headers: Fields;
+    #body: Uint8Array | undefined;
+    constructor(status: number, headers: Fields, body: Uint8Array) {
+      this.#status = status;
+      this.#headers = headers;
+      this.#body = body;
+    }
+    status(): number {
+      return this.#status;
+    }
+    headers(): Fields {
+      return Fields.frozen(this.#headers);
+    }
+    consume(): IncomingBody {
+      if (!this.#body) throw undefined;
+      const body = new IncomingBody(this.#body);
+      this.#body = undefined;
+      return body;
+    }
+  }
+
+  class FutureIncomingResponse {
+    #send: (() => FetchResult) | undefined;
+    #result: FetchResult | undefined;
+    #taken = false;
+    constructor(send: () => FetchResult) {
+      this.#send = send;
+    }
+    #settle(): FetchResult {
+      if (!this.#result) {
+        const send = this.#send!;
+        this.#send = undefined;
+        this.#result = send();
+      }
+      return this.#result;
+    }
+    subscribe(): InstanceType<Io['Pollable']> {
+      return new io.Pollable({ ready: () => (this.#settle(), true), waitMs: () => 0 });
+    }
+    get(): unknown {
+      if (this.#taken) return { tag: 'err', val: undefined };
+      const r = this.#settle();
+      this.#taken = true;
+      if (!r.ok) return { tag: 'ok', val: { tag: 'err', val: fetchError(r.code, r.message) } };
+      const headers = new Fields(r.headers.map(([k, v]) => [k, encoder.encode(v)]), true);
+      return { tag: 'ok', val: { tag: 'ok', val: new IncomingResponse(r.status, headers, r.body) } };
+    }
+  }
+
+  class IncomingRequest {
+    readonly #init: HttpRequestInit;
+    readonly #headers: Fields;
+    #body: Uint8Array | undefined;
+    constructor(init: HttpRequestInit) {
+      this.#init = init;
+      const pairs = init.headers === undefined ? [] : Symbol.iterator in init.headers ? [...(init.headers as Iterable<[string, string]>)] : Object.entries(init.headers);
+      this.#headers = new Fields(pairs.map(([k, v]) => [k, encoder.encode(v)]), true);
+      this.#body = typeof init.body === 'string' ? encoder.encode(init.body) : (init.body ?? new Uint8Array(0));
+    }
+    method(): Method {
+      return methodOf(this.#init.method ?? 'GET');
+    }
+    pathWithQuery(): string | undefined {
+      return this.#init.path ?? '/';
+    }
+    scheme(): Scheme | undefined {
+      return this.#init.scheme === 'https' ? { tag: 'HTTPS' } : { tag: 'HTTP' };
+    }
+    authority(): string | undefined {
+      return this.#init.authority ?? 'localhost';
+    }
+    headers(): Fields {
+      return Fields.frozen(this.#headers);
+    }
+    consume(): IncomingBody {
+      if (!this.#body) throw undefined;
+      const body = new IncomingBody(this.#body);
+      this.#body = undefined;
+      return body;
+    }
+  }
+
+  class OutgoingResponse {
+    #status = 200;
+    readonly #headers: Fields;
+    #body: OutgoingBody | undefined;
+    constructor(headers: Fields) {
+      this.#headers = headers;
+    }
+    statusCode(): number {
+      return this.#status;
+    }
+    setStatusCode(code: number): void {
+      if (code < 100 || code > 999) throw undefined;
+      this.#status = code;
+    }
+    headers(): Fields {
+      return Fields.frozen(this.#headers);
+    }
+    body(): OutgoingBody {
+      if (this.#body) throw undefined;
+      this.#body = new OutgoingBody();
+      return this.#body;
+    }
+    static collect(r: OutgoingResponse): HttpResponse {
+      return { status: r.#status, headers: Fields.text(r.#headers), body: OutgoingBody.bytes(r.#body) ?? new Uint8Array(0) };
+    }
+  }
+
+  type Outcome = { tag: 'ok'; val: OutgoingResponse } | { tag: 'err'; val: HttpErrorCode };
+  class ResponseOutparam {
+    #outcome: Outcome | undefined;
+    static set(param: ResponseOutparam, response: Outcome): void {
+      param.#outcome = response;
+    }
+    static outcome(param: ResponseOutparam): Outcome | undefined {
+      return param.#outcome;
+    }
+  }
+
+  for (const cls of [OutgoingRequest, RequestOptions, FutureTrailers, IncomingResponse, FutureIncomingResponse, IncomingRequest, OutgoingResponse]) {
+    guardClass(cls, state);
+  }
+  guardClass(Fields, state, 'fromList');
+  guardClass(OutgoingBody, state, 'finish');
+  guardClass(IncomingBody, state, 'finish');
+  guardClass(ResponseOutparam, state, 'set');
+
+  function handle(request: OutgoingRequest, options: RequestOptions | undefined): FutureIncomingResponse {
+    const parts = OutgoingRequest.parts(request);
+    const scheme = parts.scheme?.tag === 'HTTP' ? 'http' : parts.scheme?.tag === 'HTTPS' || parts.scheme === undefined ? 'https' : undefined;
+    if (scheme === undefined) throw { tag: 'HTTP-protocol-error' };
+    if (!parts.authority) throw { tag: 'HTTP-request-URI-invalid' };
+    const { host, port } = splitHostPort(parts.authority);
+    const portNumber = port === undefined ? (scheme === 'http' ? 80 : 443) : Number(port);
+    if (!host || !Number.isInteger(portNumber) || portNumber < 1 || portNumber > 65535) throw { tag: 'HTTP-request-URI-invalid' };
+    if (!networkAllows(state.caps.network, host, portNumber)) {
+      state.violation('network', `HTTP ${methodName(parts.method)} ${scheme}://${parts.authority} refused by the network policy`);
+      throw { tag: 'HTTP-request-denied' };
+    }
+    const maxConnections = state.limits.io.maxNetworkConnections;
+    if (maxConnections !== null && state.networkConnections >= maxConnections) throw { tag: 'connection-limit-reached' };
+    state.networkConnections++;
+    const url = `${scheme}://${parts.authority}${parts.path ?? '/'}`;
+    return new FutureIncomingResponse(() => {
+      state.interrupt();
+      const headers = Fields.text(parts.headers).filter(([k]) => !HOST_MANAGED.has(k.toLowerCase()));
+      const remaining = state.options.remainingMs();
+      const requested = RequestOptions.totalMs(options);
+      const timeoutMs = Math.min(requested ?? Infinity, remaining);
+      return fetchSync({
+        url,
+        method: methodName(parts.method),
+        headers,
+        body: OutgoingBody.bytes(parts.body),
+        maxBodyBytes: state.limits.io.maxReadBytes ?? 64 * 1024 * 1024,
+        timeoutMs: Number.isFinite(timeoutMs) ? Math.max(1, Math.floor(timeoutMs)) : undefined,
+      }, () => {
+        state.interrupt();
+        return state.options.remainingMs();
+      });
+    });
+  }
+
+  return {
+    /** For the embedder: a request to hand to `incoming-handler.handle`, and the slot the guest answers in. */
+    incoming(init: HttpRequestInit): { request: IncomingRequest; outparam: ResponseOutparam; response(): HttpResponse | HttpErrorCode | undefined } {
+      const request = new IncomingRequest(init);
+      const outparam = new ResponseOutparam();
+      return {
+        request,
+        outparam,
+        response() {
+          const outcome = ResponseOutparam.outcome(outparam);
+          if (!outcome) return undefined;
+          return outcome.tag === 'ok' ? OutgoingResponse.collect(outcome.val) : outcome.val;
+        },
+      };
+    },
+    interfaces: {
+      'wasi:http/types': {
+        Fields, FutureIncomingResponse, FutureTrailers, IncomingBody, IncomingRequest, IncomingResponse, OutgoingBody,
+        OutgoingRequest, OutgoingResponse, RequestOptions, ResponseOutparam,
+        ...guardFunctions({ httpErrorCode: (): undefined => undefined }, state),
+      },
+      'wasi:http/outgoing-handler': guardFunctions({ handle }, state),
+    },
+  };
+}

@@ -1,0 +1,227 @@
+/**
+ * wasi:io: error, poll and streams. Streams are thin resource objects over host-side sources and
+ * sinks (files, stdio, HTTP bodies) defined by the interfaces that create them; everything here is
+ * synchronous, so a "blocking" call either completes at once or sleeps in slices that notice the
+ * call's deadline.
+ */
+import { Trap } from '../../errors.ts';
+import { sleepMs } from '../../wasi/sleep.ts';
+import { guardClass, guardFunctions, type HostState } from './host-state.ts';
+
+/** Where an input stream's bytes come from. */
+export interface ByteSource {
+  /** Up to `len` bytes available now; an empty array when none are yet; undefined at the end. */
+  read(len: number): Uint8Array | undefined;
+  /** Whether `read` would return something (data or the end) without waiting. */
+  ready(): boolean;
+  /** Releases host resources; called once, when the guest drops the stream. */
+  close?(): void;
+}
+
+/** Where an output stream's bytes go. */
+export interface ByteSink {
+  write(bytes: Uint8Array): void;
+  /** Bytes that may be written now; the sink stays writable while this is positive. */
+  capacity(): number;
+  /** Set once the sink can take no more (the stream then reports `closed`). */
+  readonly closed?: boolean;
+  close?(): void;
+}
+
+/** What a pollable waits for. */
+export interface Readiness {
+  ready(): boolean;
+  /** Milliseconds until it is certainly ready (timers), or Infinity when unknown. */
+  waitMs(): number;
+  /** Advances time instead of sleeping (virtual clocks); returns true when it did. */
+  skip?(): boolean;
+}
+
+const ALWAYS_READY: Readiness = { ready: () => true, waitMs: () => 0 };
+
+export const DEFAULT_CHUNK = 64 * 1024;
+
+/** The stream-error a failed operation reports. */
+export type StreamError = { tag: 'closed' } | { tag: 'last-operation-failed'; val: object };
+
+export function createIo(state: HostState) {
+  class IoError {
+    readonly message: string;
+    constructor(message: string) {
+      this.message = message;
+    }
+    toDebugString(): string {
+      return this.message;
+    }
+  }
+
+  class Pollable {
+    readonly #on: Readiness;
+    constructor(on: Readiness = ALWAYS_READY) {
+      this.#on = on;
+    }
+    ready(): boolean {
+      return this.#on.ready();
+    }
+    block(): void {
+      waitFor([this.#on]);
+    }
+    static on(p: Pollable): Readiness {
+      return p.#on;
+    }
+  }
+
+  /** Waits until one of `list` is ready, sleeping in slices so deadlines are noticed. */
+  function waitFor(list: Readiness[]): void {
+    state.interrupt();
+    for (;;) {
+      if (list.some((p) => p.ready())) return;
+      if (list.some((p) => p.skip?.() === true)) continue;
+      const wait = Math.min(...list.map((p) => p.waitMs()));
+      const budget = state.options.remainingMs();
+      if (wait === Infinity && budget === Infinity) {
+        state.stop(new Trap('host-error', 'wasi:io/poll: waiting on pollables that can never become ready'));
+      }
+      sleepMs(Math.max(1, Math.min(wait, budget, 50)));
+      state.interrupt();
+    }
+  }
+
+  function poll(list: Pollable[]): Uint32Array {
+    if (list.length === 0) state.stop(new Trap('host-error', 'wasi:io/poll: poll called with no pollables'));
+    const on = list.map((p) => Pollable.on(p));
+    waitFor(on);
+    const ready: number[] = [];
+    for (let i = 0; i < on.length; i++) if (on[i].ready()) ready.push(i);
+    return Uint32Array.from(ready);
+  }
+
+  function failed(err: unknown): StreamError {
+    return { tag: 'last-operation-failed', val: new IoError(err instanceof Error ? err.message : String(err)) };
+  }
+
+  class InputStream {
+    #source: ByteSource | undefined;
+    constructor(source: ByteSource) {
+      this.#source = source;
+    }
+    #open(): ByteSource {
+      if (!this.#source) throw { tag: 'closed' } satisfies StreamError;
+      return this.#source;
+    }
+    #read(len: bigint, blocking: boolean): Uint8Array {
+      const source = this.#open();
+      const n = Number(len > BigInt(DEFAULT_CHUNK) ? BigInt(DEFAULT_CHUNK) : len);
+      if (n === 0) return new Uint8Array(0);
+      if (blocking && !source.ready()) waitFor([{ ready: () => source.ready(), waitMs: () => Infinity }]);
+      let data: Uint8Array | undefined;
+      try {
+        data = source.read(n);
+      } catch (err) {
+        if (state.stoppedBy !== undefined) throw err;
+        throw failed(err);
+      }
+      if (data === undefined) throw { tag: 'closed' } satisfies StreamError;
+      return data;
+    }
+    read(len: bigint): Uint8Array {
+      return this.#read(len, false);
+    }
+    blockingRead(len: bigint): Uint8Array {
+      return this.#read(len, true);
+    }
+    skip(len: bigint): bigint {
+      return BigInt(this.#read(len, false).length);
+    }
+    blockingSkip(len: bigint): bigint {
+      return BigInt(this.#read(len, true).length);
+    }
+    subscribe(): Pollable {
+      const source = this.#source;
+      return new Pollable(source ? { ready: () => source.ready(), waitMs: () => (source.ready() ? 0 : Infinity) } : ALWAYS_READY);
+    }
+    [Symbol.dispose](): void {
+      this.#source?.close?.();
+      this.#source = undefined;
+    }
+    static source(s: InputStream): ByteSource | undefined {
+      return s.#source;
+    }
+  }
+
+  class OutputStream {
+    #sink: ByteSink | undefined;
+    constructor(sink: ByteSink) {
+      this.#sink = sink;
+    }
+    #open(): ByteSink {
+      const sink = this.#sink;
+      if (!sink || sink.closed) throw { tag: 'closed' } satisfies StreamError;
+      return sink;
+    }
+    #write(bytes: Uint8Array): void {
+      const sink = this.#open();
+      try {
+        sink.write(bytes);
+      } catch (err) {
+        if (state.stoppedBy !== undefined) throw err;
+        throw failed(err);
+      }
+    }
+    checkWrite(): bigint {
+      return BigInt(Math.max(0, this.#open().capacity()));
+    }
+    write(contents: Uint8Array): void {
+      this.#write(contents);
+    }
+    blockingWriteAndFlush(contents: Uint8Array): void {
+      this.#write(contents);
+    }
+    flush(): void {
+      this.#open();
+    }
+    blockingFlush(): void {
+      this.#open();
+    }
+    subscribe(): Pollable {
+      return new Pollable();
+    }
+    writeZeroes(len: bigint): void {
+      this.#write(new Uint8Array(Number(len)));
+    }
+    blockingWriteZeroesAndFlush(len: bigint): void {
+      this.#write(new Uint8Array(Number(len)));
+    }
+    splice(src: InputStream, len: bigint): bigint {
+      const data = src.read(len);
+      this.#write(data);
+      return BigInt(data.length);
+    }
+    blockingSplice(src: InputStream, len: bigint): bigint {
+      const data = src.blockingRead(len);
+      this.#write(data);
+      return BigInt(data.length);
+    }
+    [Symbol.dispose](): void {
+      this.#sink?.close?.();
+      this.#sink = undefined;
+    }
+  }
+
+  for (const cls of [IoError, Pollable, InputStream, OutputStream]) guardClass(cls, state);
+
+  return {
+    IoError,
+    Pollable,
+    InputStream,
+    OutputStream,
+    waitFor,
+    interfaces: {
+      'wasi:io/error': { Error: IoError },
+      'wasi:io/poll': guardFunctions({ Pollable, poll }, state),
+      'wasi:io/streams': { InputStream, OutputStream },
+    },
+  };
+}
+
+export type Io = ReturnType<typeof createIo>;

@@ -1,0 +1,66 @@
+/**
+ * The WASI preview2 host of one component instance: every `wasi:*` interface jco may ask for, each
+ * deciding from the instance's Capabilities and ResourceLimits, keyed the way jco's generated
+ * `instantiate` looks imports up (unversioned interface names). preview2-shim is never reached: its
+ * defaults hand a guest the whole environment, process.exit and the network.
+ */
+import { createCli } from './cli.ts';
+import { createClocks } from './clocks.ts';
+import { createFilesystem } from './filesystem.ts';
+import { HostState, type HostOptions } from './host-state.ts';
+import { createHttp } from './http.ts';
+import { createIo } from './io.ts';
+import { createRandomInterfaces } from './random.ts';
+import { createSockets } from './sockets.ts';
+
+export class Preview2Host {
+  readonly state: HostState;
+  /** Interface name (unversioned) → what jco destructures from it. */
+  readonly imports: Readonly<Record<string, Record<string, unknown>>>;
+  readonly http: ReturnType<typeof createHttp>;
+  private readonly filesystem: ReturnType<typeof createFilesystem>;
+
+  constructor(options: HostOptions) {
+    const state = new HostState(options);
+    const io = createIo(state);
+    this.state = state;
+    this.filesystem = createFilesystem(state, io);
+    this.http = createHttp(state, io);
+    this.imports = {
+      ...io.interfaces,
+      ...createCli(state, io),
+      ...createClocks(state, io),
+      ...createRandomInterfaces(state),
+      ...this.filesystem.interfaces,
+      ...createSockets(state, io),
+      ...this.http.interfaces,
+    };
+  }
+
+  /** Whether an import (versioned or not) is a WASI interface this host serves. */
+  static serves(name: string): boolean {
+    return SERVED.has(unversioned(name));
+  }
+
+  /** Releases every host descriptor the guest held. */
+  close(): void {
+    this.filesystem.close();
+  }
+}
+
+export function unversioned(name: string): string {
+  const at = name.indexOf('@');
+  return at < 0 ? name : name.slice(0, at);
+}
+
+const SERVED = new Set([
+  'wasi:io/error', 'wasi:io/poll', 'wasi:io/streams',
+  'wasi:cli/environment', 'wasi:cli/exit', 'wasi:cli/stdin', 'wasi:cli/stdout', 'wasi:cli/stderr',
+  'wasi:cli/terminal-input', 'wasi:cli/terminal-output', 'wasi:cli/terminal-stdin', 'wasi:cli/terminal-stdout', 'wasi:cli/terminal-stderr',
+  'wasi:clocks/monotonic-clock', 'wasi:clocks/wall-clock',
+  'wasi:random/random', 'wasi:random/insecure', 'wasi:random/insecure-seed',
+  'wasi:filesystem/types', 'wasi:filesystem/preopens',
+  'wasi:sockets/network', 'wasi:sockets/instance-network', 'wasi:sockets/tcp', 'wasi:sockets/tcp-create-socket',
+  'wasi:sockets/udp', 'wasi:sockets/udp-create-socket', 'wasi:sockets/ip-name-lookup',
+  'wasi:http/types', 'wasi:http/outgoing-handler',
+]);

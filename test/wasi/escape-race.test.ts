@@ -1,0 +1,77 @@
+/**
+ * Check-then-use races: while another thread keeps swapping a directory inside the preopen for a
+ * symlink to outside, the guest keeps opening a path through it. The /proc/self/fd walk must never
+ * hand out the outside file (the portable fallback has this documented residual race, so it is
+ * only tested where /proc is used).
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import { ERRNO } from '../../src/wasi/errno.ts';
+import { resolverMode } from '../../src/wasi/path-resolver.ts';
+import { makeTree, SECRET } from './helpers.ts';
+import { RawGuest } from './raw-guest.ts';
+
+const FLIPPER = `
+const { renameSync } = require('node:fs');
+const { workerData, parentPort } = require('node:worker_threads');
+const { box, stop } = workerData;
+const flag = new Int32Array(stop);
+let swaps = 0;
+while (Atomics.load(flag, 0) === 0) {
+  try {
+    renameSync(box + '/flip', box + '/parked_dir');
+    renameSync(box + '/parked_link', box + '/flip');
+    renameSync(box + '/flip', box + '/parked_link');
+    renameSync(box + '/parked_dir', box + '/flip');
+    swaps++;
+  } catch {}
+}
+parentPort.postMessage(swaps);
+`;
+
+describe('concurrent symlink swapping', { skip: !resolverMode.useProcFd && 'needs /proc/self/fd' }, () => {
+  it('never lets an open through a swapped component reach outside', async () => {
+    const tree = makeTree();
+    try {
+      mkdirSync(join(tree.box, 'flip'));
+      writeFileSync(join(tree.box, 'flip', 'secret.txt'), 'inside\n');
+      symlinkSync('../outside', join(tree.box, 'parked_link'));
+      const g = new RawGuest({ capabilities: { filesystem: [{ hostPath: tree.box, guestPath: '/box', mode: 'read-write' }] } });
+      const stop = new SharedArrayBuffer(4);
+      const worker = new Worker(FLIPPER, { eval: true, workerData: { box: tree.box, stop } });
+      const swapsDone = new Promise<number>((resolve) => worker.once('message', resolve));
+      const counts = new Map<string, number>();
+      const deadline = performance.now() + 400;
+      try {
+      while (performance.now() < deadline) {
+        for (const follow of [0, 1]) {
+          g.reset();
+          const [e, fd] = g.open(3, 'flip/secret.txt', { lookup: follow, base: 2n });
+          let key = `errno ${e}`;
+          if (e === 0) {
+            const [, text] = g.read(fd, 64);
+            g.call('fd_close', fd);
+            assert.ok(!text.includes(SECRET), 'read the outside file through a swapped component');
+            key = text.trim();
+          }
+          counts.set(key, (counts.get(key) ?? 0) + 1);
+        }
+      }
+      } finally {
+        Atomics.store(new Int32Array(stop), 0, 1);
+      }
+      const swaps = await swapsDone;
+      await worker.terminate();
+      assert.ok(swaps > 10, `the flipper only managed ${swaps} swaps`);
+      assert.ok((counts.get('inside') ?? 0) > 0, 'never saw the directory state');
+      assert.ok((counts.get(`errno ${ERRNO.PERM}`) ?? 0) > 0, `never saw the symlink state: ${JSON.stringify([...counts])}`);
+      for (const key of counts.keys()) assert.match(key, new RegExp(`^(inside|errno (${ERRNO.PERM}|${ERRNO.NOENT}|${ERRNO.NOTDIR}|${ERRNO.LOOP}))$`));
+      g.host.close();
+    } finally {
+      tree.cleanup();
+    }
+  });
+});

@@ -6,9 +6,11 @@
  * Outputs are committed, so tests never need a C toolchain; this only has to run when a .c changes.
  * An up-to-date .wasm (newer than its .c and every header in the same directory) is skipped unless
  * --force. Without clang the script says so and exits 0, leaving the committed binaries in place.
+ * A source whose first line is `// build-flags: …` gets those flags added (e.g. `-mexec-model=reactor`
+ * for a library with exports and no main).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..');
@@ -25,6 +27,12 @@ function findSources(dir: string): string[] {
     else if (entry.name.endsWith('.c')) out.push(p);
   }
   return out.sort();
+}
+
+function extraFlags(source: string): string[] {
+  const first = readFileSync(source, 'utf8').split('\n', 1)[0];
+  const m = /^\/\/\s*build-flags:(.*)$/.exec(first);
+  return m ? m[1].trim().split(/\s+/).filter(Boolean) : [];
 }
 
 function mtime(path: string): number {
@@ -60,7 +68,7 @@ function main(): void {
       continue;
     }
     try {
-      execFileSync(CLANG, [...FLAGS, source, '-o', output], { stdio: ['ignore', 'inherit', 'inherit'] });
+      execFileSync(CLANG, [...FLAGS, ...extraFlags(source), source, '-o', output], { stdio: ['ignore', 'inherit', 'inherit'] });
       console.log(`built ${relative(ROOT, output)}`);
       built++;
     } catch {

@@ -18,7 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { _setPreopens } from '@bytecodealliance/preview2-shim/filesystem';
 import { componentEmbed, componentNew, parse } from '@bytecodealliance/jco-transpile/wasm-tools';
 
-_setPreopens({ '/': '/' });
+// The package's types describe the browser build; the Node build takes virtual → host path pairs.
+_setPreopens({ '/': '/' } as never);
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'components');
 

@@ -17,7 +17,10 @@ export type ErrorCode =
   | 'INVALID_POLICY'
   | 'MISSING_IMPORTS'
   | 'INSTANCE_UNUSABLE'
-  | 'SANDBOX_CLOSED';
+  | 'SANDBOX_CLOSED'
+  | 'GUEST_ERROR'
+  | 'ABI_VIOLATION'
+  | 'ASYNC_REQUIRED';
 
 export class WasmSandboxError extends Error {
   readonly code: ErrorCode;
@@ -189,5 +192,49 @@ export class InstanceUnusable extends WasmSandboxError {
 export class SandboxClosed extends WasmSandboxError {
   constructor() {
     super('SANDBOX_CLOSED', 'the sandbox has been closed');
+  }
+}
+
+/**
+ * The guest declined a structured call and said why (an error payload, an Extism `error_set`, a
+ * JSON-RPC error object). Unlike a Trap the guest did not crash: it answered, and stays usable.
+ */
+export class GuestError extends WasmSandboxError {
+  /** The export or remote method that failed. */
+  readonly functionName: string;
+  /** The guest's own error code, when it gave one (a JSON-RPC code, an application string). */
+  readonly guestCode: string | number | undefined;
+  /** Extra data the guest attached, as decoded JSON. */
+  readonly data: unknown;
+  constructor(functionName: string, message: string, options?: { guestCode?: string | number; data?: unknown }) {
+    super('GUEST_ERROR', `'${functionName}' failed in the guest: ${message}`);
+    this.functionName = functionName;
+    this.guestCode = options?.guestCode;
+    this.data = options?.data;
+  }
+}
+
+/**
+ * The guest broke the structured-call ABI (docs/guest-abi.md): a pointer or length outside its memory, an
+ * allocation that failed, a result that is not the JSON or MessagePack it had to be. The host touched
+ * nothing outside the guest's memory; the message says what was wrong.
+ */
+export class AbiViolation extends WasmSandboxError {
+  readonly functionName: string;
+  constructor(functionName: string, detail: string) {
+    super('ABI_VIOLATION', `'${functionName}' broke the guest ABI: ${detail}`);
+    this.functionName = functionName;
+  }
+}
+
+/**
+ * A synchronous call was asked of an export that may suspend in an async host function; only the
+ * promise-returning API can run it. Nothing ran.
+ */
+export class AsyncRequired extends WasmSandboxError {
+  readonly functionName: string;
+  constructor(functionName: string, detail = 'the instance links async host functions, so its exports run only through the async API (await callFunction, or a handle without .sync)') {
+    super('ASYNC_REQUIRED', `'${functionName}' cannot be called synchronously: ${detail}`);
+    this.functionName = functionName;
   }
 }

@@ -3,11 +3,13 @@ import { readFileSync } from 'node:fs';
 import { exitFor } from './exit-codes.ts';
 import { INSPECT_HELP, inspectCommand } from './commands/inspect.ts';
 import { RUN_HELP, runCommand } from './commands/run.ts';
+import { SERVE_HELP, serveCommand } from './commands/serve.ts';
 
 const HELP = `wasm-sandbox: run untrusted WebAssembly under least privilege and hard resource limits.
 
 Usage:
   wasm-sandbox run [options] FILE.wasm [--] [ARGS...]   run a WASI command
+  wasm-sandbox serve [options] FILE.wasm                serve a sandboxed HTTP app (WAGI)
   wasm-sandbox inspect [--policy FILE] FILE.wasm        show imports, exports and unmet needs
   wasm-sandbox help COMMAND                              help for one command
   wasm-sandbox --version
@@ -18,6 +20,7 @@ Nothing is granted unless asked for: no files, no environment, no network.
 const COMMANDS: Record<string, { help: string; run: (argv: string[], out: (s: string) => void) => Promise<number> }> = {
   run: { help: RUN_HELP, run: runCommand },
   inspect: { help: INSPECT_HELP, run: inspectCommand },
+  serve: { help: SERVE_HELP, run: serveCommand },
 };
 
 async function main(argv: string[]): Promise<number> {

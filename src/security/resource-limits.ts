@@ -27,6 +27,8 @@ export interface ResourceLimitsInit {
     maxReadBytes?: Size;
     maxWriteBytes?: Size;
     maxOutputBytes?: Size;
+    /** Largest input or output of one structured call (JSON, MessagePack, a channel message), in bytes. */
+    maxPayloadBytes?: Size;
   };
   stack?: { maxStackBytes?: Size };
 }
@@ -47,6 +49,7 @@ export interface IoLimits {
   readonly maxReadBytes: number | null;
   readonly maxWriteBytes: number | null;
   readonly maxOutputBytes: number | null;
+  readonly maxPayloadBytes: number | null;
 }
 export interface StackLimits { readonly maxStackBytes: number | null }
 
@@ -56,7 +59,7 @@ const DEFAULTS: Required<{ [K in keyof ResourceLimitsInit]-?: Required<NonNullab
   memory: { maxMemoryBytes: 256 * MiB, maxMemoryPages: null, reservedMemoryPages: null, maxGrowthRatePagesPerSec: null, maxTableElements: 100_000, trapOnGrowFailure: false },
   cpu: { fuel: null, maxCpuTimeMs: null },
   time: { callTimeoutMs: 30_000, instanceLifetimeMs: null },
-  io: { maxFileDescriptors: 128, maxNetworkConnections: 16, maxReadBytes: null, maxWriteBytes: null, maxOutputBytes: 64 * MiB },
+  io: { maxFileDescriptors: 128, maxNetworkConnections: 16, maxReadBytes: null, maxWriteBytes: null, maxOutputBytes: 64 * MiB, maxPayloadBytes: 16 * MiB },
   stack: { maxStackBytes: MiB },
 };
 
@@ -64,7 +67,7 @@ const UNLIMITED: typeof DEFAULTS = {
   memory: { maxMemoryBytes: null, maxMemoryPages: null, reservedMemoryPages: null, maxGrowthRatePagesPerSec: null, maxTableElements: null, trapOnGrowFailure: false },
   cpu: { fuel: null, maxCpuTimeMs: null },
   time: { callTimeoutMs: null, instanceLifetimeMs: null },
-  io: { maxFileDescriptors: null, maxNetworkConnections: null, maxReadBytes: null, maxWriteBytes: null, maxOutputBytes: null },
+  io: { maxFileDescriptors: null, maxNetworkConnections: null, maxReadBytes: null, maxWriteBytes: null, maxOutputBytes: null, maxPayloadBytes: null },
   stack: { maxStackBytes: null },
 };
 
@@ -79,7 +82,7 @@ const ABSURD = {
 
 /**
  * How much a guest may consume. Immutable. `default()` is safe for untrusted code (256 MiB memory,
- * 30 s per call, 128 descriptors, 64 MiB of output); `unlimited()` lifts every limit.
+ * 30 s per call, 128 descriptors, 64 MiB of output, 16 MiB per structured-call payload); `unlimited()` lifts every limit.
  */
 export class ResourceLimits {
   readonly memory: MemoryLimits;
@@ -117,6 +120,7 @@ export class ResourceLimits {
       maxReadBytes: bounded(size(io.maxReadBytes, p('io', 'maxReadBytes')), Number.MAX_SAFE_INTEGER, p('io', 'maxReadBytes')),
       maxWriteBytes: bounded(size(io.maxWriteBytes, p('io', 'maxWriteBytes')), Number.MAX_SAFE_INTEGER, p('io', 'maxWriteBytes')),
       maxOutputBytes: bounded(size(io.maxOutputBytes, p('io', 'maxOutputBytes')), Number.MAX_SAFE_INTEGER, p('io', 'maxOutputBytes')),
+      maxPayloadBytes: bounded(size(io.maxPayloadBytes, p('io', 'maxPayloadBytes')), Number.MAX_SAFE_INTEGER, p('io', 'maxPayloadBytes')),
     });
     this.stack = Object.freeze({ maxStackBytes: bounded(size(s.maxStackBytes, p('stack', 'maxStackBytes')), ABSURD.stack, p('stack', 'maxStackBytes')) });
     Object.freeze(this);

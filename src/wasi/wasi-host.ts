@@ -233,7 +233,19 @@ export class WasiHost {
       path_filestat_get: path.path_filestat_get_unstable,
       poll_oneoff: createPoll(ctx, UNSTABLE_SUBSCRIPTION),
     };
-    return { wasi_snapshot_preview1: this.guardAll(preview1), wasi_unstable: this.guardAll(unstable) };
+    // Wrapping ~45 functions costs more than instantiating a small module, and almost no guest imports
+    // the legacy `wasi_unstable` namespace: build each namespace on first use.
+    let guardedPreview1: Record<string, HostFunction> | undefined;
+    let guardedUnstable: Record<string, HostFunction> | undefined;
+    const host = this;
+    return {
+      get wasi_snapshot_preview1() {
+        return (guardedPreview1 ??= host.guardAll(preview1));
+      },
+      get wasi_unstable() {
+        return (guardedUnstable ??= host.guardAll(unstable));
+      },
+    };
   }
 
   private guardAll(fns: Record<string, HostFunction>): Record<string, HostFunction> {

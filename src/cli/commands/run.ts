@@ -45,16 +45,26 @@ Examples:
   wasm-sandbox run --policy policy.yaml --json tool.wasm --verbose
 `;
 
-const SPEC: Record<string, OptionSpec> = {
+/** Options that grant capabilities, shared by the commands that run guests. */
+export const POLICY_OPTIONS: Record<string, OptionSpec> = {
   dir: { value: true, repeatable: true },
   'ro-dir': { value: true, repeatable: true },
   env: { value: true, repeatable: true },
+  'allow-net': { value: true, repeatable: true },
+  policy: { value: true },
+};
+
+/** Options that set resource limits, shared likewise. */
+export const LIMIT_OPTIONS: Record<string, OptionSpec> = {
   'max-memory': { value: true },
   fuel: { value: true },
   timeout: { value: true },
   'max-fds': { value: true },
-  'allow-net': { value: true, repeatable: true },
-  policy: { value: true },
+};
+
+const SPEC: Record<string, OptionSpec> = {
+  ...POLICY_OPTIONS,
+  ...LIMIT_OPTIONS,
   stdin: { value: true },
   json: { value: false },
 };
@@ -73,12 +83,18 @@ function count(value: string, path: string): number {
   return Number(value);
 }
 
-/** Builds the policy for a run from --policy plus the flags. Exported for tests. */
-export function runPolicy(options: Map<string, string[]>): { capabilities: Capabilities; resourceLimits: ResourceLimits } {
+/**
+ * Builds a policy from --policy plus the flags. Without --policy a command-line program gets stdio,
+ * clocks and randomness (`cli`); a server's guest gets clocks, randomness and stderr for its logs.
+ */
+export function runPolicy(options: Map<string, string[]>, defaults: { cli: boolean } = { cli: true }): { capabilities: Capabilities; resourceLimits: ResourceLimits } {
   const policyFile = options.get('policy')?.[0];
   const base = policyFile
     ? loadPolicy(policyFile)
-    : { capabilities: Capabilities.cli(), resourceLimits: ResourceLimits.default().with({ time: { callTimeoutMs: null } }) };
+    : {
+        capabilities: defaults.cli ? Capabilities.cli() : Capabilities.minimal().with({ clock: 'real', random: 'crypto', stdio: { stdin: 'null', stdout: 'null', stderr: 'inherit' } }),
+        resourceLimits: ResourceLimits.default().with({ time: { callTimeoutMs: null } }),
+      };
   const preopens: Preopen[] = [...base.capabilities.filesystem];
   for (const [flag, mode] of [['dir', 'read-write'], ['ro-dir', 'read']] as const) {
     for (const v of options.get(flag) ?? []) {

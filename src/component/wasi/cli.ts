@@ -35,7 +35,7 @@ function outputSink(sink: OutputSink): ByteSink {
   };
 }
 
-export function createCli(state: HostState, io: Io) {
+export function createCli(state: HostState, io: Io): Record<string, Record<string, unknown>> {
   const args = [state.options.programName, ...state.caps.args];
   // One stream object per stdio handle, as guests ask for them repeatedly.
   const stdin = stdinSource(state, state.options.stdin);

@@ -9,7 +9,7 @@ import { createClock } from '../../wasi/clocks.ts';
 import { guardFunctions, type HostState } from './host-state.ts';
 import type { Io } from './io.ts';
 
-export function createClocks(state: HostState, io: Io) {
+export function createClocks(state: HostState, io: Io): Record<string, Record<string, unknown>> {
   const clock = createClock(state.caps.clock);
   const frozen = state.caps.clock === 'none';
 

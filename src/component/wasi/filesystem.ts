@@ -83,7 +83,13 @@ function attempt<T>(fn: () => T): T {
   }
 }
 
-export function createFilesystem(state: HostState, io: Io) {
+export interface FilesystemHost {
+  /** Closes every descriptor the guest holds, and the preopens. */
+  close(): void;
+  readonly interfaces: Record<string, Record<string, unknown>>;
+}
+
+export function createFilesystem(state: HostState, io: Io): FilesystemHost {
   const open = new Set<Descriptor>();
 
   function refuse(detail: string): never {
@@ -497,7 +503,6 @@ export function createFilesystem(state: HostState, io: Io) {
   }
 
   return {
-    Descriptor,
     close(): void {
       for (const d of [...open]) d[Symbol.dispose]();
       for (const p of preopens) {

@@ -73,7 +73,20 @@ function fetchError(code: string, message: string): HttpErrorCode {
   }
 }
 
-export function createHttp(state: HostState, io: Io) {
+/** One request handed to an incoming-handler, and where its answer appears. */
+export interface IncomingExchange {
+  readonly request: object;
+  readonly outparam: object;
+  /** The response the guest set, its error code, or undefined while it has set none. */
+  response(): HttpResponse | HttpErrorCode | undefined;
+}
+
+export interface HttpHost {
+  incoming(init: HttpRequestInit): IncomingExchange;
+  readonly interfaces: Record<string, Record<string, unknown>>;
+}
+
+export function createHttp(state: HostState, io: Io): HttpHost {
   class Fields {
     #entries: [string, Uint8Array][];
     #immutable: boolean;
@@ -465,7 +478,7 @@ export function createHttp(state: HostState, io: Io) {
 
   return {
     /** For the embedder: a request to hand to `incoming-handler.handle`, and the slot the guest answers in. */
-    incoming(init: HttpRequestInit): { request: IncomingRequest; outparam: ResponseOutparam; response(): HttpResponse | HttpErrorCode | undefined } {
+    incoming(init: HttpRequestInit): IncomingExchange {
       const request = new IncomingRequest(init);
       const outparam = new ResponseOutparam();
       return {

@@ -44,7 +44,15 @@ export const DEFAULT_CHUNK = 64 * 1024;
 /** The stream-error a failed operation reports. */
 export type StreamError = { tag: 'closed' } | { tag: 'last-operation-failed'; val: object };
 
-export function createIo(state: HostState) {
+/** The host-side face of the wasi:io classes, which the other interfaces construct. */
+export interface Io {
+  readonly Pollable: new (on?: Readiness) => object;
+  readonly InputStream: new (source: ByteSource) => object;
+  readonly OutputStream: new (sink: ByteSink) => object;
+  readonly interfaces: Record<string, Record<string, unknown>>;
+}
+
+export function createIo(state: HostState): Io {
   class IoError {
     readonly message: string;
     constructor(message: string) {
@@ -211,11 +219,9 @@ export function createIo(state: HostState) {
   for (const cls of [IoError, Pollable, InputStream, OutputStream]) guardClass(cls, state);
 
   return {
-    IoError,
     Pollable,
     InputStream,
     OutputStream,
-    waitFor,
     interfaces: {
       'wasi:io/error': { Error: IoError },
       'wasi:io/poll': guardFunctions({ Pollable, poll }, state),
@@ -223,5 +229,3 @@ export function createIo(state: HostState) {
     },
   };
 }
-
-export type Io = ReturnType<typeof createIo>;

@@ -6,9 +6,9 @@
  */
 import { createCli } from './cli.ts';
 import { createClocks } from './clocks.ts';
-import { createFilesystem } from './filesystem.ts';
+import { createFilesystem, type FilesystemHost } from './filesystem.ts';
 import { HostState, type HostOptions } from './host-state.ts';
-import { createHttp } from './http.ts';
+import { createHttp, type HttpHost } from './http.ts';
 import { createIo } from './io.ts';
 import { createRandomInterfaces } from './random.ts';
 import { createSockets } from './sockets.ts';
@@ -17,8 +17,8 @@ export class Preview2Host {
   readonly state: HostState;
   /** Interface name (unversioned) → what jco destructures from it. */
   readonly imports: Readonly<Record<string, Record<string, unknown>>>;
-  readonly http: ReturnType<typeof createHttp>;
-  private readonly filesystem: ReturnType<typeof createFilesystem>;
+  readonly http: HttpHost;
+  private readonly filesystem: FilesystemHost;
 
   constructor(options: HostOptions) {
     const state = new HostState(options);

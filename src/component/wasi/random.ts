@@ -9,7 +9,7 @@ import { guardFunctions, type HostState } from './host-state.ts';
 /** Largest single request served; a guest asking for more is refused rather than served a huge buffer. */
 const MAX_REQUEST = 64 * 1024 * 1024;
 
-export function createRandomInterfaces(state: HostState) {
+export function createRandomInterfaces(state: HostState): Record<string, Record<string, unknown>> {
   const source = createRandom(state.caps.random);
   const denied = state.caps.random === 'none';
 

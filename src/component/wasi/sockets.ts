@@ -38,7 +38,7 @@ function hostOf(addr: SocketAddress): string {
   return addr.tag === 'ipv4' ? addr.val.address.join('.') : ipv6(addr.val.address);
 }
 
-export function createSockets(state: HostState, io: Io) {
+export function createSockets(state: HostState, io: Io): Record<string, Record<string, unknown>> {
   function check(addr: SocketAddress, what: string): never {
     const host = hostOf(addr);
     if (!networkAllows(state.caps.network, host, addr.val.port)) {

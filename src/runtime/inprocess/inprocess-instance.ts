@@ -68,8 +68,10 @@ export class InProcessInstance implements WasmInstance {
         remainingMs: meter ? () => meter.remainingMs() : undefined,
         onViolation: (v) => observer.onViolation?.(id, v),
       });
-      system.wasi_snapshot_preview1 = wasi.imports.wasi_snapshot_preview1;
-      system.wasi_unstable = wasi.imports.wasi_unstable;
+      const host = wasi;
+      for (const name of ['wasi_snapshot_preview1', 'wasi_unstable'] as const) {
+        if (info.imports.some((i) => i.module === name)) system[name] = host.imports[name];
+      }
     }
     let self: InProcessInstance | undefined;
     const ctx = new InstanceHostContext(id, (name, args) => {

@@ -1,0 +1,43 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { HttpServerWrapper } from '../src/wrappers/http/http-server-wrapper.ts';
+
+const APP = fileURLToPath(new URL('../fixtures/http/wagi_app.wasm', import.meta.url));
+const DURATION_S = Number(process.env.HTTP_BENCH_SECONDS ?? 10);
+
+interface Load { rps: number; p99: number; errors: number; non2xx: number }
+
+async function load(url: string): Promise<Load> {
+  const r = await autocannon({ url, connections: 10, duration: DURATION_S });
+  return { rps: r.requests.average, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx };
+}
+
+function row(what: string, ours: Load, base: Load, goal: string, meets: boolean): string {
+  return `| ${what} | ${ours.rps.toFixed(0)} req/s, p99 ${ours.p99} ms (${ours.errors + ours.non2xx} failed) | ${base.rps.toFixed(0)} req/s, p99 ${base.p99} ms | ${(ours.rps / base.rps).toFixed(2)}× | ${goal} ${meets ? '✓' : '✗'} |`;
+}
+
+export default async function httpBench(): Promise<void> {
+  // Baseline: plain node:http answering the same body on the same machine, in the same run.
+  const plain = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end('Hello, world!\n');
+  });
+  await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r));
+  const plainLoad = await load(`http://127.0.0.1:${(plain.address() as AddressInfo).port}/hello`);
+  plain.close();
+
+  const rows: string[] = [];
+  for (const runtime of ['inprocess', 'worker'] as const) {
+    const wrapper = new HttpServerWrapper();
+    const id = await wrapper.startServer({ path: APP, runtime, pool: { maxConcurrency: 64, maxInstances: 4 } });
+    const ours = await load(`${wrapper.address(id).url}/hello`);
+    await wrapper.close();
+    rows.push(row(`WAGI hello (C), ${runtime} runtime, fresh instance per request`, ours, plainLoad, '≥ 0.5×', ours.rps / plainLoad.rps >= 0.5));
+  }
+  console.log(`\n## HTTP (autocannon, 10 connections, ${DURATION_S} s, loopback)`);
+  console.log('| what | ours | plain node:http | ratio | goal |');
+  console.log('|---|---|---|---|---|');
+  for (const r of rows) console.log(r);
+}

@@ -1,0 +1,358 @@
+/**
+ * One instantiated component. Calls are addressed by WIT path (`package:name/interface#function`,
+ * or the bare name of a root-level function), checked against the WIT types, and run under the
+ * instance's limits. A trap, a stopped call (deadline, fuel, limit) or an exit leaves the instance
+ * unusable, as jco's glue and the core instances cannot be resumed; with `reinstantiateOnTrap` the
+ * next call transparently starts from a fresh instance instead.
+ */
+import { InstanceUnusable, InvalidArguments, FunctionNotFound, Trap, WasmSandboxError } from '../errors.ts';
+import { toSandboxError, wasmFrames } from '../runtime/traps.ts';
+import type { Capabilities } from '../security/capabilities.ts';
+import type { ResourceLimits } from '../security/resource-limits.ts';
+import { InputSource, OutputBudget, OutputSink } from '../wasi/stdio.ts';
+import type { ComponentModule } from './component-module.ts';
+import { CoreLimits } from './core-limits.ts';
+import { resolveImports, type ImportProvider } from './import-resolver.ts';
+import { ExitSignal, type Violation } from './wasi/host-state.ts';
+import type { HttpErrorCode, HttpRequestInit, HttpResponse } from './wasi/http.ts';
+import { Preview2Host, unversioned } from './wasi/preview2-host.ts';
+import type { Func } from './wit/decode-component.ts';
+import { camelCase, functionRole, pascalCase } from './wit/interfaces.ts';
+import { compileArgsCheck } from './wit/value-check.ts';
+
+export interface ComponentInstanceOptions {
+  /** What the component may touch; defaults to the runtime's. */
+  capabilities?: Capabilities;
+  /** How much it may consume; defaults to the runtime's. */
+  resourceLimits?: ResourceLimits;
+  /**
+   * Non-WASI imports, by interface name (`example:kv/store`): an object of functions and resource
+   * classes named as jco names them (camelCase functions, PascalCase classes), or another
+   * `ComponentInstance` exporting that interface.
+   */
+  imports?: Record<string, object>;
+  /** Replace the instance after a trap, stopped call or exit, instead of failing every later call. */
+  reinstantiateOnTrap?: boolean;
+  /** argv[0] as `wasi:cli/environment` reports it; default `component.wasm`. */
+  programName?: string;
+  /** The bytes read from stdin when `capabilities.stdio.stdin` is `capture`. */
+  stdin?: Uint8Array | string;
+  onStdout?: (chunk: Uint8Array) => void;
+  onStderr?: (chunk: Uint8Array) => void;
+  /** Every refused operation (a path outside a preopen, a denied address, …), for monitoring. */
+  onViolation?: (v: Violation) => void;
+}
+
+export interface ComponentMetrics {
+  instantiations: number;
+  fuelConsumed: number;
+  bytesRead: number;
+  bytesWritten: number;
+  outputBytes: number;
+  openFiles: number;
+}
+
+interface Live {
+  readonly jco: Record<string, unknown>;
+  readonly host: Preview2Host;
+  readonly limits: CoreLimits;
+}
+
+interface Entry {
+  readonly run: (args: unknown[]) => unknown;
+  readonly check: (args: readonly unknown[]) => unknown[];
+  /** The function returns a WIT `result`, which jco reports by throwing the error payload. */
+  readonly returnsResult: boolean;
+}
+
+let nextId = 1;
+
+export class ComponentInstance<Exports extends object = Record<string, any>> implements ImportProvider {
+  readonly id = `component-instance-${nextId++}`;
+  readonly component: ComponentModule;
+  readonly capabilities: Capabilities;
+  readonly resourceLimits: ResourceLimits;
+  /**
+   * Functions by interface, as `instance.call()` runs them: `exports['example:greeter/greet'].hello(…)`
+   * (WIT and camelCase names both work); root-level functions directly on `exports`.
+   */
+  readonly exports: Exports;
+  /** The code of the last `wasi:cli/exit`, if the component exited. */
+  exitCode: number | undefined;
+  private readonly options: ComponentInstanceOptions;
+  private readonly budget: OutputBudget;
+  private readonly stdin: InputSource;
+  private readonly stdoutSink: OutputSink;
+  private readonly stderrSink: OutputSink;
+  private live: Live | undefined;
+  private starting: Promise<void> | undefined;
+  private unusable: string | undefined;
+  private closed = false;
+  private instantiations = 0;
+  private readonly entries = new Map<string, Entry>();
+  private retired = { fuel: 0, bytesRead: 0, bytesWritten: 0 };
+
+  /** @internal Use `ComponentRuntime.instantiate`. */
+  constructor(component: ComponentModule, capabilities: Capabilities, resourceLimits: ResourceLimits, options: ComponentInstanceOptions) {
+    this.component = component;
+    this.capabilities = capabilities;
+    this.resourceLimits = resourceLimits;
+    this.options = options;
+    this.budget = new OutputBudget(resourceLimits.io.maxOutputBytes);
+    // Output goes to our sinks even while blocked writes wait; deadlines are the call's.
+    const interrupt = (): void => this.live?.limits.checkClock();
+    this.stdin = new InputSource(capabilities.stdio.stdin, options.stdin);
+    this.stdoutSink = new OutputSink(capabilities.stdio.stdout, 1, options.onStdout, this.budget, interrupt);
+    this.stderrSink = new OutputSink(capabilities.stdio.stderr, 2, options.onStderr, this.budget, interrupt);
+    this.exports = this.buildExports() as Exports;
+  }
+
+  /** @internal Creates the live instance; the runtime awaits this before handing the instance out. */
+  async start(): Promise<void> {
+    const limits = new CoreLimits(this.resourceLimits);
+    const modules = await this.component.coreModules(limits.instrumentation);
+    const host = new Preview2Host({
+      capabilities: this.capabilities,
+      resourceLimits: this.resourceLimits,
+      stdin: this.stdin,
+      stdout: this.stdoutSink,
+      stderr: this.stderrSink,
+      programName: this.options.programName ?? 'component.wasm',
+      checkInterrupt: () => limits.checkClock(),
+      remainingMs: () => limits.remainingMs(),
+      onViolation: this.options.onViolation,
+    });
+    let jco: Record<string, unknown>;
+    try {
+      const imports = resolveImports(this.component, this.options.imports ?? {}, host);
+      limits.enter();
+      try {
+        jco = await this.component.transpiled.instantiate((name) => {
+          const m = modules.get(name);
+          if (!m) throw new Trap('host-error', `jco asked for an unknown core module '${name}'`);
+          return m;
+        }, imports, limits.instantiateCore);
+      } finally {
+        limits.exit();
+      }
+    } catch (err) {
+      host.close();
+      throw err instanceof WasmSandboxError ? err : toSandboxError(host.state.stoppedBy ?? err, 'component instantiation');
+    }
+    this.live = { jco, host, limits };
+    this.entries.clear();
+    this.unusable = undefined;
+    this.instantiations++;
+  }
+
+  private async restart(): Promise<void> {
+    this.starting ??= this.start().finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  /**
+   * Calls an exported function: `call('example:greeter/greet#hello', ['World'])`. Arguments and
+   * results use jco's JavaScript representation of WIT values (see docs/components.md); a function
+   * returning `result<T, E>` resolves to `{ tag: 'ok', val }` or `{ tag: 'err', val }`.
+   */
+  async call(path: string, args: readonly unknown[] = []): Promise<unknown> {
+    if (this.unusable !== undefined && this.options.reinstantiateOnTrap && !this.closed) await this.restart();
+    return this.invoke(path, args, true);
+  }
+
+  /** @internal For a component importing from this one: synchronous, arguments already typed by its glue. */
+  callFromComponent(path: string, args: unknown[]): unknown {
+    return this.invoke(path, args, false);
+  }
+
+  /** @internal */
+  exportObject(name: string): Record<string, unknown> | undefined {
+    return this.live?.jco[name] as Record<string, unknown> | undefined;
+  }
+
+  private invoke(path: string, args: readonly unknown[], check: boolean): unknown {
+    if (this.closed) throw new InstanceUnusable(this.id, 'it was closed');
+    if (this.unusable !== undefined) throw new InstanceUnusable(this.id, this.unusable);
+    const live = this.live!;
+    const entry = this.entry(path);
+    const a = check ? entry.check(args) : (args as unknown[]);
+    try {
+      live.limits.enter();
+      const value = entry.run(a);
+      return entry.returnsResult ? { tag: 'ok', val: value } : value;
+    } catch (err) {
+      return this.failed(err, entry, path, live);
+    } finally {
+      live.limits.exit();
+    }
+  }
+
+  private failed(err: unknown, entry: Entry, path: string, live: Live): unknown {
+    // jco reports the `err` case of a top-level result by throwing its payload, which is never an Error.
+    if (entry.returnsResult && !(err instanceof Error)) return { tag: 'err', val: err };
+    const stopped = live.host.state.stoppedBy;
+    const cause = stopped ?? err;
+    if (cause instanceof ExitSignal) {
+      this.exitCode = cause.code;
+      this.retire(`the component exited with code ${cause.code}`);
+      return entry.returnsResult ? { tag: cause.code === 0 ? 'ok' : 'err', val: undefined } : undefined;
+    }
+    // A TypeError from jco's own lowering (no guest frames): the arguments were wrong, the instance is fine.
+    if (err instanceof TypeError && stopped === undefined && wasmFrames(err).length === 0) {
+      throw new InvalidArguments(`${path}: ${err.message}`);
+    }
+    // jco rewrites trap messages with its own 'wasm trap: ' prefix, which toSandboxError adds too.
+    if (cause instanceof WebAssembly.RuntimeError && cause.message.startsWith('wasm trap: ')) cause.message = cause.message.slice(11);
+    const error = toSandboxError(cause, `component call '${path}'`);
+    this.retire(error.message);
+    throw error;
+  }
+
+  private retire(reason: string): void {
+    this.unusable = reason;
+    const live = this.live;
+    if (live) {
+      this.retired.fuel += live.limits.fuelConsumed();
+      this.retired.bytesRead += live.host.state.bytesRead;
+      this.retired.bytesWritten += live.host.state.bytesWritten;
+      live.host.close();
+    }
+  }
+
+  private entry(path: string): Entry {
+    let e = this.entries.get(path);
+    if (!e) {
+      e = this.makeEntry(path);
+      this.entries.set(path, e);
+    }
+    return e;
+  }
+
+  /** Finds the export a path names, by exact name or ignoring the interface version. */
+  private lookup(path: string): { iface: string | null; name: string; func: Func } {
+    const hash = path.indexOf('#');
+    const exports = this.component.decoded.exports;
+    if (hash < 0) {
+      const item = exports.get(path);
+      if (item?.sort === 'func') return { iface: null, name: path, func: item.func };
+    } else {
+      const ifaceName = path.slice(0, hash);
+      const name = path.slice(hash + 1);
+      let iface = exports.has(ifaceName) ? ifaceName : undefined;
+      if (!iface) for (const k of exports.keys()) if (unversioned(k) === unversioned(ifaceName)) iface = k;
+      const item = iface === undefined ? undefined : exports.get(iface);
+      const member = item?.sort === 'instance' ? item.instance.exports.get(name) : undefined;
+      if (member?.sort === 'func') return { iface: iface!, name, func: member.func };
+    }
+    throw new FunctionNotFound(path, this.component.describe().functions.map((f) => f.path));
+  }
+
+  private makeEntry(path: string): Entry {
+    const { iface, name, func } = this.lookup(path);
+    const role = functionRole(name);
+    const jco = (): Record<string, unknown> => {
+      const root = this.live!.jco;
+      return (iface === null ? root : root[iface]) as Record<string, unknown>;
+    };
+    const cls = (): any => jco()[pascalCase(role.resource!)];
+    let run: (args: unknown[]) => unknown;
+    switch (role.kind) {
+      case 'function': {
+        const key = camelCase(name);
+        run = (args) => (jco()[key] as (...a: unknown[]) => unknown)(...args);
+        break;
+      }
+      case 'constructor':
+        run = (args) => new (cls())(...args);
+        break;
+      case 'method': {
+        const key = camelCase(role.member);
+        run = ([self, ...rest]) => {
+          const fn = cls().prototype[key] as (...a: unknown[]) => unknown;
+          return fn.apply(self, rest);
+        };
+        break;
+      }
+      case 'static': {
+        const key = camelCase(role.member);
+        run = (args) => cls()[key](...args);
+        break;
+      }
+    }
+    return { run, check: compileArgsCheck(func.type, path), returnsResult: func.type.result?.kind === 'result' };
+  }
+
+  private buildExports(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [name, item] of this.component.decoded.exports) {
+      if (item.sort === 'func') {
+        const fn = (...args: unknown[]) => this.call(name, args);
+        out[name] = fn;
+        out[camelCase(name)] = fn;
+      } else if (item.sort === 'instance') {
+        const iface: Record<string, unknown> = {};
+        for (const [member, m] of item.instance.exports) {
+          if (m.sort !== 'func') continue;
+          const fn = (...args: unknown[]) => this.call(`${name}#${member}`, args);
+          iface[member] = fn;
+          if (functionRole(member).kind === 'function') iface[camelCase(member)] = fn;
+        }
+        out[name] = Object.freeze(iface);
+      }
+    }
+    return Object.freeze(out);
+  }
+
+  /** Everything written to stdout so far (capture mode). */
+  stdout(): Uint8Array {
+    return this.stdoutSink.bytes();
+  }
+
+  stderr(): Uint8Array {
+    return this.stderrSink.bytes();
+  }
+
+  /** Whether calls currently fail (after a trap or exit, without `reinstantiateOnTrap`). */
+  get usable(): boolean {
+    return !this.closed && this.unusable === undefined;
+  }
+
+  metrics(): ComponentMetrics {
+    const live = this.unusable === undefined ? this.live : undefined;
+    return {
+      instantiations: this.instantiations,
+      fuelConsumed: this.retired.fuel + (live?.limits.fuelConsumed() ?? 0),
+      bytesRead: this.retired.bytesRead + (live?.host.state.bytesRead ?? 0),
+      bytesWritten: this.retired.bytesWritten + (live?.host.state.bytesWritten ?? 0),
+      outputBytes: this.budget.used,
+      openFiles: live?.host.state.openFiles ?? 0,
+    };
+  }
+
+  /**
+   * Serves one request with the component's `wasi:http/incoming-handler` export: the request is
+   * handed to `handle`, and the response the component set is collected once it returns.
+   */
+  async handleHttpRequest(request: HttpRequestInit): Promise<HttpResponse> {
+    const handler = this.component.exportNames.find((n) => unversioned(n) === 'wasi:http/incoming-handler');
+    if (!handler) throw new FunctionNotFound('wasi:http/incoming-handler#handle', this.component.describe().functions.map((f) => f.path));
+    if (this.unusable !== undefined && this.options.reinstantiateOnTrap && !this.closed) await this.restart();
+    if (this.closed || this.unusable !== undefined) throw new InstanceUnusable(this.id, this.unusable ?? 'it was closed');
+    const incoming = this.live!.host.http.incoming(request);
+    this.invoke(`${handler}#handle`, [incoming.request, incoming.outparam], true);
+    const response = incoming.response();
+    if (response === undefined) throw new Trap('host-error', 'the HTTP handler returned without setting a response');
+    if ('status' in response) return response;
+    throw new Trap('host-error', `the HTTP handler answered with error ${(response as HttpErrorCode).tag}`);
+  }
+
+  /** Releases the instance's host resources; later calls fail. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.live?.host.close();
+    this.stdin.close();
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * A loaded component: its bytes, what it imports and exports with full WIT types, jco's transpiled
+ * glue, and its core modules compiled once per set of limits (instances created under the same
+ * limits share the instrumented, compiled code).
+ */
+import { componentWit } from '@bytecodealliance/jco-transpile/wasm-tools';
+import { instrument, type InstrumentOptions } from '../module/instrument.ts';
+import type { Transpiled } from './transpile-cache.ts';
+import type { DecodedComponent } from './wit/decode-component.ts';
+import { describeComponent, type ComponentDescription } from './wit/describe.ts';
+import type { ComponentInterfaces } from './wit/interfaces.ts';
+import { printInterfaceBodies } from './wit/print-wit.ts';
+
+export class ComponentModule {
+  /** SHA-256 of the component bytes, hex. */
+  readonly hash: string;
+  readonly size: number;
+  /** Names of everything the component imports, e.g. `wasi:cli/environment@0.2.3`. */
+  readonly importNames: readonly string[];
+  /** Names of everything it exports, e.g. `example:greeter/greet`. */
+  readonly exportNames: readonly string[];
+  /** @internal */
+  readonly bytes: Uint8Array;
+  /** @internal */
+  readonly decoded: DecodedComponent;
+  /** @internal */
+  readonly interfaces: ComponentInterfaces;
+  /** @internal */
+  readonly transpiled: Transpiled;
+  private readonly compiled = new Map<string, Promise<Map<string, WebAssembly.Module>>>();
+  private description: ComponentDescription | undefined;
+  private witText: Promise<string> | undefined;
+
+  /** @internal Use `ComponentRuntime.createComponentModule`. */
+  constructor(bytes: Uint8Array, hash: string, decoded: DecodedComponent, interfaces: ComponentInterfaces, transpiled: Transpiled) {
+    this.bytes = bytes;
+    this.hash = hash;
+    this.size = bytes.length;
+    this.decoded = decoded;
+    this.interfaces = interfaces;
+    this.transpiled = transpiled;
+    this.importNames = [...decoded.imports.keys()];
+    this.exportNames = [...decoded.exports.keys()];
+  }
+
+  /** The component's interfaces, functions and types as data (see `ComponentDescription`). */
+  describe(): ComponentDescription {
+    this.description ??= describeComponent(this.interfaces);
+    return structuredClone(this.description);
+  }
+
+  /**
+   * The component's WIT: the root world as jco's `componentWit` prints it, followed by the bodies of
+   * every interface it imports or exports (which `componentWit` leaves out) as nested packages.
+   */
+  wit(): Promise<string> {
+    this.witText ??= (async () => {
+      const world = (await componentWit(this.bytes)).trimEnd();
+      const bodies = printInterfaceBodies(this.interfaces);
+      return bodies ? `${world}\n\n${bodies}` : `${world}\n`;
+    })();
+    return this.witText;
+  }
+
+  /** @internal Every core module, instrumented for `options` and compiled; cached per options. */
+  coreModules(options: InstrumentOptions | null): Promise<Map<string, WebAssembly.Module>> {
+    const key = JSON.stringify(options);
+    let entry = this.compiled.get(key);
+    if (!entry) {
+      entry = (async () => {
+        const out = new Map<string, WebAssembly.Module>();
+        for (const [name, bytes] of this.transpiled.coreModules) {
+          const code = options ? instrument(bytes, options).bytes : bytes;
+          out.set(name, await WebAssembly.compile(code as Uint8Array<ArrayBuffer>));
+        }
+        return out;
+      })();
+      entry.catch(() => this.compiled.delete(key));
+      this.compiled.set(key, entry);
+    }
+    return entry;
+  }
+}

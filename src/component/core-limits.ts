@@ -1,0 +1,146 @@
+/**
+ * Resource limits for the core modules inside a component. jco hands every core module to our
+ * `getCoreModule` before compiling it and every core instantiation to our `instantiateCore` with its
+ * import object, so each module is rewritten by `instrument()` (fuel checkpoints, clamped memories
+ * and tables, routed `memory.grow`) and its `wasm_sandbox` imports are added at instantiation: no
+ * change to jco's glue is needed.
+ *
+ * A component has several core instances, each with its own fuel counter, but one budget: every
+ * checkpoint settles all counters into the shared total before refilling the one that ran out, so
+ * the budget is exact however execution moves between modules. Deadlines and CPU time are the
+ * Meter's, exactly as for core modules.
+ */
+import { ResourceLimitExceeded } from '../errors.ts';
+import { FUEL_EXPORT, MEMORY_GROW_IMPORT, OUT_OF_FUEL_IMPORT, RESERVED_IMPORT_MODULE, type InstrumentOptions } from '../module/instrument.ts';
+import { GrowPolicy } from '../runtime/limits/grow-policy.ts';
+import { instrumentationFor } from '../runtime/limits/instrumentation-plan.ts';
+import { DEFAULT_SLICE, Meter } from '../runtime/limits/meter.ts';
+import type { ResourceLimits } from '../security/resource-limits.ts';
+
+class FuelPool {
+  private readonly counters: (WebAssembly.Global | undefined)[] = [];
+  private readonly given: number[] = [];
+  private readonly limit: number | null;
+  private settled = 0;
+
+  constructor(limit: number | null) {
+    this.limit = limit;
+  }
+
+  /** A slot for one core instance; its counter is bound once the instance exists. */
+  add(): number {
+    this.counters.push(undefined);
+    this.given.push(0);
+    return this.counters.length - 1;
+  }
+
+  bind(slot: number, counter: WebAssembly.Global): void {
+    this.counters[slot] = counter;
+    this.refill(slot);
+  }
+
+  /** Moves what every counter has spent into the total and empties them all. */
+  private settleAll(): void {
+    for (let i = 0; i < this.counters.length; i++) {
+      const c = this.counters[i];
+      if (!c) continue;
+      this.settled += this.given[i] - Number(c.value as bigint);
+      c.value = 0n;
+      this.given[i] = 0;
+    }
+  }
+
+  /** Called when counter `slot` went negative. */
+  outOfFuel(slot: number): void {
+    if (!this.counters[slot]) return;
+    this.settleAll();
+    if (this.limit !== null && this.settled > this.limit) throw new ResourceLimitExceeded('fuel', this.limit, this.settled);
+  }
+
+  refill(slot: number): void {
+    const c = this.counters[slot];
+    if (!c) return;
+    const n = this.limit === null ? DEFAULT_SLICE : Math.max(0, Math.min(DEFAULT_SLICE, this.limit - this.settled));
+    this.given[slot] = n;
+    c.value = BigInt(n);
+  }
+
+  consumed(): number {
+    let live = 0;
+    for (let i = 0; i < this.counters.length; i++) {
+      const c = this.counters[i];
+      if (c) live += this.given[i] - Number(c.value as bigint);
+    }
+    return this.settled + live;
+  }
+}
+
+/** The limits of one component instance, shared by all its core instances. */
+export class CoreLimits {
+  /** How core modules are rewritten for these limits, or null when they run as they are. */
+  readonly instrumentation: InstrumentOptions | null;
+  readonly meter: Meter | undefined;
+  private readonly fuel: FuelPool;
+  private readonly grow: GrowPolicy | undefined;
+
+  constructor(limits: ResourceLimits, onRefused: (err: ResourceLimitExceeded) => void = () => {}) {
+    this.instrumentation = instrumentationFor(limits);
+    this.meter = this.instrumentation?.meter ? new Meter(limits) : undefined;
+    this.fuel = new FuelPool(limits.cpu.fuel);
+    this.grow = this.instrumentation?.routeMemoryGrow ? new GrowPolicy(limits, onRefused) : undefined;
+  }
+
+  /** Options as a cache key for compiled variants. */
+  get key(): string {
+    return JSON.stringify(this.instrumentation);
+  }
+
+  /** jco's `instantiateCore`, supplying the `wasm_sandbox` imports instrumented modules expect. */
+  readonly instantiateCore = (module: WebAssembly.Module, imports: WebAssembly.Imports = {}): WebAssembly.Instance => {
+    const wanted = WebAssembly.Module.imports(module).filter((i) => i.module === RESERVED_IMPORT_MODULE);
+    if (wanted.length === 0) return new WebAssembly.Instance(module, imports);
+    const slot = this.fuel.add();
+    const meter = this.meter;
+    const own: Record<string, unknown> = {};
+    for (const i of wanted) {
+      if (i.name === OUT_OF_FUEL_IMPORT) {
+        own[i.name] = (): void => {
+          this.fuel.outOfFuel(slot);
+          meter?.checkClock();
+          this.fuel.refill(slot);
+        };
+      } else if (i.name === MEMORY_GROW_IMPORT && this.grow) {
+        own[i.name] = this.grow.memoryGrow;
+      }
+    }
+    const instance = new WebAssembly.Instance(module, { ...imports, [RESERVED_IMPORT_MODULE]: own as WebAssembly.ModuleImports });
+    const counter = instance.exports[FUEL_EXPORT];
+    if (counter instanceof WebAssembly.Global) this.fuel.bind(slot, counter);
+    return instance;
+  };
+
+  fuelConsumed(): number {
+    return this.fuel.consumed();
+  }
+
+  get peakMemoryPages(): number {
+    return this.grow?.peakPages ?? 0;
+  }
+
+  enter(): void {
+    this.meter?.enter();
+  }
+
+  exit(): void {
+    this.meter?.exit();
+  }
+
+  /** Deadline check for blocking host calls. */
+  checkClock(): void {
+    this.meter?.checkClock();
+  }
+
+  remainingMs(): number {
+    return this.meter ? this.meter.remainingMs() : Infinity;
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * What the guest's thread and the socket helper worker (socket-helper.ts) say to each other. Requests
+ * travel over a MessagePort the guest's thread reads with receiveMessageOnPort; a shared Int32Array
+ * carries the wake-ups, so the guest's thread can block on it with Atomics.wait (it has no event loop
+ * to spare while the guest runs). Failures are Node's error code strings ('EAGAIN', 'ECONNRESET'…),
+ * turned into errnos on the guest's side.
+ */
+import type { MessagePort } from 'node:worker_threads';
+
+/** A listener to open for the guest: the address to bind (port 0 picks a free port). */
+export interface ListenerSpec {
+  host: string;
+  port: number;
+}
+
+/** A listener as bound: the real address, and the guest descriptor that serves it. */
+export interface ListenerAddress {
+  host: string;
+  port: number;
+  fd: number;
+}
+
+/** Indices into the shared control words. */
+export const CTL_REPLY = 0;
+/** Bumped whenever something a blocked guest may wait for changes: a connection, data, EOF, an error, drain. */
+export const CTL_EVENT = 1;
+/** Set to 1 by the helper when it exits, so a waiting guest thread stops waiting for it. */
+export const CTL_GONE = 2;
+export const CTL_WORDS = 3;
+
+export interface HelperData {
+  ctl: Int32Array;
+  port: MessagePort;
+  listeners: ListenerSpec[];
+  /** How long closing may spend flushing what the guest sent before connections are reset. */
+  lingerMs: number;
+}
+
+export type PollKind = 'listener' | 'conn';
+
+export interface PollItem {
+  kind: PollKind;
+  id: number;
+  write: boolean;
+}
+
+export interface Readiness {
+  ready: boolean;
+  /** Bytes buffered (read), room left (write), or pending connections (listener). */
+  nbytes: number;
+  hangup: boolean;
+  code: string | undefined;
+}
+
+export type Request =
+  | { id: number; op: 'accept'; listener: number }
+  | { id: number; op: 'recv'; sock: number; max: number; peek: boolean }
+  | { id: number; op: 'send'; sock: number; data: Uint8Array }
+  | { id: number; op: 'shutdown'; sock: number; how: number }
+  | { id: number; op: 'poll'; items: PollItem[] }
+  | { id: number; op: 'close-all' }
+  // One-way: nothing the guest does next depends on them having finished.
+  | { id: number; op: 'close'; sock: number }
+  | { id: number; op: 'close-listener'; listener: number };
+
+export interface Reply {
+  id: number;
+  /** A Node error code when the operation failed. */
+  code?: string;
+  message?: string;
+  sock?: number;
+  data?: Uint8Array;
+  n?: number;
+  readiness?: Readiness[];
+  addresses?: { host: string; port: number }[];
+}
+
+/** The reply to the helper's start: the listeners are bound (or not). */
+export const STARTUP_ID = 0;
+
+/** sock_shutdown's flags, as the helper receives them. */
+export const SHUT_RD = 1;
+export const SHUT_WR = 2;

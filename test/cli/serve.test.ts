@@ -1,0 +1,45 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const APP = fileURLToPath(new URL('../../fixtures/http/wagi_app.wasm', import.meta.url));
+
+test('serve: answers over HTTP, logs JSON lines, stops on SIGTERM', async () => {
+  const child = spawn(process.execPath, [CLI, 'serve', '--listen', '127.0.0.1:0', '--timeout', '300ms', APP], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no address announced: ${out}`)), 20_000);
+    child.stdout.on('data', () => {
+      const m = /on (http:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+  });
+  try {
+    const hello = await fetch(`${url}/hello`);
+    assert.equal(hello.status, 200);
+    assert.equal(await hello.text(), 'Hello, world!\n');
+    assert.equal((await fetch(`${url}/loop`)).status, 504);
+    assert.equal((await fetch(`${url}/trap`)).status, 500);
+  } finally {
+    child.kill('SIGTERM');
+  }
+  const [code] = await once(child, 'exit');
+  assert.equal(code, 0);
+  const log = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  assert.deepEqual(log.map((l) => [l.path, l.status, l.outcome]), [['/hello', 200, 'ok'], ['/loop', 504, 'timeout'], ['/trap', 500, 'trap']]);
+});
+
+test('serve: usage errors', async () => {
+  for (const args of [['serve'], ['serve', '--listen', 'nowhere', APP], ['serve', '--workers', 'x', APP]]) {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: 'ignore' });
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 2, args.join(' '));
+  }
+});

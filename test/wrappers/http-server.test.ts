@@ -1,0 +1,147 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { request } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { HttpServerWrapper } from '../../src/wrappers/http/http-server-wrapper.ts';
+import { InvalidArguments, InvalidModule } from '../../src/index.ts';
+
+const APP = fileURLToPath(new URL('../../fixtures/http/wagi_app.wasm', import.meta.url));
+
+for (const runtime of ['worker', 'inprocess'] as const) {
+  describe(`HttpServerWrapper, ${runtime} runtime`, () => {
+    const log = new PassThrough();
+    const lines: Record<string, unknown>[] = [];
+    log.on('data', (d: Buffer) => lines.push(...d.toString().trim().split('\n').map((l) => JSON.parse(l))));
+    const wrapper = new HttpServerWrapper({ accessLog: log });
+    let id: string;
+    let url: string;
+    before(async () => {
+      id = await wrapper.startServer({
+        path: APP,
+        runtime,
+        requestTimeoutMs: 300,
+        maxRequestBodyBytes: 1024,
+        resourceLimits: { io: { maxOutputBytes: '256KiB' } },
+        pool: { maxConcurrency: 4 },
+      });
+      url = wrapper.address(id).url;
+    });
+    after(() => wrapper.close());
+
+    test('routes, statuses and headers from the guest', async () => {
+      const hello = await fetch(`${url}/hello`);
+      assert.equal(hello.status, 200);
+      assert.equal(hello.headers.get('content-type'), 'text/plain');
+      assert.equal(await hello.text(), 'Hello, world!\n');
+      const created = await fetch(`${url}/created`);
+      assert.equal(created.status, 201);
+      assert.equal(created.headers.get('x-custom'), 'yes');
+      assert.deepEqual(await created.json(), { ok: true });
+      const redirect = await fetch(`${url}/redirect`, { redirect: 'manual' });
+      assert.equal(redirect.status, 302);
+      assert.equal(redirect.headers.get('location'), '/hello');
+      const missing = await fetch(`${url}/nope?x=1`);
+      assert.equal(missing.status, 404);
+      assert.equal(await missing.text(), 'no route for /nope\n');
+    });
+
+    test('request body, method and headers reach the guest; credentials do not', async () => {
+      const r = await fetch(`${url}/echo`, { method: 'PUT', body: 'ping', headers: { 'x-test': 'abc', 'content-type': 'text/x-test', authorization: 'Bearer secret' } });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get('x-echo-method'), 'PUT');
+      assert.equal(r.headers.get('x-echo-header'), 'abc');
+      assert.equal(r.headers.get('content-type'), 'text/x-test');
+      assert.equal(await r.text(), 'ping');
+    });
+
+    test('large response bodies stream through intact', async () => {
+      const r = await fetch(`${url}/big?n=200000`);
+      const text = await r.text();
+      assert.equal(text.length, 200000);
+      assert.equal(text.slice(0, 30), 'abcdefghijklmnopqrstuvwxyzabcd');
+      assert.equal(text.at(-1), String.fromCharCode(97 + (199999 % 26)));
+    });
+
+    test('a trap is a 500, a deadline a 504, a limit a 503 — with no internal detail', async () => {
+      const trap = await fetch(`${url}/trap`);
+      assert.equal(trap.status, 500);
+      assert.equal(await trap.text(), 'Internal Server Error\n');
+      const loop = await fetch(`${url}/loop`);
+      assert.equal(loop.status, 504);
+      assert.equal(await loop.text(), 'Gateway Timeout\n');
+      // Over maxOutputBytes: the response has started, so the connection is cut rather than completed.
+      await assert.rejects(fetch(`${url}/big?n=1000000`).then((r) => r.text()));
+      assert.equal(lines.filter((l) => l.path === '/big' && l.outcome === 'limit').length, 1);
+    });
+
+    test('a body over the limit is a 413 and the guest never runs', async () => {
+      const before = lines.length;
+      const r = await fetch(`${url}/echo`, { method: 'POST', body: 'x'.repeat(5000) });
+      assert.equal(r.status, 413);
+      assert.equal(lines.at(-1)!.outcome, 'too-large');
+      assert.equal(lines.length, before + 1);
+    });
+
+    test('requests that loop or trap leave concurrent requests served', async () => {
+      const bad = [fetch(`${url}/loop`), fetch(`${url}/trap`)];
+      const good = await Promise.all([1, 2].map(() => fetch(`${url}/hello`).then(async (r) => [r.status, await r.text()])));
+      assert.deepEqual(good, [[200, 'Hello, world!\n'], [200, 'Hello, world!\n']]);
+      assert.deepEqual((await Promise.all(bad)).map((r) => r.status), [504, 500]);
+    });
+
+    // In-process guests run one at a time on the server's thread, so only the worker runtime saturates.
+    if (runtime === 'worker') test('saturation answers 503 with Retry-After', async () => {
+      const loops = Array.from({ length: 4 }, () => fetch(`${url}/loop`));
+      await new Promise((r) => setTimeout(r, 50));
+      const extra = await fetch(`${url}/hello`);
+      assert.equal(extra.status, 503);
+      assert.equal(extra.headers.get('retry-after'), '1');
+      await Promise.all(loops);
+      assert.equal((await fetch(`${url}/hello`)).status, 200, 'capacity comes back');
+    });
+
+    test('the guest cannot read host files it was not granted', async () => {
+      assert.equal(await (await fetch(`${url}/secret`)).text(), 'denied\n');
+    });
+
+    test('access log lines and metrics', () => {
+      const entry = lines.find((l) => l.path === '/hello')!;
+      for (const key of ['time', 'server', 'method', 'path', 'status', 'durationMs', 'bytesIn', 'bytesOut', 'outcome']) assert.ok(key in entry, key);
+      const trap = lines.find((l) => l.outcome === 'trap')!;
+      assert.equal(trap.error, 'TRAP');
+      const m = wrapper.metrics(id);
+      assert.ok(m.requests >= 15);
+      assert.ok(m.byStatus['200'] >= 5);
+      assert.ok(m.byOutcome.trap >= 2 && m.byOutcome.timeout >= 2);
+      if (runtime === 'worker') assert.ok(m.byOutcome.overloaded >= 1);
+      assert.equal(m.inFlight, 0);
+      assert.deepEqual(wrapper.listServers().map((s) => s.id), [id]);
+    });
+  });
+}
+
+test('graceful stop lets requests in flight finish and refuses new connections', async () => {
+  const wrapper = new HttpServerWrapper();
+  const id = await wrapper.startServer({ path: APP, requestTimeoutMs: 400 });
+  const { port } = wrapper.address(id);
+  const inFlight = new Promise<number>((resolve, reject) => {
+    request({ port, host: '127.0.0.1', path: '/loop' }, (res) => { res.resume(); resolve(res.statusCode!); }).on('error', reject).end();
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  const stopped = wrapper.stopServer(id);
+  assert.equal(await inFlight, 504, 'the request in flight got its answer');
+  await stopped;
+  await assert.rejects(fetch(`http://127.0.0.1:${port}/hello`));
+  await wrapper.close();
+});
+
+test('bad configurations are typed errors', async () => {
+  const wrapper = new HttpServerWrapper();
+  await assert.rejects(wrapper.startServer({} as never), InvalidArguments);
+  await assert.rejects(wrapper.startServer({ module: new Uint8Array([1, 2, 3]) }), InvalidModule);
+  await assert.rejects(wrapper.startServer({ path: fileURLToPath(new URL('../../fixtures/wat/add.wasm', import.meta.url)) }), InvalidArguments);
+  await assert.rejects(wrapper.startServer({ path: APP, pool: { maxConcurrency: 0 } }), InvalidArguments);
+  assert.throws(() => wrapper.address('server-99'), InvalidArguments);
+  await wrapper.close();
+});

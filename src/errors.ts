@@ -59,9 +59,12 @@ export class InstanceNotFound extends WasmSandboxError {
 export class FunctionNotFound extends WasmSandboxError {
   readonly functionName: string;
   readonly available: string[];
-  constructor(functionName: string, available: string[]) {
+  /** `hint` says why a function of that name does not count, e.g. a numeric export asked for as a data function. */
+  constructor(functionName: string, available: string[], hint?: string) {
     const list = available.length ? available.join(', ') : '(none)';
-    super('FUNCTION_NOT_FOUND', `no exported function '${functionName}'; exported functions: ${list}`);
+    super('FUNCTION_NOT_FOUND', hint === undefined
+      ? `no exported function '${functionName}'; exported functions: ${list}`
+      : `no data function '${functionName}'${hint}; data functions: ${list}`);
     this.functionName = functionName;
     this.available = available;
   }

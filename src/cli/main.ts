@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { exitFor } from './exit-codes.ts';
 import { INSPECT_HELP, inspectCommand } from './commands/inspect.ts';
 import { RUN_HELP, runCommand } from './commands/run.ts';
+import { TYPES_HELP, typesCommand } from './commands/types.ts';
 import { SERVE_HELP, serveCommand } from './commands/serve.ts';
 
 const HELP = `wasm-sandbox: run untrusted WebAssembly under least privilege and hard resource limits.
@@ -11,6 +12,7 @@ Usage:
   wasm-sandbox run [options] FILE.wasm [--] [ARGS...]   run a WASI command
   wasm-sandbox serve [options] FILE.wasm                serve a sandboxed HTTP app (WAGI)
   wasm-sandbox inspect [--policy FILE] FILE.wasm        show imports, exports and unmet needs
+  wasm-sandbox types [--out DIR] FILE.wasm              TypeScript declarations for a component
   wasm-sandbox help COMMAND                              help for one command
   wasm-sandbox --version
 
@@ -21,6 +23,7 @@ const COMMANDS: Record<string, { help: string; run: (argv: string[], out: (s: st
   run: { help: RUN_HELP, run: runCommand },
   inspect: { help: INSPECT_HELP, run: inspectCommand },
   serve: { help: SERVE_HELP, run: serveCommand },
+  types: { help: TYPES_HELP, run: typesCommand },
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -1,4 +1,5 @@
-import { MissingImports, SecurityViolation, type MissingImport } from '../errors.ts';
+import { isAsyncHostFunction, withDeadline } from '../communication/async-host-function.ts';
+import { InvalidArguments, MissingImports, SecurityViolation, Trap, type MissingImport } from '../errors.ts';
 import type { ModuleInfo } from '../module/module-info.ts';
 import type { HostContext } from './host-context.ts';
 import type { ResolvedInstanceConfig } from './types.ts';
@@ -6,6 +7,21 @@ import type { ResolvedInstanceConfig } from './types.ts';
 
 export interface LinkCounters {
   hostFunctionCalls: number;
+}
+
+/** How async host functions are bounded: the call's remaining time, and the check that throws its Timeout. */
+export interface LinkDeadline {
+  remainingMs(): number;
+  check(): void;
+}
+
+/** Whether the config links a host function declared async: its exports must then run under JSPI. */
+export function linksAsyncHostFunctions(info: ModuleInfo, config: ResolvedInstanceConfig): boolean {
+  return info.imports.some((imp) => imp.kind === 'function' && isAsyncHostFunction(config.hostFunctions[imp.module]?.[imp.name]));
+}
+
+function isThenable(value: unknown): boolean {
+  return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';
 }
 
 const EXTERN_CLASS = {
@@ -26,6 +42,7 @@ export function linkImports(
   ctx: HostContext,
   counters: LinkCounters,
   system: Record<string, Record<string, unknown>> = {},
+  deadline?: LinkDeadline,
 ): WebAssembly.Imports {
   const imports: Record<string, Record<string, unknown>> = {};
   const missing: MissingImport[] = [];
@@ -47,9 +64,23 @@ export function linkImports(
       if (!config.capabilities.allowsHostFunction(imp.module, imp.name)) {
         throw new SecurityViolation('hostFunctions', `host function '${imp.module}.${imp.name}' is not allowed by the capabilities (grant it with hostFunctions: ['${imp.module}.${imp.name}'])`);
       }
+      if (isAsyncHostFunction(fn)) {
+        target[imp.name] = suspendingImport(imp.module, imp.name, async (...args: unknown[]) => {
+          counters.hostFunctionCalls++;
+          const result = Promise.resolve(fn(ctx, ...args));
+          return deadline ? withDeadline(result, () => deadline.remainingMs(), () => deadline.check()) : result;
+        });
+        continue;
+      }
+      const qualified = `${imp.module}.${imp.name}`;
       target[imp.name] = (...args: unknown[]) => {
         counters.hostFunctionCalls++;
-        return fn(ctx, ...args);
+        const result = fn(ctx, ...args);
+        // A promise would reach the guest as a number (0 or NaN); say what to do instead.
+        if (isThenable(result)) {
+          throw new Trap('host-error', `host function '${qualified}' returned a promise but is linked as synchronous; declare it \`async\` or wrap it with asyncHostFunction()`);
+        }
+        return result;
       };
       continue;
     }
@@ -63,4 +94,13 @@ export function linkImports(
   }
   if (missing.length) throw new MissingImports(missing);
   return imports as WebAssembly.Imports;
+}
+
+/** An import the guest may suspend in while its promise settles (JSPI). */
+function suspendingImport(module: string, name: string, fn: (...args: unknown[]) => Promise<unknown>): unknown {
+  const Suspending = (WebAssembly as unknown as { Suspending?: new (f: Function) => unknown }).Suspending;
+  if (typeof Suspending !== 'function') {
+    throw new InvalidArguments(`host function '${module}.${name}' is async, which needs JavaScript Promise Integration (Node 24 or later); use a synchronous function or the worker runtime`);
+  }
+  return new Suspending(fn);
 }

@@ -2,6 +2,8 @@ import type { Capabilities } from '../security/capabilities.ts';
 import type { ResourceLimits } from '../security/resource-limits.ts';
 import type { FuncSignature, ModuleInfo } from '../module/module-info.ts';
 import type { HostContext } from './host-context.ts';
+import type { ExtismOptions } from '../communication/extism-kernel.ts';
+import type { DataFunction } from '../communication/guest-abi.ts';
 
 export type RuntimeKind = 'inprocess' | 'worker';
 
@@ -33,6 +35,8 @@ export interface ResolvedInstanceConfig {
   readonly hostFunctions: HostFunctions;
   readonly imports: ExternImports;
   readonly wasi: WasiIo;
+  /** Configuration, variables and logging for plugins written against Extism's host ABI. */
+  readonly extism: ExtismOptions;
 }
 
 export interface CapturedOutput {
@@ -79,6 +83,15 @@ export interface WasmInstance {
   call(name: string, args: readonly WasmValue[]): Promise<WasmResult>;
   /** A direct handle that validates arguments; undefined when the runtime cannot call synchronously. */
   syncHandle(name: string): SyncCall | undefined;
+  /** True when exports may suspend in async host functions, so that only the async API can call them. */
+  readonly suspending: boolean;
+  /** Structured-call functions (docs/guest-abi.md) by the name callers use. */
+  readonly dataFunctions: ReadonlyMap<string, DataFunction>;
+  /** Calls a data function with raw bytes and resolves with the bytes it returned. */
+  callData(name: string, input: Uint8Array): Promise<Uint8Array>;
+  /** A copy of `len` bytes of the guest's exported memory at `ptr` (bounds-checked). */
+  readMemory(ptr: number, len: number): Promise<Uint8Array>;
+  writeMemory(ptr: number, bytes: Uint8Array): Promise<void>;
   /** Runs a WASI command's `_start` and resolves with its exit code (proc_exit never ends the host). */
   runCommand(): Promise<number>;
   /** Output captured so far (streams whose stdio mode is `capture`). */

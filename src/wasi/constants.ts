@@ -20,6 +20,7 @@ export const EVENTRWFLAGS_HANGUP = 1;
 export const SUBCLOCKFLAGS_ABSTIME = 1;
 export const PREOPENTYPE_DIR = 0;
 export const SDFLAGS = { RD: 1, WR: 2 } as const;
+export const RIFLAGS = { RECV_PEEK: 1, RECV_WAITALL: 2 } as const;
 export const ADVICE_MAX = 5;
 
 export const RIGHTS = {
@@ -83,6 +84,10 @@ export const DIR_RIGHTS_RO =
 
 export const DIR_INHERITING_RW = DIR_RIGHTS_RW | FILE_RIGHTS_RW;
 export const DIR_INHERITING_RO = DIR_RIGHTS_RO | FILE_RIGHTS_RO;
+
+// A listener only accepts; what it accepts gets its inheriting rights (byte-stream I/O and shutdown).
+export const LISTENER_RIGHTS = R.SOCK_ACCEPT | R.FD_FDSTAT_SET_FLAGS | R.FD_FILESTAT_GET | R.POLL_FD_READWRITE;
+export const CONNECTION_RIGHTS = R.FD_READ | R.FD_WRITE | R.FD_FDSTAT_SET_FLAGS | R.FD_FILESTAT_GET | R.POLL_FD_READWRITE | R.SOCK_SHUTDOWN;
 
 export const STDIN_RIGHTS = R.FD_READ | R.FD_FDSTAT_SET_FLAGS | R.FD_FILESTAT_GET | R.POLL_FD_READWRITE;
 export const STDOUT_RIGHTS = R.FD_WRITE | R.FD_FDSTAT_SET_FLAGS | R.FD_FILESTAT_GET | R.POLL_FD_READWRITE;

@@ -3,6 +3,7 @@ import type { Clock } from './clocks.ts';
 import type { FdTable } from './fd-table.ts';
 import type { TimestampOverrides } from './filestat.ts';
 import type { GuestMemory } from './guest-memory.ts';
+import type { Sockets } from './sockets.ts';
 import type { Stdio } from './stdio.ts';
 
 /** Running totals reported by `WasiHost.metrics()` and checked against the io limits. */
@@ -21,6 +22,8 @@ export interface WasiContext {
   readonly times: TimestampOverrides;
   readonly stdio: Stdio;
   readonly clock: Clock;
+  /** Present only when the embedder pre-opened listeners; set once they are bound. */
+  sockets: Sockets | undefined;
   /** Reports a denied operation to the embedder; the guest still only sees an errno. */
   violation(capability: string, detail: string): void;
   checkInterrupt(): void;

@@ -144,6 +144,10 @@ export function createFdFunctions(ctx: WasiContext) {
   }
 
   function filestatOf(e: FdEntry, ptr: number, unstable: boolean): void {
+    if (e.kind === 'listener' || e.kind === 'socket') {
+      writeSyntheticFilestat(mem, ptr, FILETYPE.SOCKET_STREAM, unstable);
+      return;
+    }
     if (e.kind === 'file' || e.kind === 'directory') {
       const st = fstatSync(e.hostFd, { bigint: true });
       if (unstable) writeFilestatUnstable(mem, ptr, st, ctx.times);
@@ -328,6 +332,8 @@ export function createFdFunctions(ctx: WasiContext) {
         e.position += n;
       } else if (e.kind === 'stdin') {
         n = readStdin(e, iovs);
+      } else if (e.kind === 'socket') {
+        n = ctx.sockets!.recv(e, iovs, 0);
       } else {
         return fail(ERRNO.BADF);
       }
@@ -350,6 +356,8 @@ export function createFdFunctions(ctx: WasiContext) {
         const start = e.fdflags & FDFLAGS.APPEND ? fileSize(e) : e.position;
         n = writeFile(e, iovs, start);
         e.position = start + n;
+      } else if (e.kind === 'socket') {
+        n = ctx.sockets!.send(e, iovs);
       } else {
         return fail(ERRNO.BADF);
       }

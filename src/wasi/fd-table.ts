@@ -9,7 +9,7 @@ export interface PreopenTree {
   readonly readOnly: boolean;
 }
 
-export type FdKind = 'file' | 'directory' | 'stdin' | 'stdout' | 'stderr';
+export type FdKind = 'file' | 'directory' | 'stdin' | 'stdout' | 'stderr' | 'listener' | 'socket';
 
 /** A listing taken when the guest starts reading a directory; cookies index into it. */
 export interface DirSnapshot {
@@ -36,6 +36,10 @@ export interface FdEntry {
   /** Best-known host path; only relied upon where /proc/self/fd is unavailable. */
   hostPath: string;
   dir: DirSnapshot | undefined;
+  /** Sockets only: the listener's index or the connection's number in the socket helper. */
+  socket?: number;
+  /** Sockets only: lets the helper go of the socket; run once, when the entry is released. */
+  release?: () => void;
 }
 
 /**
@@ -137,4 +141,9 @@ export function releaseEntry(e: FdEntry): void {
     }
   }
   e.dir = undefined;
+  const release = e.release;
+  if (release !== undefined) {
+    e.release = undefined;
+    release();
+  }
 }

@@ -3,6 +3,8 @@ import { EVENTRWFLAGS_HANGUP, EVENTTYPE, RIGHTS, SUBCLOCKFLAGS_ABSTIME } from '.
 import { validId } from './clocks.ts';
 import type { WasiContext } from './context.ts';
 import { ERRNO, fail } from './errno.ts';
+import type { FdEntry } from './fd-table.ts';
+import { isSocket } from './sockets.ts';
 
 /** Where the fields of one subscription record sit; wasi_unstable's clock subscription has an extra field. */
 interface SubscriptionLayout {
@@ -25,14 +27,27 @@ interface PendingEvent {
   flags: number;
 }
 
+interface SocketSubscription {
+  userdata: bigint;
+  type: number;
+  entry: FdEntry;
+  write: boolean;
+}
+
 /**
  * poll_oneoff. Descriptor subscriptions are answered at once: files, captured/null stdin and all
  * outputs never block, and an inherited stdin is reported readable (Node offers no synchronous
- * readiness test; the read itself then waits). When only clocks are subscribed, the thread sleeps
- * until the earliest one fires, never past the embedder's remaining budget, checking for interrupts.
+ * readiness test; the read itself then waits). Sockets report what the socket helper knows; while
+ * none is ready (and nothing else is), the thread waits for the helper's events or the earliest
+ * clock. When only clocks are subscribed, the thread sleeps until the earliest one fires. Waits never
+ * pass the embedder's remaining budget and check for interrupts.
  */
 export function createPoll(ctx: WasiContext, layout: SubscriptionLayout) {
   const { mem, fds, clock } = ctx;
+
+  function mayPoll(e: FdEntry, type: number): boolean {
+    return (e.rightsBase & RIGHTS.POLL_FD_READWRITE) !== 0 || (e.rightsBase & (type === EVENTTYPE.FD_READ ? RIGHTS.FD_READ : RIGHTS.FD_WRITE)) !== 0;
+  }
 
   function fdEvent(userdata: bigint, type: number, fd: number): PendingEvent {
     const ev: PendingEvent = { userdata, error: ERRNO.SUCCESS, type, nbytes: 0n, flags: 0 };
@@ -41,7 +56,7 @@ export function createPoll(ctx: WasiContext, layout: SubscriptionLayout) {
       return ev;
     }
     const e = fds.get(fd);
-    if ((e.rightsBase & RIGHTS.POLL_FD_READWRITE) === 0 && (e.rightsBase & (type === EVENTTYPE.FD_READ ? RIGHTS.FD_READ : RIGHTS.FD_WRITE)) === 0) {
+    if (!mayPoll(e, type)) {
       ev.error = ERRNO.NOTCAPABLE;
       return ev;
     }
@@ -60,6 +75,27 @@ export function createPoll(ctx: WasiContext, layout: SubscriptionLayout) {
     return ev;
   }
 
+  /** Adds the ready sockets to `ready`; waits while nothing is ready, up to `timeoutNs`. Returns whether the timeout passed. */
+  function pollSockets(subs: SocketSubscription[], ready: PendingEvent[], timeoutNs: bigint | undefined): boolean {
+    const sockets = ctx.sockets!;
+    const end = timeoutNs === undefined ? Infinity : performance.now() + Number(timeoutNs) / 1e6;
+    for (;;) {
+      const seq = sockets.seq();
+      const states = sockets.readiness(subs);
+      let any = false;
+      states.forEach((st, i) => {
+        if (!st.ready) return;
+        any = true;
+        const sub = subs[i];
+        ready.push({ userdata: sub.userdata, error: st.errno, type: sub.type, nbytes: BigInt(st.nbytes), flags: st.hangup ? EVENTRWFLAGS_HANGUP : 0 });
+      });
+      if (any || ready.length > 0) return false;
+      const left = end - performance.now();
+      if (left <= 0) return true;
+      sockets.waitEvent(seq, left);
+    }
+  }
+
   return function poll_oneoff(inPtr: number, outPtr: number, nsubscriptions: number, neventsPtr: number): number {
     const n = nsubscriptions >>> 0;
     if (n === 0) fail(ERRNO.INVAL);
@@ -68,6 +104,7 @@ export function createPoll(ctx: WasiContext, layout: SubscriptionLayout) {
     mem.check(neventsPtr, 4);
     const ready: PendingEvent[] = [];
     const timers: Array<{ userdata: bigint; ns: bigint }> = [];
+    const socketSubs: SocketSubscription[] = [];
     const dv = mem.dv();
     for (let i = 0; i < n; i++) {
       const p = (inPtr >>> 0) + i * layout.size;
@@ -90,18 +127,32 @@ export function createPoll(ctx: WasiContext, layout: SubscriptionLayout) {
           ready.push(ev);
         }
       } else if (tag === EVENTTYPE.FD_READ || tag === EVENTTYPE.FD_WRITE) {
-        ready.push(fdEvent(userdata, tag, dv.getUint32(p + 16, true)));
+        const fd = dv.getUint32(p + 16, true);
+        const e = fds.has(fd) ? fds.get(fd) : undefined;
+        if (e !== undefined && isSocket(e) && ctx.sockets !== undefined && mayPoll(e, tag)) {
+          socketSubs.push({ userdata, type: tag, entry: e, write: tag === EVENTTYPE.FD_WRITE });
+        } else {
+          ready.push(fdEvent(userdata, tag, fd));
+        }
       } else {
         fail(ERRNO.INVAL);
       }
     }
-    if (ready.length === 0 && timers.length > 0) {
-      let min = timers[0].ns;
-      for (const t of timers) if (t.ns < min) min = t.ns;
+    let min: bigint | undefined;
+    for (const t of timers) if (min === undefined || t.ns < min) min = t.ns;
+    let timersDue = false;
+    if (socketSubs.length > 0) {
+      timersDue = pollSockets(socketSubs, ready, min);
+      // The wait above was real time; a virtual clock still has to move on by the timeout it covered.
+      if (timersDue && clock.policy === 'virtual') clock.sleep(min!, ctx.remainingMs, ctx.checkInterrupt);
+    } else if (ready.length === 0 && min !== undefined) {
       if (min > 0n) clock.sleep(min, ctx.remainingMs, ctx.checkInterrupt);
       else ctx.checkInterrupt();
+      timersDue = true;
+    }
+    if (timersDue) {
       for (const t of timers) {
-        if (t.ns <= min) ready.push({ userdata: t.userdata, error: ERRNO.SUCCESS, type: EVENTTYPE.CLOCK, nbytes: 0n, flags: 0 });
+        if (t.ns <= min!) ready.push({ userdata: t.userdata, error: ERRNO.SUCCESS, type: EVENTTYPE.CLOCK, nbytes: 0n, flags: 0 });
       }
     }
     const out = mem.dv();

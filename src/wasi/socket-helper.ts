@@ -242,8 +242,8 @@ function serve(r: Request): Reply | undefined {
       const done = Promise.all(all.map(release));
       const id = r.id;
       void done.then(() => {
-        port.close();
         reply({ id });
+        port.close();
       });
       return undefined;
     }
@@ -293,7 +293,7 @@ Promise.all(specs.map((_, i) => listen(i).catch((err: NodeJS.ErrnoException) => 
   (addresses) => reply({ id: STARTUP_ID, addresses }),
   (err: NodeJS.ErrnoException) => {
     for (const l of listeners) if (l !== undefined) closeListener(l);
-    port.close();
     reply({ id: STARTUP_ID, code: err.code ?? 'EIO', message: err.message });
+    port.close();
   },
 );

@@ -1,5 +1,5 @@
 import { closeSync, constants as C, openSync, realpathSync } from 'node:fs';
-import { FunctionNotFound, InvalidModule, InvalidPolicy, Trap } from '../errors.ts';
+import { FunctionNotFound, InvalidModule, InvalidPolicy, Trap, type ResourceLimitExceeded } from '../errors.ts';
 import type { Capabilities } from '../security/capabilities.ts';
 import type { ResourceLimits } from '../security/resource-limits.ts';
 import { createClock } from './clocks.ts';
@@ -14,7 +14,7 @@ import { createPathFunctions } from './path-ops.ts';
 import { resolverMode } from './path-resolver.ts';
 import { createPoll, PREVIEW1_SUBSCRIPTION, UNSTABLE_SUBSCRIPTION } from './poll.ts';
 import { createRandom } from './random.ts';
-import { createSocketFunctions } from './sockets.ts';
+import { checkListeners, createSocketFunctions, Sockets, type ListenerAddress, type ListenerSpec } from './sockets.ts';
 import { InputSource, OutputBudget, OutputSink, Stdio } from './stdio.ts';
 
 export interface WasiHostOptions {
@@ -33,6 +33,19 @@ export interface WasiHostOptions {
   remainingMs?: () => number;
   /** Reports a denied operation (capability and detail) for monitoring; the guest still just gets an errno. */
   onViolation?: (v: { capability: string; detail: string }) => void;
+  /**
+   * Reports a limit the guest ran into without being stopped for it (sock_accept at
+   * `io.maxNetworkConnections` gets EMFILE); limits that stop the guest are thrown instead.
+   */
+  onLimit?: (error: ResourceLimitExceeded) => void;
+  /**
+   * TCP listeners to open for the guest, like wasmtime's `--tcplisten`: each becomes a descriptor
+   * after the preopens, which the guest serves with sock_accept. Each address must be allowed by
+   * `capabilities.network`, or the host is not created (SecurityViolation). Port 0 picks a free port.
+   */
+  listeners?: readonly ListenerSpec[];
+  /** Called once the listeners are bound, before any guest code runs, with the real addresses. */
+  onListening?: (listeners: ListenerAddress[]) => void;
 }
 
 export interface WasiMetrics {
@@ -95,12 +108,26 @@ export class WasiHost {
       violation: onViolation === undefined ? noop : (capability, detail) => onViolation({ capability, detail }),
       checkInterrupt,
       remainingMs: options.remainingMs ?? infinite,
+      sockets: undefined,
     };
     fds.place(0, stdioEntry('stdin', STDIN_RIGHTS));
     fds.place(1, stdioEntry('stdout', STDOUT_RIGHTS));
     fds.place(2, stdioEntry('stderr', STDOUT_RIGHTS));
+    // Checked before anything is opened: a refused grant must leave nothing behind.
+    const listeners = options.listeners === undefined ? [] : checkListeners(options.listeners, caps, this.ctx.violation);
     this.openPreopens(caps);
+    if (listeners.length > 0) this.openListeners(listeners, 3 + caps.filesystem.length, options);
     this.imports = this.buildImports(caps, options.programName ?? 'main.wasm');
+  }
+
+  private openListeners(specs: ListenerSpec[], firstFd: number, options: WasiHostOptions): void {
+    try {
+      this.ctx.sockets = Sockets.open(this.ctx, specs, firstFd, options.onLimit ?? noop);
+      options.onListening?.(this.listenerAddresses());
+    } catch (err) {
+      this.close();
+      throw err;
+    }
   }
 
   private openPreopens(caps: Capabilities): void {
@@ -357,8 +384,18 @@ export class WasiHost {
     };
   }
 
-  /** Closes every host descriptor this host opened. The guest sees EBADF for everything afterwards. */
+  /** The pre-opened listeners as bound (the real port when 0 was asked for) and their guest descriptors. */
+  listenerAddresses(): ListenerAddress[] {
+    return (this.ctx.sockets?.listeners ?? []).map((l) => ({ ...l }));
+  }
+
+  /**
+   * Closes every host descriptor this host opened. The guest sees EBADF for everything afterwards.
+   * Listeners stop at once; connections get up to 2 s to flush what the guest sent (this call waits
+   * for that), and then the socket helper thread is ended.
+   */
   close(): void {
+    this.ctx.sockets?.close();
     this.ctx.fds.closeAll();
     this.ctx.stdio.stdin.close();
   }

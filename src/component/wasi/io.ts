@@ -4,7 +4,7 @@
  * synchronous, so a "blocking" call either completes at once or sleeps in slices that notice the
  * call's deadline.
  */
-import { Trap } from '../../errors.ts';
+import { Trap, WasmSandboxError } from '../../errors.ts';
 import { sleepMs } from '../../wasi/sleep.ts';
 import { guardClass, guardFunctions, type HostState } from './host-state.ts';
 
@@ -104,7 +104,10 @@ export function createIo(state: HostState): Io {
     return Uint32Array.from(ready);
   }
 
+  /** The stream-error for a failed host operation; limits and stops end the guest instead. */
   function failed(err: unknown): StreamError {
+    if (state.stoppedBy !== undefined) throw err;
+    if (err instanceof WasmSandboxError) state.stop(err);
     return { tag: 'last-operation-failed', val: new IoError(err instanceof Error ? err.message : String(err)) };
   }
 
@@ -126,7 +129,6 @@ export function createIo(state: HostState): Io {
       try {
         data = source.read(n);
       } catch (err) {
-        if (state.stoppedBy !== undefined) throw err;
         throw failed(err);
       }
       if (data === undefined) throw { tag: 'closed' } satisfies StreamError;
@@ -172,7 +174,6 @@ export function createIo(state: HostState): Io {
       try {
         sink.write(bytes);
       } catch (err) {
-        if (state.stoppedBy !== undefined) throw err;
         throw failed(err);
       }
     }

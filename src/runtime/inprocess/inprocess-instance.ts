@@ -1,4 +1,10 @@
-import { FunctionNotFound, InstanceNotFound, InstanceUnusable, InvalidArguments, ResourceLimitExceeded, SecurityViolation, Timeout, Trap, WasmSandboxError } from '../../errors.ts';
+import { dataInvoker, type DataInvoker } from '../../communication/data-invoker.ts';
+import { ExtismKernel } from '../../communication/extism-kernel.ts';
+import { dataFunctions, EXTISM_MODULE, type DataFunction } from '../../communication/guest-abi.ts';
+import {
+  AsyncRequired, FunctionNotFound, InstanceNotFound, InstanceUnusable, InvalidArguments, ResourceLimitExceeded, SecurityViolation, Timeout, Trap,
+  WasmSandboxError,
+} from '../../errors.ts';
 import { FUEL_EXPORT, MEMORY_GROW_IMPORT, OUT_OF_FUEL_IMPORT, RESERVED_IMPORT_MODULE } from '../../module/instrument.ts';
 import type { FuncSignature, ModuleInfo } from '../../module/module-info.ts';
 import { WasiHost } from '../../wasi/wasi-host.ts';
@@ -6,7 +12,7 @@ import { argumentChecker, compiledHandle, type CallGuard } from '../arguments.ts
 import { InstanceHostContext } from '../host-context.ts';
 import { GrowPolicy } from '../limits/grow-policy.ts';
 import { Meter } from '../limits/meter.ts';
-import { linkImports, type LinkCounters } from '../linker.ts';
+import { linkImports, linksAsyncHostFunctions, type LinkCounters } from '../linker.ts';
 import { toSandboxError } from '../traps.ts';
 import type { CapturedOutput, InstanceMetrics, ResolvedInstanceConfig, RuntimeObserver, SyncCall, WasmInstance, WasmResult, WasmValue } from '../types.ts';
 
@@ -25,7 +31,21 @@ interface Parts {
   meter: Meter | undefined;
   grow: GrowPolicy | undefined;
   wasi: WasiHost | undefined;
+  kernel: ExtismKernel | undefined;
+  dataFunctions: Map<string, DataFunction>;
+  maxPayloadBytes: number | null;
+  /** Whether the instance links async host functions (JSPI): then every export runs through `promising`. */
+  suspending: boolean;
 }
+
+interface DataEntry {
+  invoker: DataInvoker;
+  guard: CallGuard;
+}
+
+type Promising = (fn: Function) => (...args: unknown[]) => Promise<unknown>;
+const promising: Promising | undefined = (WebAssembly as unknown as { promising?: Promising }).promising;
+const SuspendError = (WebAssembly as unknown as { SuspendError?: new () => Error }).SuspendError;
 
 export class InProcessInstance implements WasmInstance {
   readonly id: string;
@@ -34,6 +54,10 @@ export class InProcessInstance implements WasmInstance {
   private readonly handles = new Map<string, SyncCall>();
   // One guard per handle keeps the hot path free of shared-state writes beyond its own counter.
   private readonly guards: CallGuard[] = [];
+  private readonly dataEntries = new Map<string, DataEntry>();
+  private readonly promisingExports = new Map<string, (...args: unknown[]) => Promise<unknown>>();
+  /** Settles when the call in flight does; calls into a suspending instance run one at a time. */
+  private tail: Promise<unknown> = Promise.resolve();
   private state: State = 'ready';
   private unusableReason = '';
 
@@ -41,6 +65,14 @@ export class InProcessInstance implements WasmInstance {
     this.p = parts;
     this.id = parts.id;
     this.functions = parts.functions;
+  }
+
+  get suspending(): boolean {
+    return this.p.suspending;
+  }
+
+  get dataFunctions(): ReadonlyMap<string, DataFunction> {
+    return this.p.dataFunctions;
   }
 
   /**
@@ -73,12 +105,19 @@ export class InProcessInstance implements WasmInstance {
         if (info.imports.some((i) => i.module === name)) system[name] = host.imports[name];
       }
     }
+    let kernel: ExtismKernel | undefined;
+    if (info.imports.some((i) => i.module === EXTISM_MODULE)) {
+      kernel = new ExtismKernel(config.extism, { maxPayloadBytes: limits.io.maxPayloadBytes, maxHeapBytes: limits.memory.maxMemoryBytes });
+      system[EXTISM_MODULE] = kernel.imports;
+    }
     let self: InProcessInstance | undefined;
     const ctx = new InstanceHostContext(id, (name, args) => {
       if (!self) throw new Trap('host-error', 'a host function called back into the guest before instantiation finished');
-      return self.callSync(name, args);
+      return self.callReentrant(name, args);
     });
-    const imports = linkImports(info, config, ctx, counters, system);
+    const suspending = linksAsyncHostFunctions(info, config);
+    const deadline = meter ? { remainingMs: () => meter.remainingMs(), check: () => meter.checkClock() } : undefined;
+    const imports = linkImports(info, config, ctx, counters, system, deadline);
     checkImportedMemories(imports, limits.maxPages);
     let instance: WebAssembly.Instance;
     meter?.enter();
@@ -105,7 +144,10 @@ export class InProcessInstance implements WasmInstance {
       ...Object.values(imports).flatMap((m) => Object.values(m as Record<string, unknown>)),
     ].filter((v, i, all): v is WebAssembly.Memory => v instanceof WebAssembly.Memory && all.indexOf(v) === i);
     liveInstances++;
-    self = new InProcessInstance({ id, exports: instance.exports, instance, functions, counters, observer, memories, meter, grow, wasi });
+    self = new InProcessInstance({
+      id, exports: instance.exports, instance, functions, counters, observer, memories, meter, grow, wasi, kernel,
+      dataFunctions: dataFunctions(info), maxPayloadBytes: limits.io.maxPayloadBytes, suspending,
+    });
     counters.peakMemoryBytes = self.memoryBytes();
     return self;
   }
@@ -156,10 +198,21 @@ export class InProcessInstance implements WasmInstance {
   }
 
   callSync(name: string, args: readonly WasmValue[]): WasmResult {
+    if (this.p.suspending) throw new AsyncRequired(name);
+    return this.syncHandle(name)(...args);
+  }
+
+  /**
+   * A host function calling back into its guest: synchronous, on the same stack, under the outer call's
+   * meter. In a suspending instance it may not reach an async host function (there is no promise to
+   * suspend into); the engine's refusal becomes AsyncRequired.
+   */
+  callReentrant(name: string, args: readonly WasmValue[]): WasmResult {
     return this.syncHandle(name)(...args);
   }
 
   async call(name: string, args: readonly WasmValue[]): Promise<WasmResult> {
+    if (this.p.suspending) return this.exclusive(() => this.callSuspending(name, args));
     const handle = this.syncHandle(name);
     const start = performance.now();
     try {
@@ -168,6 +221,138 @@ export class InProcessInstance implements WasmInstance {
       this.p.counters.wallTimeMs += performance.now() - start;
       this.trackPeak();
     }
+  }
+
+  /** Runs jobs on a suspending instance one after another: a guest suspended mid-call must not be entered by another caller. */
+  private exclusive<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(job, job);
+    this.tail = run.catch(() => {});
+    return run;
+  }
+
+  private async callSuspending(name: string, args: readonly WasmValue[]): Promise<WasmResult> {
+    const sig = this.functions.get(name);
+    const fn = this.p.exports[name];
+    if (!sig || typeof fn !== 'function') throw new FunctionNotFound(name, [...this.functions.keys()]);
+    const checked = argumentChecker(name, sig)(args);
+    return this.guarded(name, this.syncHandleGuard(name), () => this.promisingExport(name, fn)(...checked)) as Promise<WasmResult>;
+  }
+
+  private promisingExport(name: string, fn: Function): (...args: unknown[]) => Promise<unknown> {
+    let wrapped = this.promisingExports.get(name);
+    if (!wrapped) {
+      if (!promising) throw new AsyncRequired(name, 'this engine lacks WebAssembly.promising');
+      wrapped = promising(fn);
+      this.promisingExports.set(name, wrapped);
+    }
+    return wrapped;
+  }
+
+  private readonly asyncGuards = new Map<string, CallGuard>();
+
+  private syncHandleGuard(name: string): CallGuard {
+    let guard = this.asyncGuards.get(name);
+    if (!guard) this.asyncGuards.set(name, (guard = this.newGuard(name)));
+    return guard;
+  }
+
+  /** One asynchronous guest call under the guard and the meter, timed like a synchronous one. */
+  private async guarded<T>(name: string, guard: CallGuard, run: () => Promise<T>): Promise<T> {
+    if (!guard.ready) guard.enter();
+    guard.calls++;
+    const start = performance.now();
+    const meter = this.p.meter;
+    meter?.enter();
+    try {
+      return await run();
+    } catch (err) {
+      throw guard.fail(err);
+    } finally {
+      meter?.exit();
+      this.p.counters.wallTimeMs += performance.now() - start;
+      this.trackPeak();
+    }
+  }
+
+  // --- structured calls -------------------------------------------------------------------
+
+  private dataEntry(name: string): DataEntry {
+    let entry = this.dataEntries.get(name);
+    if (entry) return entry;
+    const fn = this.p.dataFunctions.get(name);
+    if (!fn) {
+      const numeric = this.functions.has(name) ? ` ('${name}' is a numeric export: call it with callFunction)` : '';
+      throw new FunctionNotFound(name, [...this.p.dataFunctions.keys()], numeric);
+    }
+    const invoker = dataInvoker(fn, {
+      exports: this.p.exports,
+      kernel: this.p.kernel,
+      maxPayloadBytes: this.p.maxPayloadBytes,
+      promising: (f) => this.promisingExport(fn.exportName, f),
+    });
+    entry = { invoker, guard: this.newGuard(name) };
+    this.dataEntries.set(name, entry);
+    return entry;
+  }
+
+  /** A structured call run to completion on this thread (what the worker runtime uses). */
+  callDataSync(name: string, input: Uint8Array): Uint8Array {
+    const { invoker, guard } = this.dataEntry(name);
+    if (!guard.ready) guard.enter();
+    if (this.p.suspending) throw new AsyncRequired(name);
+    guard.calls++;
+    const meter = this.p.meter;
+    const start = performance.now();
+    meter?.enter();
+    try {
+      return invoker.sync(input);
+    } catch (err) {
+      throw guard.fail(err);
+    } finally {
+      meter?.exit();
+      this.p.counters.wallTimeMs += performance.now() - start;
+      this.trackPeak();
+    }
+  }
+
+  async callData(name: string, input: Uint8Array): Promise<Uint8Array> {
+    if (!this.p.suspending) return this.callDataSync(name, input);
+    const { invoker, guard } = this.dataEntry(name);
+    return this.exclusive(() => this.guarded(name, guard, () => invoker.async(input)));
+  }
+
+  // --- memory -----------------------------------------------------------------------------
+
+  private exportedMemory(): WebAssembly.Memory {
+    const memory = this.p.exports.memory;
+    if (!(memory instanceof WebAssembly.Memory)) throw new InvalidArguments("the instance exports no memory named 'memory'");
+    return memory;
+  }
+
+  private memoryView(ptr: number, len: number): Uint8Array {
+    if (this.state === 'destroyed') throw new InstanceNotFound(this.id);
+    const buffer = this.exportedMemory().buffer;
+    if (!Number.isSafeInteger(ptr) || !Number.isSafeInteger(len) || ptr < 0 || len < 0 || ptr + len > buffer.byteLength) {
+      throw new InvalidArguments(`memory range [${ptr}, ${ptr}+${len}) is outside the guest's ${buffer.byteLength}-byte memory`);
+    }
+    return new Uint8Array(buffer, ptr, len);
+  }
+
+  readMemorySync(ptr: number, len: number): Uint8Array {
+    return this.memoryView(ptr, len).slice();
+  }
+
+  writeMemorySync(ptr: number, bytes: Uint8Array): void {
+    if (!(bytes instanceof Uint8Array)) throw new InvalidArguments('writeMemory expects a Uint8Array');
+    this.memoryView(ptr, bytes.length).set(bytes);
+  }
+
+  async readMemory(ptr: number, len: number): Promise<Uint8Array> {
+    return this.readMemorySync(ptr, len);
+  }
+
+  async writeMemory(ptr: number, bytes: Uint8Array): Promise<void> {
+    this.writeMemorySync(ptr, bytes);
   }
 
   async runCommand(): Promise<number> {
@@ -210,7 +395,9 @@ export class InProcessInstance implements WasmInstance {
   }
 
   private failed(err: unknown, name: string): WasmSandboxError {
-    const error = toSandboxError(err, `call to '${name}'`);
+    const error = SuspendError && err instanceof SuspendError
+      ? new AsyncRequired(name, 'it reached an async host function through a synchronous call (a host function calling back into the guest); such calls cannot suspend')
+      : toSandboxError(err, `call to '${name}'`);
     if (error instanceof Trap) {
       this.p.counters.traps++;
       this.p.observer.onTrap?.(this.id, error);

@@ -2,11 +2,15 @@ import { InvalidArguments, ResourceLimitExceeded, Timeout } from '../../errors.t
 import type { ResourceLimits } from '../../security/resource-limits.ts';
 
 /**
- * Fuel units handed to the guest between two host checkpoints when no smaller fuel budget remains. At
- * roughly a nanosecond per unit this bounds how late a deadline is noticed to well under a millisecond,
- * while the checkpoint itself (one host call) stays a negligible share of the run time.
+ * Fuel units handed to the guest between two host checkpoints, when a clock limit needs checkpoints at
+ * all. The slice adapts so that checkpoints come about every TARGET_MS: often enough that a deadline is
+ * noticed within a millisecond or two, rarely enough that their cost (a host call, a clock read and a
+ * CPU-time read, about a microsecond) stays far below 1% of the run time whatever a unit costs.
  */
 export const DEFAULT_SLICE = 100_000;
+const MIN_SLICE = 10_000;
+const MAX_SLICE = 2 ** 40;
+const TARGET_MS = 0.5;
 
 const hasThreadCpu = typeof (process as { threadCpuUsage?: unknown }).threadCpuUsage === 'function';
 function threadCpuMs(): number {
@@ -27,7 +31,10 @@ export class Meter {
   private readonly lifetimeMs: number | null;
   private readonly maxCpuTimeMs: number | null;
   private readonly createdAt = performance.now();
-  private readonly slice: number;
+  private slice: number;
+  /** Whether anything but fuel needs checkpoints; without, a slice is the whole remaining budget. */
+  private readonly timed: boolean;
+  private lastCheckpoint = 0;
   /** Fuel spent in slices already settled. */
   private settled = 0;
   /** Size of the slice currently in the counter. */
@@ -44,7 +51,8 @@ export class Meter {
     this.callTimeoutMs = limits.time.callTimeoutMs;
     this.lifetimeMs = limits.time.instanceLifetimeMs;
     this.maxCpuTimeMs = limits.cpu.maxCpuTimeMs;
-    this.slice = slice;
+    this.timed = this.callTimeoutMs !== null || this.lifetimeMs !== null || this.maxCpuTimeMs !== null;
+    this.slice = this.timed ? slice : MAX_SLICE;
   }
 
   static needed(limits: ResourceLimits): boolean {
@@ -66,9 +74,19 @@ export class Meter {
     if (this.fuelLimit !== null && this.settled > this.fuelLimit) {
       throw new ResourceLimitExceeded('fuel', this.fuelLimit, this.settled);
     }
-    this.checkClock();
+    if (this.timed) {
+      const now = this.checkClock();
+      this.adapt(now - this.lastCheckpoint);
+      this.lastCheckpoint = now;
+    }
     this.refill();
   };
+
+  /** Grows the slice while checkpoints come faster than the target, shrinks it when slower. */
+  private adapt(elapsedMs: number): void {
+    if (elapsedMs < TARGET_MS / 2) this.slice = Math.min(this.slice * 2, MAX_SLICE);
+    else if (elapsedMs > TARGET_MS * 2) this.slice = Math.max(Math.floor(this.slice / 2), MIN_SLICE);
+  }
 
   /** Binds the counter exported by the instrumented instance and hands out the first slice. */
   bind(counter: WebAssembly.Global): void {
@@ -82,13 +100,13 @@ export class Meter {
     this.counter!.value = BigInt(this.given);
   }
 
-  /** Deadlines and CPU time, checked at checkpoints and before blocking host operations. */
-  checkClock(): void {
+  /** Deadlines and CPU time, checked at checkpoints and before blocking host operations; returns the time. */
+  checkClock(): number {
     const now = performance.now();
     if (this.lifetimeMs !== null && now - this.createdAt >= this.lifetimeMs) {
       throw new Timeout('instance-lifetime', this.lifetimeMs, now - this.createdAt);
     }
-    if (this.depth === 0) return;
+    if (this.depth === 0) return now;
     if (this.callTimeoutMs !== null && now - this.callStart >= this.callTimeoutMs) {
       throw new Timeout('call', this.callTimeoutMs, now - this.callStart);
     }
@@ -101,6 +119,7 @@ export class Meter {
     if (this.maxCpuTimeMs !== null && this.callCpuMs >= this.maxCpuTimeMs) {
       throw new ResourceLimitExceeded('cpu-time', this.maxCpuTimeMs, Math.round(this.callCpuMs));
     }
+    return now;
   }
 
   /** Milliseconds the current call may still block in a host operation before a deadline passes. */
@@ -121,6 +140,7 @@ export class Meter {
     if (this.depth++ === 0) {
       const now = performance.now();
       this.callStart = now;
+      this.lastCheckpoint = now;
       this.callCpuMs = 0;
       this.cpuMark = this.maxCpuTimeMs === null ? -1 : threadCpuMs();
       // An instance past its lifetime must not start another call, however short.

@@ -17,6 +17,12 @@ export const CMD_MEM_WRITE = 7;
 export const CMD_REENTER = 8;
 export const CMD_ANSWER = 9;
 export const CMD_ANSWER_THROW = 10;
+// Structured calls and memory access from the embedder, sent while the worker is idle.
+export const CMD_CALL_DATA = 11;
+export const CMD_STAGE_IN = 12;
+export const CMD_STAGE_OUT = 13;
+export const CMD_PEEK = 14;
+export const CMD_POKE = 15;
 // Worker → main: replies to commands, and requests made while a command runs.
 export const REPLY_READY = 16;
 export const REPLY_DONE = 17;
@@ -28,6 +34,8 @@ export const REQUEST_EVENT = 21;
 export const EVENT_TRAP = 0;
 export const EVENT_LIMIT = 1;
 export const EVENT_VIOLATION = 2;
+/** REQUEST_OUTPUT's op for an Extism plugin's log line: this plus the level's index (trace = 0). */
+export const LOG_OUTPUT_BASE = 16;
 /** Never written to the buffer: what a main-side wait returns once the worker is gone. */
 export const WORKER_GONE = -1;
 

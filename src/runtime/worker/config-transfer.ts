@@ -7,6 +7,7 @@ import { InvalidArguments } from '../../errors.ts';
 import type { ModuleInfo } from '../../module/module-info.ts';
 import type { Capabilities } from '../../security/capabilities.ts';
 import type { ResourceLimits } from '../../security/resource-limits.ts';
+import type { ExtismLogLevel } from '../../communication/extism-kernel.ts';
 import type { ExternImports, HostFunction, HostFunctions, ResolvedInstanceConfig } from '../types.ts';
 
 export interface PortableConfig {
@@ -27,6 +28,13 @@ export interface PortableConfig {
     forwardStdout: boolean;
     forwardStderr: boolean;
   };
+  /** Extism plugin settings; the log callback stays here and the worker forwards lines when there is one. */
+  extism: {
+    config: Record<string, string> | undefined;
+    logLevel: ExtismLogLevel | 'off' | undefined;
+    maxVarBytes: number | undefined;
+    forwardLogs: boolean;
+  };
 }
 
 /** What the main thread posts before CMD_INSTANTIATE; the worker reads it synchronously, since it never idles. */
@@ -38,6 +46,8 @@ export interface InstantiateMessage {
   config: PortableConfig;
   /** Exported functions in the order the main thread numbers them. */
   functions: string[];
+  /** Data functions (structured calls) in the order the main thread numbers them. */
+  dataFunctions: string[];
 }
 
 /**
@@ -82,6 +92,12 @@ export function exportConfig(config: ResolvedInstanceConfig, info: ModuleInfo, l
         forwardStdout: stdio.stdout === 'capture' || config.wasi.onStdout !== undefined,
         forwardStderr: stdio.stderr === 'capture' || config.wasi.onStderr !== undefined,
       },
+      extism: {
+        config: config.extism.config ? { ...config.extism.config } : undefined,
+        logLevel: config.extism.logLevel,
+        maxVarBytes: config.extism.maxVarBytes,
+        forwardLogs: typeof config.extism.onLog === 'function',
+      },
     },
     hostFunctions,
   };
@@ -90,6 +106,7 @@ export function exportConfig(config: ResolvedInstanceConfig, info: ModuleInfo, l
 export interface WorkerLinks {
   hostFunction(index: number, module: string, name: string): HostFunction;
   output(fd: 1 | 2): (chunk: Uint8Array) => void;
+  log(level: ExtismLogLevel, message: string): void;
 }
 
 /**
@@ -119,6 +136,12 @@ export function importConfig(portable: PortableConfig, links: WorkerLinks): Reso
       programName: w.programName,
       onStdout: w.forwardStdout ? links.output(1) : undefined,
       onStderr: w.forwardStderr ? links.output(2) : undefined,
+    },
+    extism: {
+      config: portable.extism.config,
+      logLevel: portable.extism.logLevel,
+      maxVarBytes: portable.extism.maxVarBytes,
+      onLog: portable.extism.forwardLogs ? (level, message) => links.log(level, message) : undefined,
     },
   };
 }

@@ -23,8 +23,11 @@ export interface Deadline {
 
 /** What the instance does for its guest on the main thread. */
 export interface RequestHandlers {
-  /** Runs a host function; returns the values to hand back (already checked to be crossable). */
-  hostCall(index: number, args: ChannelValue[]): unknown[];
+  /**
+   * Runs a host function; returns the values to hand back (already checked to be crossable), or a
+   * promise of them for an async host function: the guest waits in its import until it settles.
+   */
+  hostCall(index: number, args: ChannelValue[]): unknown[] | Promise<unknown[]>;
   output(fd: number, chunk: Uint8Array): void;
   event(kind: number, payload: Error | { capability: string; detail: string }): void;
 }
@@ -59,7 +62,9 @@ export class Conversation {
   }
 
   /** Sends a command and serves the worker until it replies; rejects with the worker's error or its death. */
-  async send(cmd: number, op: number, args: readonly unknown[] | undefined, arity: number, deadline: Deadline | undefined): Promise<WasmResult> {
+  async send(
+    cmd: number, op: number, args: readonly unknown[] | undefined, arity: number, deadline: Deadline | undefined, write?: (channel: Channel) => void,
+  ): Promise<WasmResult> {
     const { thread, channel } = this;
     if (thread.dead) throw thread.dead;
     if (this.session) throw new Trap('unknown', 'internal error: a second command was sent while one was running');
@@ -71,6 +76,7 @@ export class Conversation {
     try {
       channel.op = op;
       if (args) channel.writeValues(args);
+      write?.(channel);
       let sent = cmd;
       channel.pass(sent);
       for (;;) {
@@ -78,7 +84,8 @@ export class Conversation {
         if (turn === REPLY_DONE) return channel.readResult(arity) as WasmResult;
         if (turn === REPLY_FAILED) throw session.errors.read(channel);
         if (turn === WORKER_GONE) throw thread.dead;
-        sent = this.serve(turn, session);
+        const served = this.serve(turn, session);
+        sent = typeof served === 'number' ? served : await served;
         if (sent !== WORKER_GONE) channel.pass(sent);
       }
     } finally {
@@ -89,11 +96,12 @@ export class Conversation {
   }
 
   /** A command that runs no guest code, sent while idle and awaited synchronously (microseconds). */
-  sendIdle(cmd: number, args: readonly unknown[]): void {
+  sendIdle(cmd: number, args: readonly unknown[], write?: (channel: Channel) => void): void {
     const { thread, channel } = this;
     if (thread.dead) throw thread.dead;
     if (this.session) throw new Trap('unknown', 'internal error: an idle command was sent while one was running');
     channel.writeValues(args);
+    write?.(channel);
     channel.pass(cmd);
     const turn = channel.waitSync(cmd, IDLE_ANSWER_MS);
     if (turn === REPLY_DONE) return;
@@ -125,18 +133,27 @@ export class Conversation {
       }
       if (turn === REPLY_DONE) return;
       if (turn === REPLY_FAILED) throw session.errors.read(channel);
-      sent = this.serve(turn, session);
+      const served = this.serve(turn, session);
+      // This thread is blocked inside a host function that uses its context synchronously: it cannot wait for a promise.
+      sent = typeof served === 'number' ? served : this.refuseAsync(served, session);
       if (sent === WORKER_GONE) throw thread.dead!;
       channel.pass(sent);
     }
   }
 
-  /** Serves one request of the worker; returns the command that answers it. */
-  private serve(turn: number, session: Session): number {
+  private refuseAsync(served: Promise<number>, session: Session): number {
+    served.catch(() => {});
+    session.errors.write(this.channel, new Trap('host-error', 'an async host function was called while another host function was using the host context synchronously (reading memory or calling back into the guest); the main thread cannot wait for it there'));
+    return CMD_ANSWER_THROW;
+  }
+
+  /** Serves one request of the worker; returns the command that answers it (a promise of it for an async host function). */
+  private serve(turn: number, session: Session): number | Promise<number> {
     const { channel, handlers } = this;
     this.depth++;
+    let pending = false;
     try {
-      let values: unknown[] = [];
+      let values: unknown[] | Promise<unknown[]> = [];
       if (turn === REQUEST_HOST_CALL) {
         values = handlers.hostCall(channel.op, channel.readValues());
       } else if (turn === REQUEST_OUTPUT) {
@@ -147,14 +164,46 @@ export class Conversation {
       } else {
         throw new Trap('unknown', `the worker thread sent unexpected message ${turn}`);
       }
-      if (this.thread.dead) return WORKER_GONE;
-      channel.writeValues(values);
-      return CMD_ANSWER;
+      if (values instanceof Promise) {
+        pending = true;
+        return this.answerLater(values, session);
+      }
+      return this.answer(values, session);
     } catch (err) {
-      if (this.thread.dead) return WORKER_GONE;
-      session.errors.write(channel, err);
-      return CMD_ANSWER_THROW;
+      return this.answerError(err, session);
     } finally {
+      if (!pending) this.depth--;
+    }
+  }
+
+  private answer(values: unknown[], _session: Session): number {
+    if (this.thread.dead) return WORKER_GONE;
+    this.channel.writeValues(values);
+    return CMD_ANSWER;
+  }
+
+  private answerError(err: unknown, session: Session): number {
+    if (this.thread.dead) return WORKER_GONE;
+    session.errors.write(this.channel, err);
+    return CMD_ANSWER_THROW;
+  }
+
+  /**
+   * Waits for an async host function while the guest waits in its import. The host context stays
+   * usable meanwhile (depth stays raised); the thread's death (a deadline) ends the wait at once.
+   */
+  private async answerLater(values: Promise<unknown[]>, session: Session): Promise<number> {
+    let stopWatching: (() => void) | undefined;
+    const died = new Promise<'dead'>((resolve) => {
+      if (this.thread.dead) resolve('dead');
+      else stopWatching = this.thread.onDeath(() => resolve('dead'));
+    });
+    try {
+      const settled = await Promise.race([values.then((v) => ({ v }), (e: unknown) => ({ e })), died]);
+      if (settled === 'dead') return WORKER_GONE;
+      return 'e' in settled ? this.answerError(settled.e, session) : this.answer(settled.v, session);
+    } finally {
+      stopWatching?.();
       this.depth--;
     }
   }

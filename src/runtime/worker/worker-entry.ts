@@ -9,7 +9,8 @@ import type { HostContext } from '../host-context.ts';
 import { InProcessInstance } from '../inprocess/inprocess-instance.ts';
 import type { WasmResult, WasmValue } from '../types.ts';
 import {
-  Channel, CMD_ADD_FUEL, CMD_CALL, CMD_INSTANTIATE, CMD_RELEASE, CMD_RUN_COMMAND, REPLY_DONE, REPLY_FAILED, REPLY_READY,
+  BYTES_CAPACITY, Channel, CMD_ADD_FUEL, CMD_CALL, CMD_CALL_DATA, CMD_INSTANTIATE, CMD_PEEK, CMD_POKE, CMD_RELEASE, CMD_RUN_COMMAND, CMD_STAGE_IN,
+  CMD_STAGE_OUT, REPLY_DONE, REPLY_FAILED, REPLY_READY,
 } from './channel.ts';
 import { importConfig, type InstantiateMessage } from './config-transfer.ts';
 import { writeError } from './error-codec.ts';
@@ -21,6 +22,7 @@ type Handle = (...args: WasmValue[]) => WasmResult;
 interface Hosted {
   instance: InProcessInstance;
   names: string[];
+  dataNames: string[];
   handles: Handle[];
   arities: number[];
 }
@@ -29,6 +31,10 @@ const channel = new Channel(workerData as SharedArrayBuffer);
 const port = parentPort!;
 const link = new MainThreadLink(channel, (index, args, ctx) => callExport(current(), index, args, ctx));
 let hosted: Hosted | undefined;
+/** Bytes larger than one transfer, gathered from several turns (a call's input, a memory write). */
+let stagedIn: Uint8Array | undefined;
+/** Bytes larger than one transfer, handed out over several turns (a call's result, a memory read). */
+let stagedOut: Uint8Array | undefined;
 
 function current(): Hosted {
   if (!hosted) throw new Trap('unknown', 'the worker thread holds no instance');
@@ -49,11 +55,16 @@ function takeMessage(): InstantiateMessage {
 
 function instantiate(): void {
   const msg = takeMessage();
-  const config = importConfig(msg.config, { hostFunction: (i, m, n) => link.hostFunction(i, m, n), output: (fd) => link.output(fd) });
+  const config = importConfig(msg.config, {
+    hostFunction: (i, m, n) => link.hostFunction(i, m, n),
+    output: (fd) => link.output(fd),
+    log: (level, message) => link.log(level, message),
+  });
   const instance = InProcessInstance.create(msg.id, msg.module, msg.info, config, link.observer());
   hosted = {
     instance,
     names: msg.functions,
+    dataNames: msg.dataFunctions,
     handles: msg.functions.map((name) => instance.syncHandle(name) as Handle),
     arities: msg.functions.map((name) => instance.functions.get(name)?.results.length ?? 0),
   };
@@ -75,9 +86,54 @@ async function runCommand(h: Hosted): Promise<number> {
   return REPLY_DONE;
 }
 
+/** Receives one chunk of bytes bound for the guest: operands (total length, offset). */
+function stageIn(): void {
+  const total = channel.a, offset = channel.c;
+  if (offset === 0) stagedIn = new Uint8Array(total);
+  if (!stagedIn || stagedIn.length !== total) throw new Trap('unknown', 'staged bytes continued without being started');
+  channel.readBytesInto(stagedIn, offset);
+}
+
+/** The whole of `total` bytes the main thread sent: inline when they fit one transfer, staged otherwise. */
+function takeIn(total: number): Uint8Array {
+  if (total <= BYTES_CAPACITY) return channel.readBytes();
+  const data = stagedIn;
+  stagedIn = undefined;
+  if (!data || data.length !== total) throw new Trap('unknown', 'staged bytes are missing or incomplete');
+  return data;
+}
+
+/** Replies with the length of `data` and its first chunk; the rest waits in `stagedOut`. */
+function giveOut(data: Uint8Array): void {
+  channel.writeValues([data.length]);
+  channel.writeBytes(data.subarray(0, BYTES_CAPACITY));
+  stagedOut = data.length > BYTES_CAPACITY ? data : undefined;
+}
+
+function stageOut(): void {
+  const offset = channel.c;
+  if (!stagedOut) throw new Trap('unknown', 'no staged bytes to continue');
+  channel.writeBytes(stagedOut.subarray(offset, offset + BYTES_CAPACITY));
+  if (offset + BYTES_CAPACITY >= stagedOut.length) stagedOut = undefined;
+}
+
+function callData(h: Hosted): void {
+  const name = h.dataNames[channel.op];
+  if (name === undefined) throw new Trap('unknown', `the worker thread has no data function number ${channel.op}`);
+  stagedOut = undefined;
+  giveOut(h.instance.callDataSync(name, takeIn(channel.a)));
+}
+
+function poke(h: Hosted): void {
+  const ptr = channel.a, total = channel.b;
+  h.instance.writeMemorySync(ptr, takeIn(total));
+}
+
 function release(): void {
   const previous = hosted;
   hosted = undefined;
+  stagedIn = undefined;
+  stagedOut = undefined;
   channel.metrics.fill(0);
   void previous?.instance.destroy();
 }
@@ -89,6 +145,21 @@ function serve(cmd: number): number | Promise<number> {
       return REPLY_DONE;
     case CMD_RUN_COMMAND:
       return runCommand(current());
+    case CMD_CALL_DATA:
+      callData(current());
+      return REPLY_DONE;
+    case CMD_STAGE_IN:
+      stageIn();
+      return REPLY_DONE;
+    case CMD_STAGE_OUT:
+      stageOut();
+      return REPLY_DONE;
+    case CMD_PEEK:
+      giveOut(current().instance.readMemorySync(channel.a, channel.b));
+      return REPLY_DONE;
+    case CMD_POKE:
+      poke(current());
+      return REPLY_DONE;
     case CMD_ADD_FUEL:
       current().instance.addFuel(Number(channel.readValues()[0]));
       return REPLY_DONE;

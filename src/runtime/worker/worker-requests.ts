@@ -10,9 +10,10 @@ import type { HostFunction, RuntimeObserver, WasmValue } from '../types.ts';
 import {
   BYTES_CAPACITY, CMD_ANSWER, CMD_ANSWER_THROW, CMD_MEM_READ, CMD_MEM_WRITE, CMD_REENTER, EVENT_LIMIT, EVENT_TRAP, EVENT_VIOLATION,
   REPLY_DONE, REPLY_FAILED,
-  REQUEST_EVENT, REQUEST_HOST_CALL, REQUEST_OUTPUT, type Channel, type ChannelValue,
+  LOG_OUTPUT_BASE, REQUEST_EVENT, REQUEST_HOST_CALL, REQUEST_OUTPUT, type Channel, type ChannelValue,
 } from './channel.ts';
 import { readError, writeError } from './error-codec.ts';
+import { EXTISM_LOG_LEVELS, type ExtismLogLevel } from '../../communication/extism-kernel.ts';
 
 /** Runs export number `index` re-entrantly and leaves its results in the channel. */
 export type Reenter = (index: number, args: WasmValue[], ctx: HostContext) => void;
@@ -51,6 +52,13 @@ export class MainThreadLink {
         offset += BYTES_CAPACITY;
       } while (offset < chunk.length);
     };
+  }
+
+  /** Forwards an Extism plugin's log line (cut to one transfer: a log line is not a data channel). */
+  log(level: ExtismLogLevel, message: string): void {
+    this.channel.writeText(message);
+    this.channel.op = LOG_OUTPUT_BASE + EXTISM_LOG_LEVELS.indexOf(level);
+    this.ask(REQUEST_OUTPUT);
   }
 
   /** The observer the hosted instance reports to; the main thread hands the events to the real one. */

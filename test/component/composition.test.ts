@@ -1,0 +1,88 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { InvalidArguments, MissingImports, Trap } from '../../src/index.ts';
+import { load, runtime } from './helpers.ts';
+
+test("one component's exports satisfy another's imports", async () => {
+  const rt = await runtime();
+  const store = await rt.instantiate(await load('kv-provider'));
+  const app = await rt.instantiate(await load('kv-consumer'), { imports: { 'example:kv/store': store } });
+  assert.equal(await app.call('example:kv/app#run', ['colour', 'blue']), 'blue');
+  assert.equal(await store.call('example:kv/store#get', ['colour']), 'blue', 'the write went to the provider instance');
+  assert.equal(await app.call('example:kv/app#run', ['colour', 'red']), 'red');
+  const second = await rt.instantiate(await load('kv-consumer'), { imports: { 'example:kv/store': store } });
+  assert.equal(await second.call('example:kv/app#run', ['size', 'L']), 'L');
+  assert.equal(await app.call('example:kv/app#run', ['colour', 'green']), 'green', 'both consumers share one store');
+  assert.equal(await store.call('example:kv/store#get', ['size']), 'L');
+});
+
+test('plain JavaScript can provide the same interface', async () => {
+  const rt = await runtime();
+  const map = new Map<string, string>();
+  const app = await rt.instantiate(await load('kv-consumer'), {
+    imports: { 'example:kv/store': { get: (k: string) => map.get(k), set: (k: string, v: string) => void map.set(k, v.toUpperCase()) } },
+  });
+  assert.equal(await app.call('example:kv/app#run', ['k', 'value']), 'VALUE');
+  assert.equal(map.get('k'), 'VALUE');
+});
+
+test('a trap in the provider surfaces as a Trap of the caller', async () => {
+  const rt = await runtime();
+  const store = await rt.instantiate(await load('kv-provider'));
+  const app = await rt.instantiate(await load('kv-consumer'), { imports: { 'example:kv/store': store } });
+  for (let i = 0; i < 16; i++) await store.call('example:kv/store#set', [`k${i}`, 'x']);
+  await assert.rejects(app.call('example:kv/app#run', ['one-too-many', 'x']), Trap);
+  assert.equal(store.usable, false);
+  assert.equal(app.usable, false);
+});
+
+test('imports nothing provides are MissingImports, listing every one', async () => {
+  const rt = await runtime();
+  await assert.rejects(rt.instantiate(await load('kv-consumer')), (err: unknown) => {
+    assert.ok(err instanceof MissingImports);
+    assert.deepEqual(err.missing.map((m) => `${m.module}.${m.name}`).sort(), ['example:kv/store.get', 'example:kv/store.set']);
+    return true;
+  });
+  await assert.rejects(rt.instantiate(await load('kv-consumer'), { imports: { 'example:kv/store': { get: () => undefined } } }), (err: unknown) => {
+    assert.ok(err instanceof MissingImports);
+    assert.deepEqual(err.missing.map((m) => m.name), ['set']);
+    return true;
+  });
+});
+
+test('a provider whose types do not match is refused before anything runs', async () => {
+  const rt = await runtime();
+  const greeter = await rt.instantiate(await load('greeter'));
+  await assert.rejects(rt.instantiate(await load('kv-consumer'), { imports: { 'example:kv/store': greeter } }), (err: unknown) => {
+    assert.ok(err instanceof InvalidArguments);
+    assert.match(err.message, /does not export 'example:kv\/store'/);
+    return true;
+  });
+  // The consumer itself exports example:kv/app, whose `run` is not the store's `get`/`set`.
+  const consumerOfJs = await rt.instantiate(await load('kv-consumer'), { imports: { 'example:kv/store': { get: () => undefined, set: () => {} } } });
+  await assert.rejects(rt.instantiate(await load('kv-consumer'), { imports: { 'example:kv/store': consumerOfJs } }), InvalidArguments);
+});
+
+test('a provider exporting the interface with different types is refused, naming the difference', async () => {
+  const { parse, componentEmbed, componentNew } = await import('@bytecodealliance/jco-transpile/wasm-tools');
+  // The same interface name, but `get` returns a plain string instead of option<string>.
+  const wit = `package example:kv;
+interface store {
+  get: func(key: string) -> string;
+  set: func(key: string, value: string);
+}
+world provider { export store; }`;
+  const core = await parse(`(module
+    (memory (export "memory") 1)
+    (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024))
+    (func (export "example:kv/store#get") (param i32 i32) (result i32) (i32.const 0))
+    (func (export "example:kv/store#set") (param i32 i32 i32 i32)))`);
+  const bytes = await componentNew(await componentEmbed({ binary: core, witSource: wit, world: 'provider' }), []);
+  const rt = await runtime({}, {}, { cacheDir: false });
+  const wrong = await rt.instantiate(await rt.createComponentModule(bytes));
+  await assert.rejects(rt.instantiate(await load('kv-consumer'), { imports: { 'example:kv/store': wrong } }), (err: unknown) => {
+    assert.ok(err instanceof InvalidArguments);
+    assert.match(err.message, /function 'get' does not match: result: option vs string/);
+    return true;
+  });
+});

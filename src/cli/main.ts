@@ -1,10 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { exitFor } from './exit-codes.ts';
-import { INSPECT_HELP, inspectCommand } from './commands/inspect.ts';
-import { RUN_HELP, runCommand } from './commands/run.ts';
-import { TYPES_HELP, typesCommand } from './commands/types.ts';
-import { SERVE_HELP, serveCommand } from './commands/serve.ts';
 
 const HELP = `wasm-sandbox: run untrusted WebAssembly under least privilege and hard resource limits.
 
@@ -19,11 +15,29 @@ Usage:
 Nothing is granted unless asked for: no files, no environment, no network.
 `;
 
-const COMMANDS: Record<string, { help: string; run: (argv: string[], out: (s: string) => void) => Promise<number> }> = {
-  run: { help: RUN_HELP, run: runCommand },
-  inspect: { help: INSPECT_HELP, run: inspectCommand },
-  serve: { help: SERVE_HELP, run: serveCommand },
-  types: { help: TYPES_HELP, run: typesCommand },
+interface Command {
+  help: string;
+  run: (argv: string[], out: (s: string) => void) => Promise<number>;
+}
+
+// Each command module is loaded only when used: start-up time is part of every `run`.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  run: async () => {
+    const m = await import('./commands/run.ts');
+    return { help: m.RUN_HELP, run: m.runCommand };
+  },
+  inspect: async () => {
+    const m = await import('./commands/inspect.ts');
+    return { help: m.INSPECT_HELP, run: m.inspectCommand };
+  },
+  serve: async () => {
+    const m = await import('./commands/serve.ts');
+    return { help: m.SERVE_HELP, run: m.serveCommand };
+  },
+  types: async () => {
+    const m = await import('./commands/types.ts');
+    return { help: m.TYPES_HELP, run: m.typesCommand };
+  },
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -39,14 +53,16 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'help') {
-    out(COMMANDS[rest[0]]?.help ?? HELP);
+    const named = COMMANDS[rest[0]];
+    out(named ? (await named()).help : HELP);
     return 0;
   }
-  const cmd = COMMANDS[command];
-  if (!cmd) {
+  const load = COMMANDS[command];
+  if (!load) {
     process.stderr.write(`wasm-sandbox: unknown command '${command}'\n\n${HELP}`);
     return 2;
   }
+  const cmd = await load();
   if (rest.length && (rest[0] === '--help' || rest[0] === '-h')) {
     out(cmd.help);
     return 0;

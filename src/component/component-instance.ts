@@ -16,7 +16,8 @@ import { resolveImports, type ImportProvider } from './import-resolver.ts';
 import { ExitSignal, type Violation } from './wasi/host-state.ts';
 import type { HttpErrorCode, HttpRequestInit, HttpResponse } from './wasi/http.ts';
 import { Preview2Host, unversioned } from './wasi/preview2-host.ts';
-import type { Func } from './wit/decode-component.ts';
+import { compileDirectCall } from './abi/direct-call.ts';
+import type { CoreItem, Func } from './wit/decode-component.ts';
 import { camelCase, functionRole, pascalCase } from './wit/interfaces.ts';
 import { compileArgsCheck } from './wit/value-check.ts';
 
@@ -41,6 +42,12 @@ export interface ComponentInstanceOptions {
   onStderr?: (chunk: Uint8Array) => void;
   /** Every refused operation (a path outside a preopen, a denied address, …), for monitoring. */
   onViolation?: (v: Violation) => void;
+  /**
+   * Call exported functions through our own Canonical ABI straight into the core function they are
+   * lifted from, rather than through jco's per-call bindings (default true). Functions whose types
+   * involve resources or async always go through jco.
+   */
+  directCalls?: boolean;
 }
 
 export interface ComponentMetrics {
@@ -56,13 +63,16 @@ interface Live {
   readonly jco: Record<string, unknown>;
   readonly host: Preview2Host;
   readonly limits: CoreLimits;
+  /** Core instances by their module's position in the binary, in instantiation order. */
+  readonly cores: Map<number, WebAssembly.Instance[]>;
 }
 
 interface Entry {
+  /** Runs the function and returns its value, a top-level `result` as `{ tag, val }`. */
   readonly run: (args: unknown[]) => unknown;
   readonly check: (args: readonly unknown[]) => unknown[];
-  /** The function returns a WIT `result`, which jco reports by throwing the error payload. */
-  readonly returnsResult: boolean;
+  /** jco reports the `err` of a top-level result by throwing its payload. */
+  readonly throwsErr: boolean;
 }
 
 let nextId = 1;
@@ -123,6 +133,19 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
       onViolation: this.options.onViolation,
     });
     let jco: Record<string, unknown>;
+    const cores = new Map<number, WebAssembly.Instance[]>();
+    const files = new Map<WebAssembly.Module, string>();
+    for (const [name, m] of modules) files.set(m, name);
+    const instantiateCore = (module: WebAssembly.Module, imports?: WebAssembly.Imports): WebAssembly.Instance => {
+      const instance = limits.instantiateCore(module, imports);
+      const index = this.component.staticIndex(files.get(module) ?? '');
+      if (index !== undefined) {
+        const list = cores.get(index) ?? [];
+        list.push(instance);
+        cores.set(index, list);
+      }
+      return instance;
+    };
     try {
       const imports = resolveImports(this.component, this.options.imports ?? {}, host);
       limits.enter();
@@ -131,7 +154,7 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
           const m = modules.get(name);
           if (!m) throw new Trap('host-error', `jco asked for an unknown core module '${name}'`);
           return m;
-        }, imports, limits.instantiateCore);
+        }, imports, instantiateCore);
       } finally {
         limits.exit();
       }
@@ -139,7 +162,7 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
       host.close();
       throw err instanceof WasmSandboxError ? err : toSandboxError(host.state.stoppedBy ?? err, 'component instantiation');
     }
-    this.live = { jco, host, limits };
+    this.live = { jco, host, limits, cores };
     this.entries.clear();
     this.unusable = undefined;
     this.instantiations++;
@@ -180,8 +203,7 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
     const a = check ? entry.check(args) : (args as unknown[]);
     try {
       live.limits.enter();
-      const value = entry.run(a);
-      return entry.returnsResult ? { tag: 'ok', val: value } : value;
+      return entry.run(a);
     } catch (err) {
       return this.failed(err, entry, path, live);
     } finally {
@@ -191,13 +213,14 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
 
   private failed(err: unknown, entry: Entry, path: string, live: Live): unknown {
     // jco reports the `err` case of a top-level result by throwing its payload, which is never an Error.
-    if (entry.returnsResult && !(err instanceof Error)) return { tag: 'err', val: err };
+    if (entry.throwsErr && !(err instanceof Error)) return { tag: 'err', val: err };
+    const returnsResult = this.lookup(path).func.type.result?.kind === 'result';
     const stopped = live.host.state.stoppedBy;
     const cause = stopped ?? err;
     if (cause instanceof ExitSignal) {
       this.exitCode = cause.code;
       this.retire(`the component exited with code ${cause.code}`);
-      return entry.returnsResult ? { tag: cause.code === 0 ? 'ok' : 'err', val: undefined } : undefined;
+      return returnsResult ? { tag: cause.code === 0 ? 'ok' : 'err', val: undefined } : undefined;
     }
     // A TypeError from jco's own lowering (no guest frames): the arguments were wrong, the instance is fine.
     if (err instanceof TypeError && stopped === undefined && wasmFrames(err).length === 0) {
@@ -249,9 +272,26 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
     throw new FunctionNotFound(path, this.component.describe().functions.map((f) => f.path));
   }
 
+  /** The live value a core item of the component names, for the direct call path. */
+  private resolveCore(item: CoreItem): unknown {
+    if (item.kind !== 'export') return undefined;
+    if (item.instance.kind === 'inline') {
+      const inner = item.instance.exports.get(item.name);
+      return inner ? this.resolveCore(inner) : undefined;
+    }
+    const instance = this.live?.cores.get(item.instance.module.index)?.[item.instance.seq];
+    return instance?.exports[item.name];
+  }
+
   private makeEntry(path: string): Entry {
     const { iface, name, func } = this.lookup(path);
     const role = functionRole(name);
+    const check = compileArgsCheck(func.type, path);
+    if (role.kind === 'function' && this.options.directCalls !== false) {
+      const direct = compileDirectCall(func, (item) => this.resolveCore(item));
+      if (direct) return { run: direct, check, throwsErr: false };
+    }
+    const returnsResult = func.type.result?.kind === 'result';
     const jco = (): Record<string, unknown> => {
       const root = this.live!.jco;
       return (iface === null ? root : root[iface]) as Record<string, unknown>;
@@ -281,7 +321,11 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
         break;
       }
     }
-    return { run, check: compileArgsCheck(func.type, path), returnsResult: func.type.result?.kind === 'result' };
+    if (returnsResult) {
+      const bare = run;
+      run = (args) => ({ tag: 'ok', val: bare(args) });
+    }
+    return { run, check, throwsErr: returnsResult };
   }
 
   private buildExports(): Record<string, unknown> {

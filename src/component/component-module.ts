@@ -29,6 +29,7 @@ export class ComponentModule {
   readonly transpiled: Transpiled;
   private readonly compiled = new Map<string, Promise<Map<string, WebAssembly.Module>>>();
   private description: ComponentDescription | undefined;
+  private staticIndices: Map<string, number | undefined> | undefined;
   private witText: Promise<string> | undefined;
 
   /** @internal Use `ComponentRuntime.createComponentModule`. */
@@ -60,6 +61,28 @@ export class ComponentModule {
       return bodies ? `${world}\n\n${bodies}` : `${world}\n`;
     })();
     return this.witText;
+  }
+
+  /**
+   * @internal The position (in the component binary) of the core module jco calls `file`, when it
+   * is certain: jco numbers its files in binary order (`x.core.wasm`, `x.core2.wasm`, …), and the
+   * bytes must match. Undefined for components with core modules inside nested components, whose
+   * numbering the direct call path does not rely on.
+   */
+  staticIndex(file: string): number | undefined {
+    if (!this.staticIndices) {
+      const flat = this.decoded.coreModules.every((m) => !m.nested);
+      this.staticIndices = new Map();
+      for (const [name, bytes] of this.transpiled.coreModules) {
+        const match = /\.core(\d*)\.wasm$/.exec(name);
+        const index = match ? (match[1] ? Number(match[1]) - 1 : 0) : -1;
+        const def = this.decoded.coreModules[index];
+        const same = flat && def !== undefined && def.end - def.start === bytes.length
+          && Buffer.compare(this.bytes.subarray(def.start, def.end), bytes) === 0;
+        this.staticIndices.set(name, same ? index : undefined);
+      }
+    }
+    return this.staticIndices.get(file);
   }
 
   /** @internal Every core module, instrumented for `options` and compiled; cached per options. */

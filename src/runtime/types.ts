@@ -1,6 +1,7 @@
 import type { Capabilities } from '../security/capabilities.ts';
 import type { ResourceLimits } from '../security/resource-limits.ts';
 import type { FuncSignature, ModuleInfo } from '../module/module-info.ts';
+import type { ListenerAddress, ListenerSpec } from '../wasi/socket-protocol.ts';
 import type { HostContext } from './host-context.ts';
 import type { ExtismOptions } from '../communication/extism-kernel.ts';
 import type { DataFunction } from '../communication/guest-abi.ts';
@@ -27,6 +28,14 @@ export interface WasiIo {
   onStderr?: (chunk: Uint8Array) => void;
   /** argv[0] as the guest sees it. */
   programName?: string;
+  /**
+   * TCP listeners to pre-open for the guest (like wasmtime's `--tcplisten`): descriptors after the
+   * preopens, served with sock_accept. Each address must be allowed by `capabilities.network`, or
+   * the instance is not created (SecurityViolation). Port 0 picks a free port; see `onListening`.
+   */
+  listeners?: readonly ListenerSpec[];
+  /** Called once the listeners are bound, before any guest code runs, with their real addresses. */
+  onListening?: (listeners: ListenerAddress[]) => void;
 }
 
 export interface ResolvedInstanceConfig {
@@ -57,6 +66,8 @@ export interface InstanceMetrics {
   openFileDescriptors: number;
   bytesRead: number;
   bytesWritten: number;
+  /** Connections the guest has accepted and not closed (see `io.maxNetworkConnections`). */
+  networkConnections: number;
 }
 
 /** Observers the runtime reports monitoring events to; the facade turns them into sandbox events. */

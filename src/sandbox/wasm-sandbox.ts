@@ -1,7 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import {
-  FunctionNotFound, InvalidArguments, InvalidModule, InstanceNotFound, ModuleNotFound, ResourceLimitExceeded, SandboxClosed,
+  argumentsToBytes, bytesToJsonText, bytesToValue, checkMsgpackInput, checkMsgpackOutput, jsonTextToBytes,
+} from '../communication/codecs.ts';
+import type { ExtismOptions } from '../communication/extism-kernel.ts';
+import {
+  AsyncRequired, FunctionNotFound, InvalidArguments, InvalidModule, InstanceNotFound, ModuleNotFound, ResourceLimitExceeded, SandboxClosed,
   SecurityViolation, Trap, WasmSandboxError,
 } from '../errors.ts';
 import { inspect, toBytes } from '../module/inspect.ts';
@@ -31,6 +35,8 @@ export interface InstanceConfig {
   imports?: ExternImports;
   /** Stdin data, output taps and argv[0] for WASI guests. */
   wasi?: WasiIo;
+  /** Configuration, log level and log sink for plugins written against Extism's host ABI. */
+  extism?: ExtismOptions;
 }
 
 export interface ModuleSummary {
@@ -168,11 +174,55 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
     return id;
   }
 
+  /**
+   * Calls an export. On a data function (docs/guest-abi.md) the arguments travel as a JSON array and
+   * the result comes back decoded from JSON, so `callFunction(id, 'add', [5, 3])` reads the same
+   * whether `add` takes two i32s or JSON.
+   */
   async callFunction(instanceId: string, name: string, args: readonly WasmValue[] = []): Promise<WasmResult> {
     const instance = this.instanceEntry(instanceId).instance;
     if (typeof name !== 'string') throw new InvalidArguments('function name must be a string');
     if (!Array.isArray(args)) throw new InvalidArguments(`arguments for '${name}' must be an array`);
+    if (isDataCall(instance, name)) {
+      return bytesToValue(name, await instance.callData(name, argumentsToBytes(name, args))) as WasmResult;
+    }
     return instance.call(name, args);
+  }
+
+  /** Calls a data function with a JSON text and resolves with the JSON text it returned (`null` for nothing). */
+  async callFunctionJson(instanceId: string, name: string, json: string): Promise<string> {
+    const instance = this.instanceEntry(instanceId).instance;
+    if (typeof name !== 'string') throw new InvalidArguments('function name must be a string');
+    return bytesToJsonText(name, await instance.callData(name, jsonTextToBytes(name, json)));
+  }
+
+  /** Calls a data function with one MessagePack value and resolves with the MessagePack value it returned. */
+  async callFunctionMsgpack(instanceId: string, name: string, bytes: Uint8Array): Promise<Uint8Array> {
+    const instance = this.instanceEntry(instanceId).instance;
+    if (typeof name !== 'string') throw new InvalidArguments('function name must be a string');
+    return checkMsgpackOutput(name, await instance.callData(name, checkMsgpackInput(name, bytes)));
+  }
+
+  /** Calls a data function with raw bytes, for encodings of the caller's own. */
+  async callFunctionBytes(instanceId: string, name: string, bytes: Uint8Array): Promise<Uint8Array> {
+    const instance = this.instanceEntry(instanceId).instance;
+    if (typeof name !== 'string') throw new InvalidArguments('function name must be a string');
+    if (!(bytes instanceof Uint8Array)) throw new InvalidArguments(`callFunctionBytes('${name}') expects a Uint8Array`);
+    return instance.callData(name, bytes);
+  }
+
+  /** The data functions an instance offers, by the name callers use. */
+  listDataFunctions(instanceId: string): string[] {
+    return [...this.instanceEntry(instanceId).instance.dataFunctions.keys()];
+  }
+
+  /** A copy of `len` bytes of the instance's exported memory at `ptr`. Never while one of its calls runs. */
+  async readMemory(instanceId: string, ptr: number, len: number): Promise<Uint8Array> {
+    return this.instanceEntry(instanceId).instance.readMemory(ptr, len);
+  }
+
+  async writeMemory(instanceId: string, ptr: number, bytes: Uint8Array): Promise<void> {
+    return this.instanceEntry(instanceId).instance.writeMemory(ptr, bytes);
   }
 
   /** A cached handle to `name`; the handle keeps working until the instance is destroyed. */
@@ -181,7 +231,21 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
     const cached = entry.handles.get(name);
     if (cached) return cached;
     const instance = entry.instance;
+    if (typeof name === 'string' && isDataCall(instance, name)) {
+      const data = (...args: A): Promise<R> => this.callFunction(instanceId, name, args) as Promise<R>;
+      const handle = Object.assign(data, { sync: undefined, functionName: name });
+      entry.handles.set(name, handle);
+      return handle;
+    }
     if (!instance.functions.has(name)) throw new FunctionNotFound(String(name), [...instance.functions.keys()]);
+    if (instance.suspending) {
+      const refuse = (): R => {
+        throw new AsyncRequired(name);
+      };
+      const handle = Object.assign((...args: A) => instance.call(name, args) as Promise<R>, { sync: refuse as (...args: A) => R, functionName: name });
+      entry.handles.set(name, handle);
+      return handle;
+    }
     const sync = instance.syncHandle(name) as ((...args: A) => R) | undefined;
     const call = sync
       ? (...args: A): Promise<R> => {
@@ -298,7 +362,7 @@ function moduleBytes(bytes: Uint8Array | ArrayBuffer): Uint8Array {
 
 function resolveConfig(config: InstanceConfig): ResolvedInstanceConfig {
   if (config === null || typeof config !== 'object') throw new InvalidArguments('instance config must be an object');
-  const known = new Set(['capabilities', 'resourceLimits', 'hostFunctions', 'imports', 'wasi']);
+  const known = new Set(['capabilities', 'resourceLimits', 'hostFunctions', 'imports', 'wasi', 'extism']);
   for (const key of Object.keys(config)) {
     if (!known.has(key)) throw new InvalidArguments(`unknown instance config key '${key}'; expected one of ${[...known].join(', ')}`);
   }
@@ -315,5 +379,35 @@ function resolveConfig(config: InstanceConfig): ResolvedInstanceConfig {
     hostFunctions,
     imports: config.imports ?? {},
     wasi: config.wasi ?? {},
+    extism: resolveExtism(config.extism),
   };
+}
+
+function resolveExtism(options: ExtismOptions | undefined): ExtismOptions {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object') throw new InvalidArguments('extism must be an object');
+  const { config, logLevel, onLog, maxVarBytes } = options;
+  if (config !== undefined) {
+    if (config === null || typeof config !== 'object') throw new InvalidArguments('extism.config must be an object of strings');
+    for (const [key, value] of Object.entries(config)) {
+      if (typeof value !== 'string') throw new InvalidArguments(`extism.config.${key} must be a string`);
+    }
+  }
+  if (logLevel !== undefined && !['trace', 'debug', 'info', 'warn', 'error', 'off'].includes(logLevel)) {
+    throw new InvalidArguments(`extism.logLevel must be one of trace, debug, info, warn, error, off; got ${String(logLevel)}`);
+  }
+  if (onLog !== undefined && typeof onLog !== 'function') throw new InvalidArguments('extism.onLog must be a function');
+  if (maxVarBytes !== undefined && (!Number.isSafeInteger(maxVarBytes) || maxVarBytes < 0)) {
+    throw new InvalidArguments('extism.maxVarBytes must be a non-negative integer');
+  }
+  return { config: config && { ...config }, logLevel, onLog, maxVarBytes };
+}
+
+/**
+ * Whether `callFunction(name)` is a structured call: a data function with no numeric export of the
+ * same name, or an Extism plugin function (which has no numeric meaning of its own).
+ */
+function isDataCall(instance: WasmInstance, name: string): boolean {
+  const data = instance.dataFunctions.get(name);
+  return data !== undefined && (data.kind === 'extism' || !instance.functions.has(name));
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { InvalidPolicy } from '../errors.ts';
 import { Capabilities, type CapabilitiesInit } from './capabilities.ts';
 import { ResourceLimits, type ResourceLimitsInit } from './resource-limits.ts';
@@ -27,6 +27,11 @@ export function parsePolicy(doc: unknown, baseDir = process.cwd()): Policy {
     capabilities: Capabilities.from(d.capabilities ?? {}, { baseDir, pathPrefix: '/capabilities' }),
     resourceLimits: ResourceLimits.from(d.resourceLimits ?? {}, { pathPrefix: '/resourceLimits' }),
   };
+}
+
+// The YAML parser is loaded on first use: most runs have no policy file, and it costs ~20 ms to load.
+function parseYaml(text: string): unknown {
+  return (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);
 }
 
 /** Loads a JSON (`.json`) or YAML (anything else) policy file. */

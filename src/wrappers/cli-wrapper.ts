@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { InvalidArguments, ModuleNotFound, ResourceLimitExceeded, Timeout, Trap, WasmSandboxError } from '../errors.ts';
 import { Capabilities, type CapabilitiesInit } from '../security/capabilities.ts';
 import { ResourceLimits, type ResourceLimitsInit } from '../security/resource-limits.ts';
 import type { InstanceMetrics, RuntimeKind } from '../runtime/types.ts';
+import type { ListenerAddress, ListenerSpec } from '../wasi/socket-protocol.ts';
 import { WasmSandbox } from '../sandbox/wasm-sandbox.ts';
 
 export interface CliWrapperOptions {
@@ -27,6 +27,10 @@ export interface CliAppOptions {
   resourceLimits?: ResourceLimits | ResourceLimitsInit;
   /** argv[0]; defaults to the file name or `main.wasm`. */
   programName?: string;
+  /** TCP listeners to pre-open for the guest; each must be allowed by `capabilities.network` (see `WasiIo.listeners`). */
+  listeners?: readonly ListenerSpec[];
+  /** Called with the bound addresses of `listeners` before the guest starts. */
+  onListening?: (listeners: ListenerAddress[]) => void;
 }
 
 export interface CliResult {
@@ -59,6 +63,8 @@ export class CliWrapper {
   private readonly options: CliWrapperOptions;
   private sandbox: Promise<WasmSandbox> | undefined;
   private readonly byHash = new Map<string, Promise<string>>();
+  /** Files already loaded, valid while the file's identity and modification time are unchanged. */
+  private readonly byPath = new Map<string, { version: string; id: Promise<string> }>();
 
   constructor(options: CliWrapperOptions = {}) {
     this.options = options;
@@ -78,16 +84,10 @@ export class CliWrapper {
       if (!sandbox.listModules().some((m) => m.id === options.module)) throw new ModuleNotFound(options.module);
       return options.module;
     }
-    let bytes: Uint8Array;
-    if (options.path !== undefined) {
-      try {
-        bytes = await readFile(options.path);
-      } catch (err) {
-        throw new ModuleNotFound(options.path, `cannot read '${options.path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-      }
-    } else {
-      bytes = options.bytes instanceof Uint8Array ? options.bytes : new Uint8Array(options.bytes as ArrayBuffer);
-    }
+    if (options.path !== undefined) return this.loadPath(sandbox, options.path);
+    const bytes = options.bytes instanceof Uint8Array ? options.bytes : new Uint8Array(options.bytes as ArrayBuffer);
+    // node:crypto is loaded only here: a command-line run by path never pays for it.
+    const { createHash } = process.getBuiltinModule('node:crypto');
     const hash = createHash('sha256').update(bytes).digest('hex');
     let id = this.byHash.get(hash);
     if (!id) {
@@ -95,6 +95,24 @@ export class CliWrapper {
       id.catch(() => this.byHash.delete(hash));
       this.byHash.set(hash, id);
     }
+    return id;
+  }
+
+  private async loadPath(sandbox: WasmSandbox, path: string): Promise<string> {
+    let version: string;
+    let bytes: Uint8Array;
+    try {
+      const s = await stat(path);
+      version = `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}`;
+      const known = this.byPath.get(path);
+      if (known && known.version === version) return known.id;
+      bytes = await readFile(path);
+    } catch (err) {
+      throw new ModuleNotFound(path, `cannot read '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    const id = sandbox.loadModule(bytes);
+    this.byPath.set(path, { version, id });
+    id.catch(() => this.byPath.delete(path));
     return id;
   }
 
@@ -125,7 +143,7 @@ export class CliWrapper {
     const instanceId = await sandbox.createInstance(moduleId, {
       capabilities: caps,
       resourceLimits: options.resourceLimits,
-      wasi: { stdin: options.stdin, programName, ...taps },
+      wasi: { stdin: options.stdin, programName, listeners: options.listeners, onListening: options.onListening, ...taps },
     });
     try {
       let exitCode: number | null = null;
@@ -155,6 +173,7 @@ export class CliWrapper {
     const sandbox = this.sandbox;
     this.sandbox = undefined;
     this.byHash.clear();
+    this.byPath.clear();
     if (sandbox) await (await sandbox).close();
   }
 }

@@ -67,7 +67,9 @@ test('bad input to runCliApp is typed', async () => {
   await assert.rejects(wrapper.runCliApp({ path: '/nope.wasm' }), ModuleNotFound);
   await assert.rejects(wrapper.runCliApp({ module: 'module-42' }), ModuleNotFound);
   const id = await wrapper.load({ path: wasi('hello.wasm') });
-  assert.equal(await wrapper.load({ bytes: readFileSync(wasi('hello.wasm')) }), id, 'the same bytes are compiled once');
+  assert.equal(await wrapper.load({ path: wasi('hello.wasm') }), id, 'an unchanged file is compiled once');
+  const fromBytes = await wrapper.load({ bytes: readFileSync(wasi('hello.wasm')) });
+  assert.equal(await wrapper.load({ bytes: readFileSync(wasi('hello.wasm')) }), fromBytes, 'the same bytes are compiled once');
   assert.equal((await wrapper.runCliApp({ module: id })).exitCode, 0);
   await wrapper.close();
 });

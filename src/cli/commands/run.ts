@@ -5,6 +5,8 @@ import { loadPolicy } from '../../security/policy.ts';
 import { ResourceLimits } from '../../security/resource-limits.ts';
 import { parseDuration, parseSize } from '../../security/units.ts';
 import { CliWrapper } from '../../wrappers/cli-wrapper.ts';
+import { networkAllows, splitHostPort } from '../../component/wasi/network-policy.ts';
+import type { ListenerSpec } from '../../wasi/socket-protocol.ts';
 import { parseArgs, parseDirMapping, UsageError, type OptionSpec } from '../args.ts';
 import { exitFor } from '../exit-codes.ts';
 
@@ -24,6 +26,11 @@ Options:
   --timeout DURATION      wall-clock limit: 500ms, 2s, 1m, or plain milliseconds
   --max-fds N             most file descriptors the guest may hold open
   --allow-net HOST:PORT   allow network access to HOST:PORT (repeatable)
+  --listen HOST:PORT      pre-open a TCP listener for the guest (repeatable; IPv6 in brackets),
+                          like wasmtime's --tcplisten: the guest gets it as a socket descriptor
+                          after the --dir/--ro-dir preopens and serves it with accept/recv/send.
+                          Implies --allow-net for that address. Port 0 picks a free port; each
+                          listener is announced on stderr: 'wasm-sandbox: listening on HOST:PORT (fd N)'
   --policy FILE           policy file (JSON or YAML); the flags above add to it or override it
   --stdin FILE            feed FILE to the guest's stdin instead of the terminal's
   --json                  print a final JSON report (exit code, error, metrics) on stderr
@@ -43,6 +50,7 @@ Examples:
   wasm-sandbox run --ro-dir ./data::/data --env LANG=C cat.wasm -- /data/notes.txt
   wasm-sandbox run --max-memory 64MiB --timeout 2s --fuel 100000000 untrusted.wasm
   wasm-sandbox run --policy policy.yaml --json tool.wasm --verbose
+  wasm-sandbox run --listen 127.0.0.1:8080 server.wasm
 `;
 
 /** Options that grant capabilities, shared by the commands that run guests. */
@@ -67,6 +75,7 @@ const SPEC: Record<string, OptionSpec> = {
   ...LIMIT_OPTIONS,
   stdin: { value: true },
   json: { value: false },
+  listen: { value: true, repeatable: true },
 };
 
 function flagValue<T>(name: string, parse: (v: string, path: string) => T, value: string): T {
@@ -134,10 +143,39 @@ export function runPolicy(options: Map<string, string[]>, defaults: { cli: boole
   return { capabilities, resourceLimits };
 }
 
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * The listeners `--listen` asks for, and the capabilities widened to allow them: asking for a
+ * listener is granting it, as with wasmtime's --tcplisten. Exported for tests.
+ */
+export function listenGrant(values: readonly string[], capabilities: Capabilities): { listeners: ListenerSpec[]; capabilities: Capabilities } {
+  const listeners = values.map((v) => {
+    const { host, port } = splitHostPort(v);
+    if (host === '' || port === undefined || !/^\d{1,5}$/.test(port) || Number(port) > 65535) {
+      throw new UsageError(`--listen ${v}: expected HOST:PORT with a port from 0 to 65535 (IPv6 in brackets)`);
+    }
+    return { host, port: Number(port) };
+  });
+  const network = capabilities.network;
+  const missing = listeners.filter((l) => !networkAllows(network, l.host, l.port));
+  if (missing.length === 0) return { listeners, capabilities };
+  // 'loopback' cannot be written as an allow list, so it cannot be widened by one address.
+  if (network === 'loopback') {
+    throw new UsageError(`--listen ${hostPort(missing[0].host, missing[0].port)}: the policy grants only loopback networking; grant this address in the policy instead`);
+  }
+  const allow = [...(typeof network === 'object' ? network.allow : []), ...missing.map((l) => hostPort(l.host, l.port))];
+  return { listeners, capabilities: capabilities.with({ network: { allow } }) };
+}
+
 export async function runCommand(argv: string[]): Promise<number> {
   const args = parseArgs(argv, SPEC);
   if (!args.file) throw new UsageError('run needs a FILE.wasm');
-  const { capabilities, resourceLimits } = runPolicy(args.options);
+  const policy = runPolicy(args.options);
+  const { listeners, capabilities } = listenGrant(args.options.get('listen') ?? [], policy.capabilities);
+  const resourceLimits = policy.resourceLimits;
   const stdinFile = args.options.get('stdin')?.[0];
   let stdin: Uint8Array | undefined;
   if (stdinFile !== undefined) {
@@ -166,6 +204,10 @@ export async function runCommand(argv: string[]): Promise<number> {
       capabilities: stdin ? capabilities.with({ stdio: { ...capabilities.stdio, stdin: 'capture' } }) : capabilities,
       resourceLimits,
       programName: args.file,
+      listeners,
+      onListening: (bound) => {
+        for (const l of bound) process.stderr.write(`wasm-sandbox: listening on ${hostPort(l.host, l.port)} (fd ${l.fd})\n`);
+      },
     });
     const failure = result.error ? exitFor(result.error) : undefined;
     if (failure) process.stderr.write(`wasm-sandbox: ${failure.message}\n`);

@@ -99,6 +99,9 @@ export class InProcessInstance implements WasmInstance {
         checkInterrupt: meter ? () => meter.checkClock() : undefined,
         remainingMs: meter ? () => meter.remainingMs() : undefined,
         onViolation: (v) => observer.onViolation?.(id, v),
+        onLimit: (error) => observer.onLimit?.(id, error),
+        listeners: config.wasi.listeners,
+        onListening: config.wasi.onListening,
       });
       const host = wasi;
       for (const name of ['wasi_snapshot_preview1', 'wasi_unstable'] as const) {
@@ -451,6 +454,7 @@ export class InProcessInstance implements WasmInstance {
       openFileDescriptors: io?.openFileDescriptors ?? 0,
       bytesRead: io?.bytesRead ?? 0,
       bytesWritten: io?.bytesWritten ?? 0,
+      networkConnections: io?.networkConnections ?? 0,
     };
   }
 

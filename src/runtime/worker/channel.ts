@@ -34,6 +34,8 @@ export const REQUEST_EVENT = 21;
 export const EVENT_TRAP = 0;
 export const EVENT_LIMIT = 1;
 export const EVENT_VIOLATION = 2;
+/** The WASI host's listeners are bound; the payload is their addresses as JSON text. */
+export const EVENT_LISTENING = 3;
 /** REQUEST_OUTPUT's op for an Extism plugin's log line: this plus the level's index (trace = 0). */
 export const LOG_OUTPUT_BASE = 16;
 /** Never written to the buffer: what a main-side wait returns once the worker is gone. */

@@ -4,6 +4,7 @@
  * limits travel as their data, with what their methods would answer worked out on the main thread.
  */
 import { InvalidArguments } from '../../errors.ts';
+import type { ListenerAddress, ListenerSpec } from '../../wasi/socket-protocol.ts';
 import type { ModuleInfo } from '../../module/module-info.ts';
 import type { Capabilities } from '../../security/capabilities.ts';
 import type { ResourceLimits } from '../../security/resource-limits.ts';
@@ -27,6 +28,9 @@ export interface PortableConfig {
     /** Whether the worker forwards what the guest writes to fd 1 / fd 2 to the main thread. */
     forwardStdout: boolean;
     forwardStderr: boolean;
+    listeners: ListenerSpec[] | undefined;
+    /** Whether the worker reports the bound listener addresses to the main thread. */
+    forwardListening: boolean;
   };
   /** Extism plugin settings; the log callback stays here and the worker forwards lines when there is one. */
   extism: {
@@ -91,6 +95,8 @@ export function exportConfig(config: ResolvedInstanceConfig, info: ModuleInfo, l
         programName: config.wasi.programName,
         forwardStdout: stdio.stdout === 'capture' || config.wasi.onStdout !== undefined,
         forwardStderr: stdio.stderr === 'capture' || config.wasi.onStderr !== undefined,
+        listeners: config.wasi.listeners?.map((l) => ({ host: l.host, port: l.port })),
+        forwardListening: config.wasi.onListening !== undefined,
       },
       extism: {
         config: config.extism.config ? { ...config.extism.config } : undefined,
@@ -106,6 +112,7 @@ export function exportConfig(config: ResolvedInstanceConfig, info: ModuleInfo, l
 export interface WorkerLinks {
   hostFunction(index: number, module: string, name: string): HostFunction;
   output(fd: 1 | 2): (chunk: Uint8Array) => void;
+  listening(listeners: ListenerAddress[]): void;
   log(level: ExtismLogLevel, message: string): void;
 }
 
@@ -136,6 +143,8 @@ export function importConfig(portable: PortableConfig, links: WorkerLinks): Reso
       programName: w.programName,
       onStdout: w.forwardStdout ? links.output(1) : undefined,
       onStderr: w.forwardStderr ? links.output(2) : undefined,
+      listeners: w.listeners,
+      onListening: w.forwardListening ? (listeners) => links.listening(listeners) : undefined,
     },
     extism: {
       config: portable.extism.config,

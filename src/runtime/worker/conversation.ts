@@ -4,10 +4,11 @@
  * awaited with Atomics.waitAsync, so the event loop stays free and a deadline timer can fire and
  * terminate the thread however the guest is spinning.
  */
+import type { ListenerAddress } from '../../wasi/socket-protocol.ts';
 import { Timeout, Trap, type WasmSandboxError } from '../../errors.ts';
 import type { WasmResult } from '../types.ts';
 import {
-  type Channel, CMD_ANSWER, CMD_ANSWER_THROW, EVENT_VIOLATION, REPLY_DONE, REPLY_FAILED, REQUEST_EVENT, REQUEST_HOST_CALL, REQUEST_OUTPUT,
+  type Channel, CMD_ANSWER, CMD_ANSWER_THROW, EVENT_LISTENING, EVENT_VIOLATION, REPLY_DONE, REPLY_FAILED, REQUEST_EVENT, REQUEST_HOST_CALL, REQUEST_OUTPUT,
   WORKER_GONE, type ChannelValue,
 } from './channel.ts';
 import { ErrorLedger } from './error-codec.ts';
@@ -29,7 +30,7 @@ export interface RequestHandlers {
    */
   hostCall(index: number, args: ChannelValue[]): unknown[] | Promise<unknown[]>;
   output(fd: number, chunk: Uint8Array): void;
-  event(kind: number, payload: Error | { capability: string; detail: string }): void;
+  event(kind: number, payload: Error | { capability: string; detail: string } | ListenerAddress[]): void;
 }
 
 interface Session {
@@ -160,7 +161,7 @@ export class Conversation {
         handlers.output(channel.op, channel.readBytes());
       } else if (turn === REQUEST_EVENT) {
         const kind = channel.op;
-        handlers.event(kind, kind === EVENT_VIOLATION ? JSON.parse(channel.readText()) : session.errors.read(channel));
+        handlers.event(kind, kind === EVENT_VIOLATION || kind === EVENT_LISTENING ? JSON.parse(channel.readText()) : session.errors.read(channel));
       } else {
         throw new Trap('unknown', `the worker thread sent unexpected message ${turn}`);
       }

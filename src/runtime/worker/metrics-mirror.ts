@@ -6,7 +6,7 @@ import type { InstanceMetrics } from '../types.ts';
 
 const FIELDS = [
   'memoryBytes', 'peakMemoryBytes', 'fuelConsumed', 'calls', 'traps', 'wallTimeMs', 'cpuTimeMs',
-  'hostFunctionCalls', 'openFileDescriptors', 'bytesRead', 'bytesWritten',
+  'hostFunctionCalls', 'openFileDescriptors', 'bytesRead', 'bytesWritten', 'networkConnections',
 ] as const satisfies readonly (keyof InstanceMetrics)[];
 
 // Fails to compile when InstanceMetrics gains a field that is not mirrored above.

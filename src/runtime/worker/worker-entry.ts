@@ -58,6 +58,7 @@ function instantiate(): void {
   const config = importConfig(msg.config, {
     hostFunction: (i, m, n) => link.hostFunction(i, m, n),
     output: (fd) => link.output(fd),
+    listening: (listeners) => link.listening(listeners),
     log: (level, message) => link.log(level, message),
   });
   const instance = InProcessInstance.create(msg.id, msg.module, msg.info, config, link.observer());

@@ -4,6 +4,10 @@
  * the import; a deadline terminates the thread, and the instance is then unusable while a fresh
  * thread takes its place in the pool.
  */
+import type { ListenerAddress } from '../../wasi/socket-protocol.ts';
+import { EXTISM_LOG_LEVELS, type ExtismLogLevel } from '../../communication/extism-kernel.ts';
+import { dataFunctions, type DataFunction } from '../../communication/guest-abi.ts';
+import { checkPayload } from '../../communication/payload-limit.ts';
 import { FunctionNotFound, InstanceNotFound, InstanceUnusable, InvalidArguments, ResourceLimitExceeded, Timeout, Trap, type WasmSandboxError } from '../../errors.ts';
 import type { FuncSignature, ModuleInfo } from '../../module/module-info.ts';
 import type { TimeLimits } from '../../security/resource-limits.ts';
@@ -14,8 +18,8 @@ import type {
 } from '../types.ts';
 import { CapturedStream } from './captured-output.ts';
 import {
-  BYTES_CAPACITY, CMD_ADD_FUEL, CMD_CALL, CMD_INSTANTIATE, CMD_MEM_READ, CMD_MEM_WRITE, CMD_REENTER, CMD_RELEASE, CMD_RUN_COMMAND,
-  EVENT_LIMIT, EVENT_TRAP, isCrossable, type ChannelValue,
+  BYTES_CAPACITY, CMD_ADD_FUEL, CMD_CALL, CMD_CALL_DATA, CMD_INSTANTIATE, CMD_MEM_READ, CMD_MEM_WRITE, CMD_PEEK, CMD_POKE, CMD_REENTER, CMD_RELEASE,
+  CMD_RUN_COMMAND, CMD_STAGE_IN, CMD_STAGE_OUT, EVENT_LIMIT, EVENT_LISTENING, EVENT_TRAP, isCrossable, LOG_OUTPUT_BASE, type Channel, type ChannelValue,
 } from './channel.ts';
 import type { InstantiateMessage, PortableConfig } from './config-transfer.ts';
 import { Conversation, type Deadline } from './conversation.ts';
@@ -55,6 +59,12 @@ const EMPTY = new Uint8Array(0);
 export class WorkerInstance implements WasmInstance {
   readonly id: string;
   readonly functions: ReadonlyMap<string, FuncSignature>;
+  /** The guest runs on its own thread, where host functions are plain blocking stubs: nothing suspends. */
+  readonly suspending = false;
+  readonly dataFunctions: ReadonlyMap<string, DataFunction>;
+  private readonly dataIndex = new Map<string, number>();
+  private readonly maxPayloadBytes: number | null;
+  private readonly onLog: ((level: ExtismLogLevel, message: string) => void) | undefined;
   private readonly exportsByName = new Map<string, number>();
   private readonly exportList: ExportEntry[] = [];
   private readonly thread: WorkerThread;
@@ -113,25 +123,34 @@ export class WorkerInstance implements WasmInstance {
       });
     }
     this.functions = functions;
+    this.dataFunctions = dataFunctions(init.info);
+    [...this.dataFunctions.keys()].forEach((name, i) => this.dataIndex.set(name, i));
+    this.maxPayloadBytes = init.config.resourceLimits.io.maxPayloadBytes;
+    this.onLog = init.config.extism.onLog;
     this.conversation = new Conversation(
       this.thread,
       {
         hostCall: (index, args) => this.hostCall(index, args),
         output: (fd, chunk) => {
+          if (fd >= LOG_OUTPUT_BASE) {
+            this.onLog?.(EXTISM_LOG_LEVELS[fd - LOG_OUTPUT_BASE] ?? 'info', new TextDecoder().decode(chunk));
+            return;
+          }
           this.captured[fd]?.append(chunk);
           this.taps[fd]?.(chunk);
         },
         event: (kind, payload) => {
           if (kind === EVENT_TRAP) this.observer.onTrap?.(this.id, payload as Error);
           else if (kind === EVENT_LIMIT) this.observer.onLimit?.(this.id, payload as Error);
+          else if (kind === EVENT_LISTENING) init.config.wasi.onListening?.(payload as ListenerAddress[]);
           else this.observer.onViolation?.(this.id, payload as { capability: string; detail: string });
         },
       },
       (timeout) => this.timedOut(timeout),
     );
     this.ctx = new WorkerHostContext(this.id, {
-      readMemory: (ptr, len) => this.readMemory(ptr, len),
-      writeMemory: (ptr, bytes) => this.writeMemory(ptr, bytes),
+      readMemory: (ptr, len) => this.hostReadMemory(ptr, len),
+      writeMemory: (ptr, bytes) => this.hostWriteMemory(ptr, bytes),
       callGuest: (name, args) => this.callGuest(name, args),
     });
     this.stopWatchingThread = this.thread.onDeath((error) => {
@@ -144,7 +163,9 @@ export class WorkerInstance implements WasmInstance {
   /** Instantiates on the thread; the start function runs there, under the call deadline. */
   static async create(init: WorkerInstanceInit, module: WebAssembly.Module, compiledInfo: ModuleInfo): Promise<WorkerInstance> {
     const self = new WorkerInstance(init);
-    const message: InstantiateMessage = { id: init.id, module, info: compiledInfo, config: init.portable, functions: self.exportList.map((e) => e.name) };
+    const message: InstantiateMessage = {
+      id: init.id, module, info: compiledInfo, config: init.portable, functions: self.exportList.map((e) => e.name), dataFunctions: [...self.dataFunctions.keys()],
+    };
     try {
       init.thread.post(message);
     } catch (err) {
@@ -217,13 +238,15 @@ export class WorkerInstance implements WasmInstance {
     return new Promise<T>((resolve, reject) => this.waiting.push(() => run().then(resolve, reject)));
   }
 
-  private async guestCall(cmd: number, op: number, args: WasmValue[] | undefined, arity: number, name: string): Promise<WasmResult> {
+  private async guestCall(
+    cmd: number, op: number, args: WasmValue[] | undefined, arity: number, name: string, write?: (channel: Channel) => void,
+  ): Promise<WasmResult> {
     // Re-checked: a call queued behind another may find the instance unusable by now.
     if (this.state !== 'ready') this.throwNotReady();
     const start = performance.now();
     try {
       if (this.pendingFuel > 0) this.flushFuel();
-      return await this.conversation.send(cmd, op, args, arity, this.deadline(start));
+      return await this.conversation.send(cmd, op, args, arity, this.deadline(start), write);
     } catch (err) {
       throw this.failed(err, name);
     } finally {
@@ -295,21 +318,117 @@ export class WorkerInstance implements WasmInstance {
 
   // --- host functions ---------------------------------------------------------------------
 
-  private hostCall(index: number, args: ChannelValue[]): unknown[] {
+  /** Runs a host function; an async one (or any returning a promise) is awaited while the guest waits in its import. */
+  private hostCall(index: number, args: ChannelValue[]): unknown[] | Promise<unknown[]> {
     const fn = this.hostFunctions[index];
     if (!fn) throw new Trap('host-error', `the guest called host function number ${index}, which does not exist`);
     const result = fn(this.ctx, ...args);
+    if (result instanceof Promise) return result.then((settled) => this.crossable(index, settled));
+    return this.crossable(index, result);
+  }
+
+  private crossable(index: number, result: unknown): unknown[] {
     const values = result === undefined ? [] : Array.isArray(result) ? result : [result];
     for (const v of values) {
       if (!isCrossable(v)) {
-        const what = v instanceof Promise ? 'a promise (host functions must be synchronous)' : `a value of type ${typeof v}`;
-        throw new Trap('host-error', `host function '${this.hostNames[index].join('.')}' returned ${what}, which cannot cross to the worker thread; return numbers, bigints, booleans, null or undefined`);
+        throw new Trap('host-error', `host function '${this.hostNames[index].join('.')}' returned a value of type ${typeof v}, which cannot cross to the worker thread; return numbers, bigints, booleans, null or undefined`);
       }
     }
     return values;
   }
 
-  private readMemory(ptr: number, len: number): Uint8Array {
+  // --- structured calls and memory from the embedder --------------------------------------
+
+  callData(name: string, input: Uint8Array): Promise<Uint8Array> {
+    let index: number;
+    try {
+      if (this.state !== 'ready') this.throwNotReady();
+      const found = this.dataIndex.get(name);
+      if (found === undefined) {
+        const numeric = this.functions.has(name) ? ` ('${name}' is a numeric export: call it with callFunction)` : '';
+        throw new FunctionNotFound(name, [...this.dataFunctions.keys()], numeric);
+      }
+      index = found;
+      // Checked here as well, so that an oversized input is refused before it is copied to the thread.
+      checkPayload(this.maxPayloadBytes, input.length, `input of '${name}'`);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.exclusive(async () => {
+      this.stageIn(input);
+      await this.guestCall(CMD_CALL_DATA, index, undefined, 1, name, (ch) => {
+        ch.setOperands(input.length, 0, 0);
+        if (input.length <= BYTES_CAPACITY) ch.writeBytes(input);
+      });
+      return this.takeOut();
+    });
+  }
+
+  readMemory(ptr: number, len: number): Promise<Uint8Array> {
+    if (!Number.isSafeInteger(ptr) || !Number.isSafeInteger(len) || ptr < 0 || len < 0 || ptr + len > 2 ** 32) {
+      return Promise.reject(new InvalidArguments(`memory range [${ptr}, ${ptr}+${len}) is not a valid 32-bit range`));
+    }
+    return this.idle(() => {
+      this.conversation.sendIdle(CMD_PEEK, [], (ch) => ch.setOperands(ptr, len, 0));
+      return this.takeOut();
+    });
+  }
+
+  writeMemory(ptr: number, bytes: Uint8Array): Promise<void> {
+    if (!(bytes instanceof Uint8Array)) return Promise.reject(new InvalidArguments('writeMemory expects a Uint8Array'));
+    if (!Number.isSafeInteger(ptr) || ptr < 0 || ptr + bytes.length > 2 ** 32) {
+      return Promise.reject(new InvalidArguments(`memory range [${ptr}, ${ptr}+${bytes.length}) is not a valid 32-bit range`));
+    }
+    return this.idle(() => {
+      this.stageIn(bytes);
+      this.conversation.sendIdle(CMD_POKE, [], (ch) => {
+        ch.setOperands(ptr, bytes.length, 0);
+        if (bytes.length <= BYTES_CAPACITY) ch.writeBytes(bytes);
+      });
+    });
+  }
+
+  /** A command that runs no guest code, in turn with the calls. */
+  private idle<T>(job: () => T): Promise<T> {
+    if (this.state !== 'ready') {
+      try {
+        this.throwNotReady();
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.exclusive(async () => {
+      if (this.state !== 'ready') this.throwNotReady();
+      return job();
+    });
+  }
+
+  /** Sends bytes too large for one transfer ahead of the command that uses them. */
+  private stageIn(bytes: Uint8Array): void {
+    if (bytes.length <= BYTES_CAPACITY) return;
+    for (let offset = 0; offset < bytes.length; offset += BYTES_CAPACITY) {
+      this.conversation.sendIdle(CMD_STAGE_IN, [], (ch) => {
+        ch.writeBytes(bytes.subarray(offset, offset + BYTES_CAPACITY));
+        ch.setOperands(bytes.length, 0, offset);
+      });
+    }
+  }
+
+  /** The bytes a command replied with: the length in the values, the first chunk inline, the rest fetched. */
+  private takeOut(): Uint8Array {
+    const channel = this.thread.channel;
+    const total = Number(channel.readValues()[0]);
+    if (total <= BYTES_CAPACITY) return channel.readBytes();
+    const out = new Uint8Array(total);
+    channel.readBytesInto(out, 0);
+    for (let offset = BYTES_CAPACITY; offset < total; offset += BYTES_CAPACITY) {
+      this.conversation.sendIdle(CMD_STAGE_OUT, [], (ch) => ch.setOperands(0, 0, offset));
+      channel.readBytesInto(out, offset);
+    }
+    return out;
+  }
+
+  private hostReadMemory(ptr: number, len: number): Uint8Array {
     this.conversation.request(CMD_MEM_READ, (ch) => ch.setOperands(ptr, len, 0));
     const channel = this.thread.channel;
     if (len <= BYTES_CAPACITY) return channel.readBytes();
@@ -323,7 +442,7 @@ export class WorkerInstance implements WasmInstance {
     return out;
   }
 
-  private writeMemory(ptr: number, bytes: Uint8Array): void {
+  private hostWriteMemory(ptr: number, bytes: Uint8Array): void {
     let offset = 0;
     do {
       const at = offset;

@@ -4,11 +4,12 @@
  * sleeps until the answer, serving in the meantime whatever the main thread asks of the guest
  * (memory reads and writes, calls back into it) on behalf of a running host function.
  */
+import type { ListenerAddress } from '../../wasi/socket-protocol.ts';
 import { Trap } from '../../errors.ts';
 import type { HostContext } from '../host-context.ts';
 import type { HostFunction, RuntimeObserver, WasmValue } from '../types.ts';
 import {
-  BYTES_CAPACITY, CMD_ANSWER, CMD_ANSWER_THROW, CMD_MEM_READ, CMD_MEM_WRITE, CMD_REENTER, EVENT_LIMIT, EVENT_TRAP, EVENT_VIOLATION,
+  BYTES_CAPACITY, CMD_ANSWER, CMD_ANSWER_THROW, CMD_MEM_READ, CMD_MEM_WRITE, CMD_REENTER, EVENT_LIMIT, EVENT_LISTENING, EVENT_TRAP, EVENT_VIOLATION,
   REPLY_DONE, REPLY_FAILED,
   LOG_OUTPUT_BASE, REQUEST_EVENT, REQUEST_HOST_CALL, REQUEST_OUTPUT, type Channel, type ChannelValue,
 } from './channel.ts';
@@ -59,6 +60,13 @@ export class MainThreadLink {
     this.channel.writeText(message);
     this.channel.op = LOG_OUTPUT_BASE + EXTISM_LOG_LEVELS.indexOf(level);
     this.ask(REQUEST_OUTPUT);
+  }
+
+  /** Hands the WASI host's bound listener addresses to the main thread's `onListening`. */
+  listening(listeners: ListenerAddress[]): void {
+    this.channel.writeText(JSON.stringify(listeners));
+    this.channel.op = EVENT_LISTENING;
+    this.ask(REQUEST_EVENT);
   }
 
   /** The observer the hosted instance reports to; the main thread hands the events to the real one. */

@@ -1,0 +1,102 @@
+/**
+ * The encodings structured calls carry: JSON text and MessagePack. What the caller passes is checked
+ * before it reaches the guest (InvalidArguments); what the guest returns is checked before it reaches
+ * the caller (AbiViolation): neither side ever sees the other's malformed bytes.
+ */
+import { decode as msgpackDecode, encode as msgpackEncode } from '@msgpack/msgpack';
+import { AbiViolation, InvalidArguments } from '../errors.ts';
+
+const encoder = new TextEncoder();
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** UTF-8 of a JSON text, after checking that it is one. */
+export function jsonTextToBytes(name: string, json: string): Uint8Array {
+  if (typeof json !== 'string') throw new InvalidArguments(`callFunctionJson('${name}') expects the input as a JSON string, got ${typeof json}`);
+  try {
+    JSON.parse(json);
+  } catch (err) {
+    throw new InvalidArguments(`the input of '${name}' is not valid JSON: ${(err as Error).message}`);
+  }
+  return encoder.encode(json);
+}
+
+/** The JSON text a guest returned, after checking that it is UTF-8 and JSON. Empty output is `null`. */
+export function bytesToJsonText(name: string, bytes: Uint8Array): string {
+  if (bytes.length === 0) return 'null';
+  const text = utf8(name, bytes);
+  try {
+    JSON.parse(text);
+  } catch (err) {
+    throw new AbiViolation(name, `its result is not valid JSON: ${(err as Error).message}`);
+  }
+  return text;
+}
+
+/** Arguments of `callFunction` on a data function: a JSON array. */
+export function argumentsToBytes(name: string, args: readonly unknown[]): Uint8Array {
+  let text: string;
+  try {
+    text = JSON.stringify(args);
+  } catch (err) {
+    throw new InvalidArguments(`the arguments of '${name}' cannot be encoded as JSON: ${(err as Error).message}`);
+  }
+  return encoder.encode(text);
+}
+
+/** The value a data function returned to `callFunction`; empty output is `undefined`. */
+export function bytesToValue(name: string, bytes: Uint8Array): unknown {
+  if (bytes.length === 0) return undefined;
+  const text = utf8(name, bytes);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new AbiViolation(name, `its result is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function utf8(name: string, bytes: Uint8Array): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    throw new AbiViolation(name, 'its result is not valid UTF-8');
+  }
+}
+
+/** Checks that `bytes` hold exactly one MessagePack value before they go to the guest. */
+export function checkMsgpackInput(name: string, bytes: Uint8Array): Uint8Array {
+  if (!(bytes instanceof Uint8Array)) throw new InvalidArguments(`callFunctionMsgpack('${name}') expects a Uint8Array, got ${bytes === null ? 'null' : typeof bytes}`);
+  try {
+    msgpackDecode(bytes);
+  } catch (err) {
+    throw new InvalidArguments(`the input of '${name}' is not valid MessagePack: ${(err as Error).message}`);
+  }
+  return bytes;
+}
+
+/** The MessagePack a guest returned, checked; empty output is nil, as empty JSON output is `null`. */
+export function checkMsgpackOutput(name: string, bytes: Uint8Array): Uint8Array {
+  if (bytes.length === 0) return Uint8Array.of(0xc0);
+  try {
+    msgpackDecode(bytes);
+  } catch (err) {
+    throw new AbiViolation(name, `its result is not valid MessagePack: ${(err as Error).message}`);
+  }
+  return bytes;
+}
+
+/** MessagePack helpers for callers, so that they need not depend on the library themselves. */
+export function encodeMsgpack(value: unknown): Uint8Array {
+  try {
+    return msgpackEncode(value);
+  } catch (err) {
+    throw new InvalidArguments(`value cannot be encoded as MessagePack: ${(err as Error).message}`);
+  }
+}
+
+export function decodeMsgpack(bytes: Uint8Array): unknown {
+  try {
+    return msgpackDecode(bytes);
+  } catch (err) {
+    throw new InvalidArguments(`bytes are not valid MessagePack: ${(err as Error).message}`);
+  }
+}

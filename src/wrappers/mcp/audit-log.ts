@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
+
+export interface Denial {
+  capability: string;
+  detail: string;
+}
+
+export interface AuditEntry {
+  time: string;
+  server: string;
+  tool: string;
+  /** sha256 (hex) of the canonical JSON of the arguments: lets calls be correlated without logging their content. */
+  argsDigest: string;
+  /**
+   * `ok`; `tool-error` (the tool answered with isError); or why it did not answer: `timeout`, `limit`, `trap`,
+   * `no-response`, `bad-response`, `unknown-tool`, `invalid-arguments`, `busy`, `error`.
+   */
+  outcome: string;
+  durationMs: number;
+  /** The first capability the sandbox refused during the call, when any was. */
+  deniedCapability?: string;
+  /** Every refusal during the call (at most 16), as the sandbox reported them. */
+  denials?: Denial[];
+  /** The typed error's code, for operators; never sent to the client. */
+  error?: string;
+}
+
+const MAX_DENIALS = 16;
+
+/** JSON with object keys sorted at every level, so equal arguments always hash alike. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value ?? null);
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
+  const entries = Object.keys(value)
+    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
+  return `{${entries.join(',')}}`;
+}
+
+export function argsDigest(args: unknown): string {
+  return createHash('sha256').update(canonicalJson(args ?? {})).digest('hex');
+}
+
+/** JSON lines, one per tool call (denied or not), to a stream or a file. */
+export class AuditLog {
+  private readonly out: Writable | undefined;
+  private readonly owned: WriteStream | undefined;
+
+  constructor(target: Writable | string | false | undefined) {
+    if (typeof target === 'string') {
+      this.owned = createWriteStream(target, { flags: 'a' });
+      this.out = this.owned;
+    } else {
+      this.out = target || undefined;
+    }
+  }
+
+  write(entry: Omit<AuditEntry, 'deniedCapability' | 'denials'>, denials: readonly Denial[] = []): void {
+    const full: AuditEntry = denials.length
+      ? { ...entry, deniedCapability: denials[0].capability, denials: denials.slice(0, MAX_DENIALS) }
+      : entry;
+    this.out?.write(`${JSON.stringify(full)}\n`);
+  }
+
+  async close(): Promise<void> {
+    const owned = this.owned;
+    if (owned) await new Promise<void>((resolve) => owned.end(resolve));
+  }
+}

@@ -6,8 +6,27 @@
 import { decode as msgpackDecode, encode as msgpackEncode } from '@msgpack/msgpack';
 import { AbiViolation, InvalidArguments } from '../errors.ts';
 
-const encoder = new TextEncoder();
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * UTF-8 of a string. TextEncoder.encode costs ~0.6 µs even for a dozen characters, more than a whole
+ * call; short ASCII is copied by hand and the rest goes through Buffer's native encoder.
+ */
+export function utf8Bytes(text: string): Uint8Array {
+  const n = text.length;
+  if (n <= 64) {
+    const out = new Uint8Array(n);
+    let i = 0;
+    for (; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c > 0x7f) break;
+      out[i] = c;
+    }
+    if (i === n) return out;
+  }
+  const b = Buffer.from(text, 'utf8');
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
 
 /** UTF-8 of a JSON text, after checking that it is one. */
 export function jsonTextToBytes(name: string, json: string): Uint8Array {
@@ -17,7 +36,7 @@ export function jsonTextToBytes(name: string, json: string): Uint8Array {
   } catch (err) {
     throw new InvalidArguments(`the input of '${name}' is not valid JSON: ${(err as Error).message}`);
   }
-  return encoder.encode(json);
+  return utf8Bytes(json);
 }
 
 /** The JSON text a guest returned, after checking that it is UTF-8 and JSON. Empty output is `null`. */
@@ -40,7 +59,7 @@ export function argumentsToBytes(name: string, args: readonly unknown[]): Uint8A
   } catch (err) {
     throw new InvalidArguments(`the arguments of '${name}' cannot be encoded as JSON: ${(err as Error).message}`);
   }
-  return encoder.encode(text);
+  return utf8Bytes(text);
 }
 
 /** The value a data function returned to `callFunction`; empty output is `undefined`. */

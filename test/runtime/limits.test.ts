@@ -198,3 +198,30 @@ test('a start function that never returns is stopped by the deadline', async () 
   await assert.rejects(sandbox.createInstance(moduleId, { resourceLimits: { time: { callTimeoutMs: 50 } } }), Timeout);
   await sandbox.close();
 });
+
+test('table growth is limited like memory growth', async () => {
+  const { sandbox, id } = await instance({ memory: { maxTableElements: 10 } });
+  assert.equal(await sandbox.callFunction(id, 'table_grow', [9]), 1, 'up to exactly 10 elements');
+  assert.equal(await sandbox.callFunction(id, 'table_grow', [1]), -1, 'one more is refused');
+  await sandbox.close();
+  const unlimited = await instance(ResourceLimits.unlimited());
+  assert.equal(await unlimited.sandbox.callFunction(unlimited.id, 'table_grow', [1000]), 1);
+  await unlimited.sandbox.close();
+});
+
+test('a denied WASI operation is reported as a violation event', async () => {
+  const sandbox = await WasmSandbox.create();
+  const violations: { capability: string; detail: string }[] = [];
+  sandbox.on('violation', (v) => violations.push(v));
+  const moduleId = await sandbox.loadModule(readFileSync(new URL('../../fixtures/wasi/hello.wasm', import.meta.url)));
+  const id = await sandbox.createInstance(moduleId, { capabilities: { stdio: { stdout: 'capture', stderr: 'capture' }, clock: 'none', random: 'none' } });
+  assert.equal(await sandbox.runCommand(id), 0);
+  const cat = await sandbox.loadModule(readFileSync(new URL('../../fixtures/wasi/cat.wasm', import.meta.url)));
+  const data = new URL('../../examples/data', import.meta.url).pathname;
+  const catId = await sandbox.createInstance(cat, {
+    capabilities: { args: ['/data/../../package.json'], filesystem: [{ hostPath: data, guestPath: '/data', mode: 'read' }], stdio: { stdout: 'capture', stderr: 'capture' } },
+  });
+  assert.equal(await sandbox.runCommand(catId), 1);
+  assert.ok(violations.some((v) => v.capability === 'filesystem'), JSON.stringify(violations));
+  await sandbox.close();
+});

@@ -31,10 +31,24 @@ export default async function httpBench(): Promise<void> {
   const rows: string[] = [];
   for (const runtime of ['inprocess', 'worker'] as const) {
     const wrapper = new HttpServerWrapper();
-    const id = await wrapper.startServer({ path: APP, runtime, pool: { maxConcurrency: 64, maxInstances: 4 } });
+    const id = await wrapper.startServer({ path: APP, runtime, pool: { maxConcurrency: 64, maxInstances: 12 } });
     const ours = await load(`${wrapper.address(id).url}/hello`);
     await wrapper.close();
     rows.push(row(`WAGI hello (C), ${runtime} runtime, fresh instance per request`, ours, plainLoad, '≥ 0.5×', ours.rps / plainLoad.rps >= 0.5));
+  }
+  // Soak: a long run against one server; errors must stay at zero and memory must level off.
+  const soakSeconds = Number(process.env.HTTP_SOAK_SECONDS ?? 60);
+  if (soakSeconds > 0) {
+    const wrapper = new HttpServerWrapper();
+    const id = await wrapper.startServer({ path: APP, runtime: 'inprocess', pool: { maxConcurrency: 64 } });
+    const url = `${wrapper.address(id).url}/hello`;
+    await autocannon({ url, connections: 10, duration: 5 });
+    const rssBefore = process.memoryUsage().rss;
+    const soak = await autocannon({ url, connections: 10, duration: soakSeconds });
+    const rssAfter = process.memoryUsage().rss;
+    await wrapper.close();
+    const growth = (rssAfter - rssBefore) / rssBefore;
+    rows.push(`| soak: ${soakSeconds} s of WAGI hello, inprocess | ${soak.requests.total} requests, ${soak.errors + soak.timeouts + soak.non2xx} failed; RSS ${(rssBefore / 1048576).toFixed(0)} → ${(rssAfter / 1048576).toFixed(0)} MiB (${(growth * 100).toFixed(1)}%) | | | 0 errors, RSS growth < 10% ${soak.errors + soak.timeouts + soak.non2xx === 0 && growth < 0.1 ? '✓' : '✗'} |`);
   }
   console.log(`\n## HTTP (autocannon, 10 connections, ${DURATION_S} s, loopback)`);
   console.log('| what | ours | plain node:http | ratio | goal |');

@@ -1,5 +1,5 @@
 /**
- * Compiles every fixtures/wat/*.wat to a .wasm beside it. The .wasm files are committed so tests
+ * Compiles every fixtures/wat/*.wat and fixtures/abi/wat/*.wat to a .wasm beside it. The .wasm files are committed so tests
  * do not depend on the text toolchain; rerun this after editing a .wat.
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises';
@@ -7,7 +7,8 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import wabtInit from 'wabt';
 
-const dir = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'wat');
+const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
+const dirs = [join(fixtures, 'wat'), join(fixtures, 'abi', 'wat')];
 
 // Every post-MVP feature a fixture may use; enabling them all keeps one fixture format.
 const features = {
@@ -29,19 +30,21 @@ const features = {
 };
 
 const wabt = await wabtInit();
-const files = (await readdir(dir)).filter((f) => f.endsWith('.wat')).sort();
-for (const file of files) {
-  const source = await readFile(join(dir, file), 'utf8');
-  const module = wabt.parseWat(file, source, features);
-  try {
-    module.resolveNames();
-    // The typings omit it, but validate takes the feature set; without it post-MVP modules fail.
-    (module as unknown as { validate(f: object): void }).validate(features);
-    const { buffer } = module.toBinary({});
-    const out = join(dir, file.replace(/\.wat$/, '.wasm'));
-    await writeFile(out, buffer);
-    console.log(`${file} -> ${out} (${buffer.length} bytes)`);
-  } finally {
-    module.destroy();
+for (const dir of dirs) {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.wat')).sort();
+  for (const file of files) {
+    const source = await readFile(join(dir, file), 'utf8');
+    const module = wabt.parseWat(file, source, features);
+    try {
+      module.resolveNames();
+      // The typings omit it, but validate takes the feature set; without it post-MVP modules fail.
+      (module as unknown as { validate(f: object): void }).validate(features);
+      const { buffer } = module.toBinary({});
+      const out = join(dir, file.replace(/\.wat$/, '.wasm'));
+      await writeFile(out, buffer);
+      console.log(`${file} -> ${out} (${buffer.length} bytes)`);
+    } finally {
+      module.destroy();
+    }
   }
 }

@@ -20,7 +20,8 @@ export type ErrorCode =
   | 'SANDBOX_CLOSED'
   | 'GUEST_ERROR'
   | 'ABI_VIOLATION'
-  | 'ASYNC_REQUIRED';
+  | 'ASYNC_REQUIRED'
+  | 'CHANNEL_CLOSED';
 
 export class WasmSandboxError extends Error {
   readonly code: ErrorCode;
@@ -239,5 +240,12 @@ export class AsyncRequired extends WasmSandboxError {
   constructor(functionName: string, detail = 'the instance links async host functions, so its exports run only through the async API (await callFunction, or a handle without .sync)') {
     super('ASYNC_REQUIRED', `'${functionName}' cannot be called synchronously: ${detail}`);
     this.functionName = functionName;
+  }
+}
+
+/** A communication channel (MemoryChannel, JsonRpcChannel) was closed; pending sends, receives and calls end with this. */
+export class ChannelClosed extends WasmSandboxError {
+  constructor(detail = 'the channel was closed') {
+    super('CHANNEL_CLOSED', detail);
   }
 }

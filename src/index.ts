@@ -1,5 +1,5 @@
 export { WasmSandbox } from './sandbox/wasm-sandbox.ts';
-export type { SandboxOptions, InstanceConfig, ModuleSummary, InstanceSummary, TypedFunction, SandboxEvents } from './sandbox/wasm-sandbox.ts';
+export type { SandboxOptions, InstanceConfig, ModuleSummary, InstanceSummary, TypedFunction, SandboxEvents, CallValue } from './sandbox/wasm-sandbox.ts';
 export { inspect } from './module/inspect.ts';
 export type * from './module/module-info.ts';
 export { Capabilities } from './security/capabilities.ts';
@@ -20,3 +20,14 @@ export type { CliWrapperOptions, CliAppOptions, CliResult, CliStream } from './w
 export { HttpServerWrapper } from './wrappers/http/http-server-wrapper.ts';
 export type { HttpServerWrapperOptions, HttpServerConfig, PoolOptions, ServerMetrics, ServerSummary } from './wrappers/http/http-server-wrapper.ts';
 export type { AccessLogEntry } from './wrappers/http/access-log.ts';
+export { asyncHostFunction } from './communication/async-host-function.ts';
+export { MemoryChannel } from './communication/memory-channel.ts';
+export { JsonRpcChannel, JsonRpcError } from './communication/json-rpc.ts';
+export { encodeMsgpack, decodeMsgpack } from './communication/codecs.ts';
+export type { CommunicationChannel, RpcChannel, RpcCallOptions, RpcHandler } from './communication/channel.ts';
+export type { JsonRpcOptions } from './communication/json-rpc.ts';
+export type { ExtismOptions, ExtismLogLevel } from './communication/extism-kernel.ts';
+export type { DataFunction, DataFunctionKind } from './communication/guest-abi.ts';
+export { McpServerWrapper } from './wrappers/mcp/mcp-server-wrapper.ts';
+export type { McpServerWrapperOptions, McpServerConfig, McpTransport, McpToolPolicy, McpServerSummary } from './wrappers/mcp/mcp-server-wrapper.ts';
+export type { AuditEntry, Denial } from './wrappers/mcp/audit-log.ts';

@@ -51,6 +51,8 @@ export function parseArgs(argv: readonly string[], spec: Record<string, OptionSp
     options.set(name, list);
   }
   if (file === undefined && i < argv.length) file = argv[i++];
+  // `FILE.wasm -- ARGS`: the separator after the file only marks where the guest's arguments begin.
+  if (argv[i] === '--') i++;
   return { options, flags, file, rest: argv.slice(i) };
 }
 

@@ -7,6 +7,7 @@ const HELP = `wasm-sandbox: run untrusted WebAssembly under least privilege and 
 Usage:
   wasm-sandbox run [options] FILE.wasm [--] [ARGS...]   run a WASI command
   wasm-sandbox serve [options] FILE.wasm                serve a sandboxed HTTP app (WAGI)
+  wasm-sandbox mcp [options] FILE.wasm                  serve a WASI MCP server or a component as MCP tools
   wasm-sandbox inspect [--policy FILE] FILE.wasm        show imports, exports and unmet needs
   wasm-sandbox types [--out DIR] FILE.wasm              TypeScript declarations for a component
   wasm-sandbox help COMMAND                              help for one command
@@ -33,6 +34,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => {
     const m = await import('./commands/serve.ts');
     return { help: m.SERVE_HELP, run: m.serveCommand };
+  },
+  mcp: async () => {
+    const m = await import('./commands/mcp.ts');
+    return { help: m.MCP_HELP, run: m.mcpCommand };
   },
   types: async () => {
     const m = await import('./commands/types.ts');

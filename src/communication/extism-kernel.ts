@@ -38,13 +38,25 @@ const DEFAULT_MAX_VAR_BYTES = 1024 * 1024;
 const LOG_OFF = 0x7fff_ffff;
 
 const utf8 = new TextDecoder('utf-8');
+// Eight bytes staged through a u64 view: cheaper than a DataView per block for the PDKs' 8-byte copies.
+const scratch = new BigUint64Array(1);
+const scratchBytes = new Uint8Array(scratch.buffer);
+
+function readU64(block: Uint8Array, offset: number): bigint {
+  for (let i = 0; i < 8; i++) scratchBytes[i] = block[offset + i];
+  return scratch[0];
+}
+
+function writeU64(block: Uint8Array, offset: number, value: bigint): void {
+  scratch[0] = BigInt.asUintN(64, value);
+  for (let i = 0; i < 8; i++) block[offset + i] = scratchBytes[i];
+}
 const encoder = new TextEncoder();
 
 export class ExtismKernel {
   /** The `extism:host/env` import module. */
   readonly imports: Record<string, (...args: never[]) => unknown>;
-  private blocks: (Uint8Array | undefined)[] = [undefined];
-  private views: (DataView | undefined)[] = [undefined];
+  private readonly blocks: (Uint8Array | undefined)[] = [undefined];
   private heapBytes = 0;
   private inputBlock = 0;
   private output: { block: number; offset: number; length: number } | undefined;
@@ -75,13 +87,13 @@ export class ExtismKernel {
       length: (addr: bigint) => BigInt(this.lengthOf(addr)),
       length_unsafe: (addr: bigint) => BigInt(this.lengthOf(addr)),
       load_u8: (addr: bigint) => this.blocks[this.at(addr, 1, 'load_u8')]![this.lastOffset],
-      load_u64: (addr: bigint) => this.view(this.at(addr, 8, 'load_u64')).getBigUint64(this.lastOffset, true),
+      load_u64: (addr: bigint) => readU64(this.blocks[this.at(addr, 8, 'load_u64')]!, this.lastOffset),
       store_u8: (addr: bigint, value: number) => { this.blocks[this.at(addr, 1, 'store_u8')]![this.lastOffset] = value; },
-      store_u64: (addr: bigint, value: bigint) => { this.view(this.at(addr, 8, 'store_u64')).setBigUint64(this.lastOffset, value, true); },
+      store_u64: (addr: bigint, value: bigint) => writeU64(this.blocks[this.at(addr, 8, 'store_u64')]!, this.lastOffset, value),
       input_offset: () => this.address(this.inputBlock),
       input_length: () => BigInt(this.blocks[this.inputBlock]?.length ?? 0),
       input_load_u8: (offset: bigint) => this.blocks[this.inInput(offset, 1, 'input_load_u8')]![this.lastOffset],
-      input_load_u64: (offset: bigint) => this.view(this.inInput(offset, 8, 'input_load_u64')).getBigUint64(this.lastOffset, true),
+      input_load_u64: (offset: bigint) => readU64(this.blocks[this.inInput(offset, 8, 'input_load_u64')]!, this.lastOffset),
       output_set: (addr: bigint, length: bigint) => this.setOutput(addr, length),
       error_set: (addr: bigint) => { this.error = addr === 0n ? undefined : this.blockOf(addr, 'error_set'); },
       config_get: (key: bigint) => {
@@ -142,8 +154,7 @@ export class ExtismKernel {
 
   /** Drops every block (the input, the output, whatever the plugin left behind). */
   clear(): void {
-    this.blocks = [undefined];
-    this.views = [undefined];
+    this.blocks.length = 1;
     this.heapBytes = 0;
     this.inputBlock = 0;
     this.output = undefined;
@@ -183,15 +194,6 @@ export class ExtismKernel {
     return this.inputBlock;
   }
 
-  private view(index: number): DataView {
-    let view = this.views[index];
-    if (!view) {
-      const block = this.blocks[index]!;
-      this.views[index] = view = new DataView(block.buffer, block.byteOffset, block.byteLength);
-    }
-    return view;
-  }
-
   /** The block that starts at `addr`, or 0 when `addr` is not the start of one. */
   private startOf(addr: bigint): number {
     const a = Number(addr);
@@ -228,7 +230,6 @@ export class ExtismKernel {
       throw new ResourceLimitExceeded('memory', MAX_BLOCKS, this.blocks.length, 'Extism plugin memory blocks in one call');
     }
     this.blocks.push(new Uint8Array(size));
-    this.views.push(undefined);
     this.heapBytes += size;
     return this.address(this.blocks.length - 1);
   }
@@ -238,8 +239,7 @@ export class ExtismKernel {
     if (index === 0) return;
     this.heapBytes -= this.blocks[index]!.length;
     this.blocks[index] = undefined;
-    this.views[index] = undefined;
-    if (this.output?.block === index) this.output = undefined;
+    // An output pointing at a freed block stays set: `finish` reports it rather than returning nothing.
     if (this.error === index) this.error = undefined;
   }
 

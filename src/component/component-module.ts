@@ -30,6 +30,8 @@ export class ComponentModule {
   private readonly compiled = new Map<string, Promise<Map<string, WebAssembly.Module>>>();
   private description: ComponentDescription | undefined;
   private staticIndices: Map<string, number | undefined> | undefined;
+  /** @internal The unversioned `wasi:*` interfaces it imports. */
+  readonly wasiImports: ReadonlySet<string>;
   private witText: Promise<string> | undefined;
 
   /** @internal Use `ComponentRuntime.createComponentModule`. */
@@ -42,6 +44,7 @@ export class ComponentModule {
     this.transpiled = transpiled;
     this.importNames = [...decoded.imports.keys()];
     this.exportNames = [...decoded.exports.keys()];
+    this.wasiImports = new Set(this.importNames.filter((n) => n.startsWith('wasi:')).map((n) => n.replace(/@.*$/, '')));
   }
 
   /** The component's interfaces, functions and types as data (see `ComponentDescription`). */

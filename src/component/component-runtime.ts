@@ -93,6 +93,7 @@ export class ComponentRuntime {
     const instance = new ComponentInstance<Exports>(component, capabilities, resourceLimits, { ...options, capabilities, resourceLimits });
     await instance.start();
     this.instances.add(instance as ComponentInstance);
+    instance.onClose = () => this.instances.delete(instance as ComponentInstance);
     return instance;
   }
 
@@ -105,7 +106,6 @@ export class ComponentRuntime {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const i of this.instances) i.close();
-    this.instances.clear();
+    for (const i of [...this.instances]) i.close();
   }
 }

@@ -39,6 +39,9 @@ export interface InstanceConfig {
   extism?: ExtismOptions;
 }
 
+/** What `callFunction` takes and returns: wasm values for numeric exports, JSON values for data functions. */
+export type CallValue = WasmValue | string | boolean;
+
 export interface ModuleSummary {
   id: string;
   size: number;
@@ -179,14 +182,15 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
    * the result comes back decoded from JSON, so `callFunction(id, 'add', [5, 3])` reads the same
    * whether `add` takes two i32s or JSON.
    */
-  async callFunction(instanceId: string, name: string, args: readonly WasmValue[] = []): Promise<WasmResult> {
+  async callFunction(instanceId: string, name: string, args: readonly CallValue[] = []): Promise<WasmResult | CallValue> {
     const instance = this.instanceEntry(instanceId).instance;
     if (typeof name !== 'string') throw new InvalidArguments('function name must be a string');
     if (!Array.isArray(args)) throw new InvalidArguments(`arguments for '${name}' must be an array`);
     if (isDataCall(instance, name)) {
-      return bytesToValue(name, await instance.callData(name, argumentsToBytes(name, args))) as WasmResult;
+      return bytesToValue(name, await instance.callData(name, argumentsToBytes(name, args))) as CallValue;
     }
-    return instance.call(name, args);
+    // Numeric exports check every argument against the signature, strings and booleans included.
+    return instance.call(name, args as readonly WasmValue[]);
   }
 
   /** Calls a data function with a JSON text and resolves with the JSON text it returned (`null` for nothing). */
@@ -232,7 +236,7 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
     if (cached) return cached;
     const instance = entry.instance;
     if (typeof name === 'string' && isDataCall(instance, name)) {
-      const data = (...args: A): Promise<R> => this.callFunction(instanceId, name, args) as Promise<R>;
+      const data = (...args: A): Promise<R> => this.callFunction(instanceId, name, args) as Promise<unknown> as Promise<R>;
       const handle = Object.assign(data, { sync: undefined, functionName: name });
       entry.handles.set(name, handle);
       return handle;

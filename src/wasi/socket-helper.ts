@@ -128,7 +128,7 @@ function release(c: Conn): Promise<void> {
     if (socket.writableFinished) socket.destroy();
     else {
       socket.once('finish', () => socket.destroy());
-      socket.end();
+      if (!socket.writableEnded) socket.end();
     }
   });
 }

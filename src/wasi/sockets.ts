@@ -41,10 +41,11 @@ function display(host: string, port: number): string {
 
 /**
  * Validates the listeners an embedder asked for and checks each against the network grant (the
- * address as requested: port 0 needs `host:0` or `host:*` in an allow list). A refusal is reported
- * and thrown as SecurityViolation, so the instance is never created.
+ * address as requested: port 0 needs `host:0` or `host:*` in an allow list). A refusal is thrown as
+ * SecurityViolation, so the instance is never created; it is the embedder's error, not a guest's
+ * attempt, so it is not also passed to onViolation (the sandbox reports it as an event once).
  */
-export function checkListeners(specs: unknown, caps: Capabilities, violation: (capability: string, detail: string) => void): ListenerSpec[] {
+export function checkListeners(specs: unknown, caps: Capabilities): ListenerSpec[] {
   if (!Array.isArray(specs)) throw new InvalidArguments('wasi.listeners must be an array of { host, port }');
   return specs.map((s: unknown, i) => {
     const where = `wasi.listeners[${i}]`;
@@ -57,9 +58,7 @@ export function checkListeners(specs: unknown, caps: Capabilities, violation: (c
     const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
     if (!networkAllows(caps.network, bare, port)) {
       const policy = typeof caps.network === 'string' ? `'${caps.network}'` : `allow [${caps.network.allow.join(', ')}]`;
-      const detail = `listening on ${display(bare, port)} is not allowed by the network policy (${policy})`;
-      violation('network', detail);
-      throw new SecurityViolation('network', detail);
+      throw new SecurityViolation('network', `listening on ${display(bare, port)} is not allowed by the network policy (${policy})`);
     }
     return { host: bare, port };
   });

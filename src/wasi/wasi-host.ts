@@ -114,7 +114,7 @@ export class WasiHost {
     fds.place(1, stdioEntry('stdout', STDOUT_RIGHTS));
     fds.place(2, stdioEntry('stderr', STDOUT_RIGHTS));
     // Checked before anything is opened: a refused grant must leave nothing behind.
-    const listeners = options.listeners === undefined ? [] : checkListeners(options.listeners, caps, this.ctx.violation);
+    const listeners = options.listeners === undefined ? [] : checkListeners(options.listeners, caps);
     this.openPreopens(caps);
     if (listeners.length > 0) this.openListeners(listeners, 3 + caps.filesystem.length, options);
     this.imports = this.buildImports(caps, options.programName ?? 'main.wasm');

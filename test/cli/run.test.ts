@@ -51,6 +51,9 @@ test('run: guest arguments after the file are passed through, not parsed as ours
   // `--timeout` after the file belongs to the guest: the loop would otherwise be stopped quickly.
   const r = cli(['run', '--timeout', '2s', fixture('wasi_misbehave.wasm'), 'trap', '--timeout', '1ms']);
   assert.equal(r.status, 134);
+  const separated = cli(['run', fixture('wasi_misbehave.wasm'), '--', 'trap']);
+  assert.equal(separated.status, 134, 'the separator is not passed to the guest');
+  assert.equal(cli(['run', '--', fixture('wasi_misbehave.wasm'), 'trap']).status, 134, 'nor one before the file');
 });
 
 test('run: a bad policy file is a usage error naming the key', () => {

@@ -134,3 +134,13 @@ test('a call with args that is not an array is InvalidArguments', async () => {
   const instance = await types();
   await assert.rejects(instance.call(T + 'echo-bool', 'true' as never), InvalidArguments);
 });
+
+test('a resource handle from another instance, or a made-up object, is InvalidArguments', async () => {
+  const a = await types();
+  const b = await types();
+  const counter = await a.call(T + '[constructor]counter', [1]);
+  await assert.rejects(b.call(T + 'counter-value', [counter]), InvalidArguments);
+  await assert.rejects(b.call(T + 'counter-value', [{}]), InvalidArguments);
+  assert.equal(b.usable, true);
+  assert.equal(await a.call(T + 'counter-value', [counter]), 1);
+});

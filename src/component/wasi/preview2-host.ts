@@ -17,23 +17,34 @@ export class Preview2Host {
   readonly state: HostState;
   /** Interface name (unversioned) → what jco destructures from it. */
   readonly imports: Readonly<Record<string, Record<string, unknown>>>;
-  readonly http: HttpHost;
-  private readonly filesystem: FilesystemHost;
+  /** Present when the component imports wasi:http. */
+  readonly http: HttpHost | undefined;
+  private readonly filesystem: FilesystemHost | undefined;
 
-  constructor(options: HostOptions) {
+  /**
+   * `wanted`: the unversioned interfaces the component imports. Only their packages are built, so a
+   * component without WASI imports costs nothing here, and preopens are opened only for components
+   * that can use them.
+   */
+  constructor(options: HostOptions, wanted: ReadonlySet<string>) {
     const state = new HostState(options);
-    const io = createIo(state);
     this.state = state;
-    this.filesystem = createFilesystem(state, io);
-    this.http = createHttp(state, io);
+    const uses = (pkg: string): boolean => [...wanted].some((n) => n.startsWith(pkg));
+    if (wanted.size === 0) {
+      this.imports = {};
+      return;
+    }
+    const io = createIo(state);
+    this.filesystem = uses('wasi:filesystem/') ? createFilesystem(state, io) : undefined;
+    this.http = uses('wasi:http/') ? createHttp(state, io) : undefined;
     this.imports = {
       ...io.interfaces,
-      ...createCli(state, io),
-      ...createClocks(state, io),
-      ...createRandomInterfaces(state),
-      ...this.filesystem.interfaces,
-      ...createSockets(state, io),
-      ...this.http.interfaces,
+      ...(uses('wasi:cli/') ? createCli(state, io) : {}),
+      ...(uses('wasi:clocks/') ? createClocks(state, io) : {}),
+      ...(uses('wasi:random/') ? createRandomInterfaces(state) : {}),
+      ...this.filesystem?.interfaces,
+      ...(uses('wasi:sockets/') ? createSockets(state, io) : {}),
+      ...this.http?.interfaces,
     };
   }
 
@@ -44,7 +55,7 @@ export class Preview2Host {
 
   /** Releases every host descriptor the guest held. */
   close(): void {
-    this.filesystem.close();
+    this.filesystem?.close();
   }
 }
 

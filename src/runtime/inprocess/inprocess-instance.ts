@@ -410,8 +410,9 @@ export class InProcessInstance implements WasmInstance {
       this.p.observer.onViolation?.(this.id, { capability: error.capability, detail: error.detail });
     }
     // A guest stopped mid-flight may hold broken invariants (locks, half-written state): never run it
-    // again. Running out of fuel is the exception, as in wasmtime: the embedder may add fuel and go on.
-    if (error instanceof Timeout || (error instanceof ResourceLimitExceeded && error.limit !== 'fuel')) {
+    // again. Running out of fuel is the exception, as in wasmtime: the embedder may add fuel and go on;
+    // so is an oversized payload, refused at the call boundary while the guest was not running.
+    if (error instanceof Timeout || (error instanceof ResourceLimitExceeded && error.limit !== 'fuel' && error.limit !== 'payload-bytes')) {
       this.markUnusable(error.message);
     }
     return error;

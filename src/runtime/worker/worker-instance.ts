@@ -311,7 +311,7 @@ export class WorkerInstance implements WasmInstance {
       }
     }
     // The same rule as in-process: a guest stopped mid-flight may hold broken invariants.
-    if (error instanceof Timeout || (error instanceof ResourceLimitExceeded && error.limit !== 'fuel')) this.markUnusable(error.message);
+    if (error instanceof Timeout || (error instanceof ResourceLimitExceeded && error.limit !== 'fuel' && error.limit !== 'payload-bytes')) this.markUnusable(error.message);
     if (this.thread.dead) this.markUnusable(`its worker thread stopped: ${error.message}`);
     return error;
   }

@@ -110,11 +110,13 @@ class WorkerModule implements WasmModule {
     const prepared = plan ? await this.variants.get(plan) : { module: this.module, info: this.info };
     const { portable, hostFunctions } = exportConfig(config, this.info, enforced);
     const thread = await this.pool.acquire(workerLimits(limits));
-    return WorkerInstance.create(
+    const instance = await WorkerInstance.create(
       { id: instanceId, info: this.info, thread, pool: this.pool, config, portable, hostFunctions, metered: Meter.needed(enforced), observer: this.observer },
       prepared.module,
       prepared.info,
     );
+    this.pool.settled(thread);
+    return instance;
   }
 
   dispose(): void {

@@ -23,6 +23,8 @@ export interface ToolBackend {
   readonly kind: 'wasi' | 'component';
   /** The tools as listed to clients; fixed once the backend has loaded. */
   readonly tools: readonly Tool[];
+  /** Functions of the guest that are not offered as tools, and why. */
+  readonly skipped?: readonly { function: string; reason: string }[];
   /** Runs one call in a fresh guest instance; refusals the sandbox reports during it are pushed to `denials`. */
   call(name: string, args: Record<string, unknown>, grant: ToolGrant, denials: Denial[], signal?: AbortSignal): Promise<ToolOutcome>;
   close(): Promise<void>;

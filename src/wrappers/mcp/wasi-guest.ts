@@ -35,13 +35,13 @@ const decoder = new TextDecoder();
  */
 export class WasiMcpGuest implements ToolBackend {
   readonly kind = 'wasi';
+  /** Read once at load; clients are answered from here. */
   tools: readonly Tool[] = [];
   private readonly sandbox: WasmSandbox;
   private readonly moduleId: string;
   private readonly programName: string;
   /** Refusals by instance, for the calls under way. */
   private readonly watching = new Map<string, Denial[]>();
-  private readonly names = new Set<string>();
 
   private constructor(sandbox: WasmSandbox, moduleId: string, programName: string) {
     this.sandbox = sandbox;
@@ -64,6 +64,7 @@ export class WasiMcpGuest implements ToolBackend {
 
   private async fetchTools(grant: ToolGrant): Promise<void> {
     const tools: Tool[] = [];
+    const names = new Set<string>();
     let cursor: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
       const ex = await this.exchange('tools/list', cursor === undefined ? undefined : { cursor }, grant, []);
@@ -73,8 +74,8 @@ export class WasiMcpGuest implements ToolBackend {
       const parsed = ListToolsResultSchema.safeParse(ex.result);
       if (!parsed.success) throw new GuestError('tools/list', `the guest's tool list is not valid MCP: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
       for (const tool of parsed.data.tools) {
-        if (this.names.has(tool.name)) continue;
-        this.names.add(tool.name);
+        if (names.has(tool.name)) continue;
+        names.add(tool.name);
         tools.push(tool);
       }
       if (tools.length > MAX_TOOLS) throw new GuestError('tools/list', `the guest lists more than ${MAX_TOOLS} tools`);

@@ -1,0 +1,335 @@
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { basename } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { InvalidArguments, InvalidModule, ModuleNotFound } from '../../errors.ts';
+import { inspect, isComponent, toBytes } from '../../module/inspect.ts';
+import { Capabilities, type CapabilitiesInit } from '../../security/capabilities.ts';
+import { ResourceLimits, type ResourceLimitsInit } from '../../security/resource-limits.ts';
+import { argsDigest, AuditLog, type Denial } from './audit-log.ts';
+import type { ToolHandlers } from './mcp-protocol.ts';
+import { errorResult, type ToolBackend, type ToolGrant, type ToolOutcome } from './tool-backend.ts';
+
+export interface McpServerWrapperOptions {
+  /** Where the JSON-lines audit log goes (one line per tool call): a stream, a file path, or false (default) for none. */
+  auditLog?: Writable | string | false;
+}
+
+/**
+ * `stdio`: the process's stdin/stdout (then nothing else may write to stdout); `{ stdio: { input, output } }`:
+ * other streams; `{ http: { host, port } }`: Streamable HTTP at `/mcp` (default 127.0.0.1, a free port).
+ */
+export type McpTransport = 'stdio' | { stdio: { input: Readable; output: Writable } } | { http: { host?: string; port?: number } };
+
+/** A tool's own grant. Each field given replaces the server-wide one for that tool, whole. */
+export interface McpToolPolicy {
+  capabilities?: Capabilities | CapabilitiesInit;
+  resourceLimits?: ResourceLimits | ResourceLimitsInit;
+}
+
+export interface McpServerConfig {
+  /**
+   * Give exactly one. `path`: a `.wasm` file, a WASI MCP server or a component (told apart by content);
+   * `module`: the bytes of a WASI MCP server (a core module); `component`: the bytes of a component.
+   */
+  path?: string;
+  module?: Uint8Array | ArrayBuffer;
+  component?: Uint8Array | ArrayBuffer;
+  /** Default `stdio`. */
+  transport?: McpTransport;
+  /** What each call's guest may touch. Default: nothing (`Capabilities.minimal()`); stdio is managed by the server. */
+  capabilities?: Capabilities | CapabilitiesInit;
+  /** Limits for each call's guest. Without a call deadline, calls get 30 s. */
+  resourceLimits?: ResourceLimits | ResourceLimitsInit;
+  /** Per-tool grants, by tool name; a name the guest does not list is an error. */
+  tools?: Record<string, McpToolPolicy>;
+  /** Tool calls running at once; more wait, up to 16 times this many, then get a "busy" error result. Default 4. */
+  maxConcurrency?: number;
+  /** The server name clients see; default from the file name. */
+  name?: string;
+  /** Components: where transpiled code is cached (see `ComponentRuntime`); false for memory only. */
+  cacheDir?: string | false;
+}
+
+export interface McpServerSummary {
+  id: string;
+  name: string;
+  kind: 'wasi' | 'component';
+  transport: 'stdio' | 'http';
+  /** For http: where clients connect. */
+  url?: string;
+  tools: string[];
+  /** Component functions that are not served as tools, and why. */
+  skipped: { function: string; reason: string }[];
+  calls: number;
+  inFlight: number;
+}
+
+interface RunningServer {
+  id: string;
+  name: string;
+  backend: ToolBackend;
+  grant: ToolGrant;
+  toolGrants: ReadonlyMap<string, ToolGrant>;
+  toolNames: ReadonlySet<string>;
+  transport: 'stdio' | 'http';
+  http: HttpServer | undefined;
+  stdio: Server | undefined;
+  maxConcurrency: number;
+  inFlight: number;
+  waiting: (() => void)[];
+  calls: number;
+  idle: (() => void) | undefined;
+  stopping: boolean;
+}
+
+const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+const QUEUE_FACTOR = 16;
+const MCP_PATH = '/mcp';
+const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Every call has a deadline: a tool that never returns must not hold a slot forever. */
+function withDeadline(limits: ResourceLimits): ResourceLimits {
+  return limits.time.callTimeoutMs === null ? limits.with({ time: { callTimeoutMs: DEFAULT_CALL_TIMEOUT_MS } }) : limits;
+}
+
+/**
+ * Serves sandboxed guests as Model Context Protocol servers, on stdio or Streamable HTTP, through the
+ * official SDK's `Server`. Two kinds of guest:
+ *
+ *  - a WASI MCP server (newline-delimited JSON-RPC on stdin/stdout): its tool list is read once at
+ *    start; every call runs in a fresh instance on a worker thread (see `WasiMcpGuest`);
+ *  - a component: each exported function is a tool with a JSON Schema derived from its WIT types,
+ *    every call in a fresh instance (see `ComponentTools`).
+ *
+ * Grants come only from the operator: the server-wide policy, or a tool's own from `tools`. Nothing a
+ * client sends can change them, and the server adds no tools of its own. Every call, and every
+ * refusal the sandbox reports during it, is written to the audit log.
+ */
+export class McpServerWrapper {
+  private readonly servers = new Map<string, RunningServer>();
+  private readonly audit: AuditLog;
+  private next = 1;
+
+  constructor(options: McpServerWrapperOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new InvalidArguments('McpServerWrapper options must be an object');
+    this.audit = new AuditLog(options.auditLog);
+  }
+
+  async startServer(config: McpServerConfig): Promise<string> {
+    if (config === null || typeof config !== 'object') throw new InvalidArguments('startServer expects a config object');
+    const given = [config.path, config.module, config.component].filter((v) => v !== undefined).length;
+    if (given !== 1) throw new InvalidArguments('give exactly one of path, module or component');
+    const maxConcurrency = config.maxConcurrency ?? 4;
+    if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) throw new InvalidArguments('maxConcurrency must be a positive integer');
+    const transport = config.transport ?? 'stdio';
+    if (transport !== 'stdio' && (typeof transport !== 'object' || transport === null || (!('http' in transport) && !('stdio' in transport)))) {
+      throw new InvalidArguments("transport must be 'stdio', { stdio: { input, output } } or { http: { host, port } }");
+    }
+    const { bytes, kind } = await guestBytes(config);
+    const grant: ToolGrant = {
+      capabilities: Capabilities.from(config.capabilities),
+      resourceLimits: withDeadline(ResourceLimits.from(config.resourceLimits)),
+    };
+    const toolGrants = new Map<string, ToolGrant>();
+    for (const [tool, policy] of Object.entries(config.tools ?? {})) {
+      if (policy === null || typeof policy !== 'object') throw new InvalidArguments(`tools.${tool} must be an object with capabilities and/or resourceLimits`);
+      const unknown = Object.keys(policy).filter((k) => k !== 'capabilities' && k !== 'resourceLimits');
+      if (unknown.length) throw new InvalidArguments(`tools.${tool}: unknown key '${unknown[0]}'; expected capabilities or resourceLimits`);
+      toolGrants.set(tool, {
+        capabilities: policy.capabilities === undefined ? grant.capabilities : Capabilities.from(policy.capabilities, { pathPrefix: `/tools/${tool}/capabilities` }),
+        resourceLimits: policy.resourceLimits === undefined ? grant.resourceLimits : withDeadline(ResourceLimits.from(policy.resourceLimits, { pathPrefix: `/tools/${tool}/resourceLimits` })),
+      });
+    }
+    const name = config.name ?? (config.path ? basename(config.path).replace(/\.wasm$/, '') : kind === 'component' ? 'component' : 'mcp-server');
+    const programName = config.path ? basename(config.path) : `${name}.wasm`;
+
+    // The SDK, ajv and the runtimes load on first use: importing the library should not pay for them.
+    const backend: ToolBackend = kind === 'component'
+      ? await (await import('./component-tools.ts')).ComponentTools.load({ bytes, grant, programName, cacheDir: config.cacheDir })
+      : await (await import('./wasi-guest.ts')).WasiMcpGuest.load({ bytes, grant, programName, poolSize: Math.min(maxConcurrency, 4) });
+    const toolNames = new Set(backend.tools.map((t) => t.name));
+    const id = `mcp-${this.next++}`;
+    const server: RunningServer = {
+      id,
+      name,
+      backend,
+      grant,
+      toolGrants,
+      toolNames,
+      transport: typeof transport === 'object' && 'http' in transport ? 'http' : 'stdio',
+      http: undefined,
+      stdio: undefined,
+      maxConcurrency,
+      inFlight: 0,
+      waiting: [],
+      calls: 0,
+      idle: undefined,
+      stopping: false,
+    };
+    try {
+      // A misspelt override would silently leave that tool on the server-wide grant.
+      for (const tool of toolGrants.keys()) {
+        if (!toolNames.has(tool)) throw new InvalidArguments(`tools.${tool}: the guest has no tool named '${tool}' (it has: ${[...toolNames].join(', ') || 'none'})`);
+      }
+      if (typeof transport === 'object' && 'http' in transport) {
+        const h = transport.http ?? {};
+        const { listenHttp } = await import('./http-transport.ts');
+        server.http = await listenHttp({ host: h.host ?? '127.0.0.1', port: h.port ?? 0, path: MCP_PATH, handlers: this.handlers(server) });
+      } else {
+        const streams = typeof transport === 'object' ? transport.stdio : undefined;
+        const { serveStdio } = await import('./mcp-protocol.ts');
+        server.stdio = await serveStdio(this.handlers(server), streams?.input, streams?.output);
+      }
+    } catch (err) {
+      await backend.close();
+      throw err;
+    }
+    this.servers.set(id, server);
+    return id;
+  }
+
+  /** Where an HTTP server listens; clients connect to `url`. */
+  address(serverId: string): { host: string; port: number; url: string } {
+    const s = this.get(serverId);
+    if (!s.http) throw new InvalidArguments(`server '${serverId}' uses stdio; it has no address`);
+    const a = s.http.address() as AddressInfo;
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return { host: a.address, port: a.port, url: `http://${host}:${a.port}${MCP_PATH}` };
+  }
+
+  listServers(): McpServerSummary[] {
+    return [...this.servers.values()].map((s) => ({
+      id: s.id,
+      name: s.name,
+      kind: s.backend.kind,
+      transport: s.transport,
+      ...(s.http && { url: this.address(s.id).url }),
+      tools: [...s.toolNames],
+      skipped: [...(s.backend.skipped ?? [])],
+      calls: s.calls,
+      inFlight: s.inFlight,
+    }));
+  }
+
+  /** Stops taking calls, lets the ones under way finish, then releases the guests. */
+  async stopServer(serverId: string): Promise<void> {
+    const s = this.get(serverId);
+    this.servers.delete(serverId);
+    s.stopping = true;
+    for (const wake of s.waiting.splice(0)) wake();
+    if (s.http) {
+      const closed = new Promise<void>((resolve) => s.http!.close(() => resolve()));
+      s.http.closeIdleConnections();
+      if (s.inFlight > 0) await new Promise<void>((resolve) => (s.idle = resolve));
+      s.http.closeAllConnections();
+      await closed;
+    } else {
+      if (s.inFlight > 0) await new Promise<void>((resolve) => (s.idle = resolve));
+      await s.stdio?.close();
+    }
+    await s.backend.close();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.servers.keys()].map((id) => this.stopServer(id)));
+    await this.audit.close();
+  }
+
+  private get(serverId: string): RunningServer {
+    const s = this.servers.get(serverId);
+    if (!s) throw new InvalidArguments(`no server with id '${String(serverId)}'`);
+    return s;
+  }
+
+  private handlers(s: RunningServer): ToolHandlers {
+    return { name: s.name, version: VERSION, tools: () => s.backend.tools, call: (tool, args, signal) => this.callTool(s, tool, args, signal) };
+  }
+
+  /** Undefined for an unknown tool (the protocol layer answers that with InvalidParams). */
+  private async callTool(s: RunningServer, tool: string, args: Record<string, unknown>, signal: AbortSignal): Promise<CallToolResult | undefined> {
+    const started = performance.now();
+    const denials: Denial[] = [];
+    const audit = (outcome: string, error?: string) => {
+      this.audit.write({
+        time: new Date().toISOString(),
+        server: s.id,
+        tool,
+        argsDigest: argsDigest(args),
+        outcome,
+        durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+        ...(error && { error }),
+      }, denials);
+    };
+    s.calls++;
+    if (!s.toolNames.has(tool)) {
+      audit('unknown-tool');
+      return undefined;
+    }
+    if (!(await this.acquire(s))) {
+      audit('busy');
+      return errorResult('The server is busy; try again shortly.');
+    }
+    let o: ToolOutcome;
+    try {
+      o = await s.backend.call(tool, args, s.toolGrants.get(tool) ?? s.grant, denials, signal);
+    } catch (err) {
+      // Guest failures are outcomes, not exceptions: this is the host's own fault, detailed for the operator only.
+      o = { result: errorResult('The tool could not run.'), outcome: 'error', error: `INTERNAL:${err instanceof Error ? err.name : typeof err}` };
+    } finally {
+      this.release(s);
+    }
+    audit(o.outcome, o.error);
+    return o.result;
+  }
+
+  /** A call slot; false when the server is saturated or stopping. */
+  private async acquire(s: RunningServer): Promise<boolean> {
+    if (s.stopping) return false;
+    if (s.inFlight < s.maxConcurrency) {
+      s.inFlight++;
+      return true;
+    }
+    if (s.waiting.length >= s.maxConcurrency * QUEUE_FACTOR) return false;
+    await new Promise<void>((resolve) => s.waiting.push(resolve));
+    if (s.stopping) return false;
+    s.inFlight++;
+    return true;
+  }
+
+  private release(s: RunningServer): void {
+    s.inFlight--;
+    const next = s.waiting.shift();
+    if (next) next();
+    else if (s.inFlight === 0 && s.idle) s.idle();
+  }
+}
+
+async function guestBytes(config: McpServerConfig): Promise<{ bytes: Uint8Array; kind: 'wasi' | 'component' }> {
+  let bytes: Uint8Array;
+  if (config.path !== undefined) {
+    try {
+      bytes = await readFile(config.path);
+    } catch (err) {
+      throw new ModuleNotFound(config.path, `cannot read '${config.path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  } else {
+    const given: unknown = config.module ?? config.component;
+    if (!(given instanceof ArrayBuffer || ArrayBuffer.isView(given))) throw new InvalidArguments('module and component take a Uint8Array or ArrayBuffer');
+    bytes = toBytes(given as Uint8Array);
+  }
+  const kind = isComponent(bytes) ? 'component' : 'wasi';
+  if (config.module !== undefined && kind === 'component') throw new InvalidModule('this is a component; pass it as `component`');
+  if (config.component !== undefined && kind !== 'component') throw new InvalidModule('this is a core module, not a component; pass it as `module`');
+  if (kind === 'wasi') {
+    const info = inspect(bytes);
+    if (info.wasi !== 'preview1' || !info.exports.some((e) => e.name === '_start')) {
+      throw new InvalidModule('an MCP server module must be a WASI preview1 command (exporting _start) that speaks JSON-RPC on stdin/stdout');
+    }
+  }
+  return { bytes, kind };
+}

@@ -77,6 +77,20 @@ export default async function workerBench(): Promise<void> {
     for (let i = 0; i < n; i++) await sandbox.destroyInstance(await sandbox.createInstance(moduleId));
   }, { ops: 20, rounds: 5, warmupRounds: 1 });
 
+  // Short-lived instances, one at a time and ten at a time, on a pool of one: concurrency must not
+  // cost more per instance (a pool that starts or stops a thread per instance collapses here).
+  const cycle = async (i: number) => {
+    const id = await sandbox.createInstance(moduleId);
+    await sandbox.callFunction(id, 'add', [i, 1]);
+    await sandbox.destroyInstance(id);
+  };
+  const [oneAtATime, tenAtATime] = await interleaved(200, 5, [
+    ['one at a time', async (n) => { for (let i = 0; i < n; i++) await cycle(i); }],
+    ['10 at a time', async (n) => {
+      await Promise.all(Array.from({ length: 10 }, async () => { for (let i = 0; i < n / 10; i++) await cycle(i); }));
+    }],
+  ]);
+
   // Stop latency: how long past the deadline an infinite loop keeps the caller waiting.
   const latencies: number[] = [];
   for (let attempt = 0; latencies.length < 5 && attempt < 20; attempt++) {
@@ -104,6 +118,7 @@ export default async function workerBench(): Promise<void> {
     { what: 'call add(i32, i32), awaited', ours: addCall, baseline: raw, goal: '≤ 2×', meets: (r) => r <= 2 },
     { what: 'call add64(i64, i64), awaited', ours: add64Call, baseline: raw, goal: '≤ 2×', meets: (r) => r <= 2 },
     { what: 'sandbox.callFunction add', ours: viaFacade, baseline: raw, goal: '≤ 2×', meets: (r) => r <= 2 },
+    { what: 'create + call + destroy, 10 at a time (per instance)', ours: tenAtATime, baseline: oneAtATime, goal: '≤ 1×', meets: (r) => r <= 1 },
   ], [create, stop]);
 
   await sandbox.close();

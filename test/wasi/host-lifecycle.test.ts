@@ -76,20 +76,13 @@ describe('construction', () => {
     );
   });
 
-  it('is cheap: plain closures, no native binding per instance', () => {
-    const caps = Capabilities.captured();
-    const limits = ResourceLimits.default();
-    const mod = fixture('hello');
-    for (let i = 0; i < 50; i++) new WasiHost({ capabilities: caps, resourceLimits: limits });
-    const n = 500;
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) {
-      const h = new WasiHost({ capabilities: caps, resourceLimits: limits });
-      new WebAssembly.Instance(mod, h.imports);
-    }
-    const perInstanceUs = ((performance.now() - t0) / n) * 1000;
-    // node:wasi spends ~500 µs binding its imports; keep a wide margin for noisy machines.
-    assert.ok(perInstanceUs < 400, `host + instance took ${perInstanceUs.toFixed(1)} µs`);
+  it('binds plain JavaScript functions, never a native binding per instance', () => {
+    // The cost itself is measured by `npm run bench wasi`; a test asserts only the mechanism.
+    const h = new WasiHost({ capabilities: Capabilities.captured(), resourceLimits: ResourceLimits.default() });
+    const fns = Object.values(h.imports.wasi_snapshot_preview1);
+    assert.ok(fns.length >= 45);
+    for (const fn of fns) assert.doesNotMatch(Function.prototype.toString.call(fn), /\[native code\]/);
+    new WebAssembly.Instance(fixture('hello'), h.imports);
   });
 });
 

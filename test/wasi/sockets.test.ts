@@ -568,7 +568,7 @@ describe('the echo server guest (C, wasi-libc accept/recv/send/shutdown/poll)', 
   it('a guest blocked in accept on a worker is stopped by its deadline, and its helper goes with the thread', async () => {
     const sandbox = await WasmSandbox.create({ runtime: 'worker' });
     try {
-      const g = await start(sandbox, ['wait'], { time: { callTimeoutMs: 200 } });
+      const g = await start(sandbox, ['wait'], { time: { callTimeoutMs: 1000 } });
       await assert.rejects(sandbox.runCommand(g.instance), Timeout);
       assert.equal(await refusedSoon(g.port()), 'ECONNREFUSED');
     } finally {

@@ -137,8 +137,9 @@ describe('wasm-sandbox mcp: stdout carries nothing but the protocol', () => {
 describe('wasm-sandbox mcp --http, with the SDK client', () => {
   let child: ChildProcess;
   let url: string;
+  const cacheDir = mkdtempSync(join(tmpdir(), 'mcp-cache-'));
   before(async () => {
-    child = spawn(process.execPath, [MAIN, 'mcp', TYPES, '--http', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WASM_SANDBOX_CACHE_DIR: mkdtempSync(join(tmpdir(), 'mcp-cache-')) } });
+    child = spawn(process.execPath, [MAIN, 'mcp', TYPES, '--http', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WASM_SANDBOX_CACHE_DIR: cacheDir } });
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     await until(() => /on (http:\/\/\S+)/.test(err), 30_000);
@@ -147,6 +148,7 @@ describe('wasm-sandbox mcp --http, with the SDK client', () => {
   after(async () => {
     child.kill('SIGTERM');
     assert.equal(await exited(child), 0);
+    rmSync(cacheDir, { recursive: true, force: true });
   });
 
   test('a component served over Streamable HTTP', async () => {

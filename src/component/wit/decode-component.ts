@@ -100,6 +100,10 @@ class Decoder {
   private readonly seq = new Map<CoreModuleDef, number>();
   /** Instantiations of nested components, bounded so a hostile binary cannot make evaluation explode. */
   private instantiations = 0;
+  /** Nesting of type declarations being read, bounded so a hostile binary cannot exhaust the stack. */
+  depth = 0;
+  /** Nodes of each value type's expanded tree: types reference earlier types, so a few bytes can describe an exponentially large tree. */
+  readonly sizes = new WeakMap<object, number>();
 
   constructor(bytes: Uint8Array) {
     this.bytes = bytes;
@@ -192,8 +196,44 @@ function resourceAt(r: BinaryReader, d: Decoder, scope: Scope): ResourceType {
   return t;
 }
 
+const MAX_DEPTH = 100;
+const MAX_TYPE_NODES = 100_000;
+
+function nodes(d: Decoder, t: TypeEntity | undefined): number {
+  return t === undefined ? 0 : (d.sizes.get(t) ?? 1);
+}
+
+/** Records a value type's expanded size, refusing types too large to check, describe or print. */
+function sized(d: Decoder, t: TypeEntity, offset: number): TypeEntity {
+  let n = 1;
+  switch (t.kind) {
+    case 'record': for (const f of t.fields) n += nodes(d, f.type); break;
+    case 'variant': for (const c of t.cases) n += nodes(d, c.type); break;
+    case 'tuple': for (const x of t.types) n += nodes(d, x); break;
+    case 'list': n += nodes(d, t.element) * (t.length ?? 1); break;
+    case 'option': n += nodes(d, t.type); break;
+    case 'result': n += nodes(d, t.ok) + nodes(d, t.err); break;
+    case 'future': case 'stream': n += nodes(d, t.type); break;
+    case 'func': for (const p of t.params) n += nodes(d, p.type); n += nodes(d, t.result); break;
+    default: break;
+  }
+  if (n > MAX_TYPE_NODES) d.fail(`type too large (${n} nodes when expanded)`, offset);
+  if (n > 1) d.sizes.set(t, n);
+  return t;
+}
+
 /** One `deftype`: a value, function, component, instance or resource type. */
 function defType(r: BinaryReader, d: Decoder, scope: Scope): TypeEntity {
+  const offset = r.pos;
+  if (++d.depth > MAX_DEPTH) d.fail('type declarations nested too deeply', offset);
+  try {
+    return sized(d, defTypeBody(r, d, scope), offset);
+  } finally {
+    d.depth--;
+  }
+}
+
+function defTypeBody(r: BinaryReader, d: Decoder, scope: Scope): TypeEntity {
   const offset = r.pos;
   const code = r.peek();
   // A fresh object, not the shared singleton: a defined primitive is usually a named alias
@@ -714,7 +754,12 @@ function instantiate(r: BinaryReader, d: Decoder, scope: Scope): Instance {
       return { exports };
     }
     d.countInstantiation(offset);
-    return { exports: evaluate(d, component.start, component.end, new Scope(component.scope), args, true).exports };
+    if (++d.depth > MAX_DEPTH) d.fail('components nested too deeply', offset);
+    try {
+      return { exports: evaluate(d, component.start, component.end, new Scope(component.scope), args, true).exports };
+    } finally {
+      d.depth--;
+    }
   }
   if (form === 0x01) {
     const exports = new Map<string, Item>();

@@ -56,6 +56,7 @@ export class InProcessInstance implements WasmInstance {
   private readonly guards: CallGuard[] = [];
   private readonly dataEntries = new Map<string, DataEntry>();
   private readonly promisingExports = new Map<string, (...args: unknown[]) => Promise<unknown>>();
+  private readonly asyncGuards = new Map<string, CallGuard>();
   /** Settles when the call in flight does; calls into a suspending instance run one at a time. */
   private tail: Promise<unknown> = Promise.resolve();
   private state: State = 'ready';
@@ -238,7 +239,7 @@ export class InProcessInstance implements WasmInstance {
     const fn = this.p.exports[name];
     if (!sig || typeof fn !== 'function') throw new FunctionNotFound(name, [...this.functions.keys()]);
     const checked = argumentChecker(name, sig)(args);
-    return this.guarded(name, this.syncHandleGuard(name), () => this.promisingExport(name, fn)(...checked)) as Promise<WasmResult>;
+    return this.guarded(name, this.asyncGuard(name), () => this.promisingExport(name, fn)(...checked)) as Promise<WasmResult>;
   }
 
   private promisingExport(name: string, fn: Function): (...args: unknown[]) => Promise<unknown> {
@@ -251,9 +252,7 @@ export class InProcessInstance implements WasmInstance {
     return wrapped;
   }
 
-  private readonly asyncGuards = new Map<string, CallGuard>();
-
-  private syncHandleGuard(name: string): CallGuard {
+  private asyncGuard(name: string): CallGuard {
     let guard = this.asyncGuards.get(name);
     if (!guard) this.asyncGuards.set(name, (guard = this.newGuard(name)));
     return guard;

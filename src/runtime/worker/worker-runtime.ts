@@ -18,7 +18,8 @@ import { WorkerPool } from './worker-pool.ts';
 export interface WorkerRuntimeOptions {
   /**
    * Started, idle threads kept for each set of limits in use (default 1), so that creating an instance
-   * skips the thread start. 0 starts a thread for every instance.
+   * skips the thread start. Threads that come back beyond it are kept too while concurrent instances
+   * need them, until they have been idle a few seconds. 0 starts a thread for every instance.
    */
   poolSize?: number;
 }

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -5,6 +6,8 @@ import autocannon from 'autocannon';
 import { HttpServerWrapper } from '../src/wrappers/http/http-server-wrapper.ts';
 
 const APP = fileURLToPath(new URL('../fixtures/http/wagi_app.wasm', import.meta.url));
+const COMPONENT = fileURLToPath(new URL('../fixtures/components/http-proxy.wasm', import.meta.url));
+const JCO = fileURLToPath(new URL('../node_modules/@bytecodealliance/jco/dist/jco.js', import.meta.url));
 const DURATION_S = Number(process.env.HTTP_BENCH_SECONDS ?? 10);
 
 interface Load { rps: number; p99: number; errors: number; non2xx: number }
@@ -16,6 +19,28 @@ async function load(url: string): Promise<Load> {
 
 function row(what: string, ours: Load, base: Load, goal: string, meets: boolean): string {
   return `| ${what} | ${ours.rps.toFixed(0)} req/s, p99 ${ours.p99} ms (${ours.errors + ours.non2xx} failed) | ${base.rps.toFixed(0)} req/s, p99 ${base.p99} ms | ${(ours.rps / base.rps).toFixed(2)}× | ${goal} ${meets ? '✓' : '✗'} |`;
+}
+
+/** `jco serve` on the component, in its own process; undefined if it does not come up. */
+async function jcoServe(): Promise<Load | undefined> {
+  const port = 18000 + Math.floor(Math.random() * 1000);
+  const child = spawn(process.execPath, [JCO, 'serve', '--port', String(port), COMPONENT], { stdio: 'ignore' });
+  try {
+    const url = `http://localhost:${port}/hello`;
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      try {
+        await (await fetch(url)).text();
+        break;
+      } catch {
+        if (Date.now() > deadline) return undefined;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    return await load(url);
+  } finally {
+    child.kill();
+  }
 }
 
 export default async function httpBench(): Promise<void> {
@@ -36,6 +61,18 @@ export default async function httpBench(): Promise<void> {
     await wrapper.close();
     rows.push(row(`WAGI hello (C), ${runtime} runtime, fresh instance per request`, ours, plainLoad, '≥ 0.5×', ours.rps / plainLoad.rps >= 0.5));
   }
+  // The same wasi:http component (a StarlingMonkey JS handler) behind our server and behind `jco serve`.
+  const wrapper = new HttpServerWrapper();
+  const cid = await wrapper.startServer({ path: COMPONENT, pool: { maxConcurrency: 64, maxInstances: 4 } });
+  await fetch(`${wrapper.address(cid).url}/hello`).then((r) => r.text());
+  const componentLoad = await load(`${wrapper.address(cid).url}/hello`);
+  await wrapper.close();
+  rows.push(row('wasi:http component (JS, StarlingMonkey), instance reused', componentLoad, plainLoad, '≥ 0.5×', componentLoad.rps / plainLoad.rps >= 0.5));
+  const jcoLoad = await jcoServe();
+  if (jcoLoad) {
+    rows.push(`| same component: ours vs \`jco serve\` | ${componentLoad.rps.toFixed(0)} req/s, p99 ${componentLoad.p99} ms | jco serve: ${jcoLoad.rps.toFixed(0)} req/s, p99 ${jcoLoad.p99} ms (${jcoLoad.errors + jcoLoad.non2xx} failed) | ${(componentLoad.rps / jcoLoad.rps).toFixed(2)}× | ≥ 5× ${componentLoad.rps / jcoLoad.rps >= 5 ? '✓' : '✗'} |`);
+  }
+
   // Soak: a long run against one server; errors must stay at zero and memory must level off.
   const soakSeconds = Number(process.env.HTTP_SOAK_SECONDS ?? 60);
   if (soakSeconds > 0) {

@@ -48,7 +48,7 @@ const FIXTURES: Record<string, WatFixture | JsFixture> = {
 
 const WASI_VERSION = '0.2.10';
 
-async function buildWat(name: string, f: WatFixture): Promise<Uint8Array> {
+async function buildWat(f: WatFixture): Promise<Uint8Array> {
   const core = await parse(await readFile(join(dir, f.wat), 'utf8'));
   const embedded = await componentEmbed({ binary: core, witSource: await readFile(join(dir, f.wit), 'utf8'), world: f.world });
   return componentNew(embedded, []);
@@ -70,7 +70,7 @@ async function witDirectory(f: JsFixture): Promise<string> {
   return out;
 }
 
-async function buildJs(name: string, f: JsFixture): Promise<Uint8Array> {
+async function buildJs(f: JsFixture): Promise<Uint8Array> {
   const { componentize } = await import('@bytecodealliance/componentize-js');
   const witPath = await witDirectory(f);
   try {
@@ -90,7 +90,7 @@ for (const [name, f] of Object.entries(FIXTURES)) {
   if (named.length > 0 && !named.includes(name)) continue;
   if (f.kind === 'js' && skipJs) continue;
   const started = performance.now();
-  const bytes = f.kind === 'wat' ? await buildWat(name, f) : await buildJs(name, f);
+  const bytes = f.kind === 'wat' ? await buildWat(f) : await buildJs(f);
   await writeFile(join(dir, `${name}.wasm`), bytes);
   console.log(`${name}.wasm: ${bytes.length} bytes in ${Math.round(performance.now() - started)} ms`);
 }

@@ -8,7 +8,8 @@
  * A component has several core instances, each with its own fuel counter, but one budget: every
  * checkpoint settles all counters into the shared total before refilling the one that ran out, so
  * the budget is exact however execution moves between modules. Deadlines and CPU time are the
- * Meter's, exactly as for core modules.
+ * Meter's, exactly as for core modules, and checkpoints are spaced the same way: about every half
+ * millisecond when a clock limit needs them, otherwise only when the fuel budget runs out.
  */
 import { ResourceLimitExceeded } from '../errors.ts';
 import { FUEL_EXPORT, MEMORY_GROW_IMPORT, OUT_OF_FUEL_IMPORT, RESERVED_IMPORT_MODULE, type InstrumentOptions } from '../module/instrument.ts';
@@ -17,14 +18,25 @@ import { instrumentationFor } from '../runtime/limits/instrumentation-plan.ts';
 import { DEFAULT_SLICE, Meter } from '../runtime/limits/meter.ts';
 import type { ResourceLimits } from '../security/resource-limits.ts';
 
+/** Checkpoint spacing for deadlines, as the core runtime's Meter aims for. */
+const TARGET_MS = 0.5;
+const MIN_SLICE = 10_000;
+const MAX_SLICE = 2 ** 40;
+
 class FuelPool {
   private readonly counters: (WebAssembly.Global | undefined)[] = [];
   private readonly given: number[] = [];
   private readonly limit: number | null;
   private settled = 0;
+  /** Units handed out per refill: adapted so checkpoints come about every TARGET_MS when a clock needs them. */
+  private slice: number;
+  private readonly timed: boolean;
+  private lastCheckpoint = performance.now();
 
-  constructor(limit: number | null) {
+  constructor(limit: number | null, timed: boolean) {
     this.limit = limit;
+    this.timed = timed;
+    this.slice = timed ? DEFAULT_SLICE : MAX_SLICE;
   }
 
   /** A slot for one core instance; its counter is bound once the instance exists. */
@@ -50,17 +62,26 @@ class FuelPool {
     }
   }
 
-  /** Called when counter `slot` went negative. */
-  outOfFuel(slot: number): void {
-    if (!this.counters[slot]) return;
-    this.settleAll();
-    if (this.limit !== null && this.settled > this.limit) throw new ResourceLimitExceeded('fuel', this.limit, this.settled);
+  /** Called when counter `slot` went negative: settles, enforces the budget, checks the clock. */
+  outOfFuel(slot: number, checkClock: (() => number) | undefined): void {
+    if (this.counters[slot]) {
+      this.settleAll();
+      if (this.limit !== null && this.settled > this.limit) throw new ResourceLimitExceeded('fuel', this.limit, this.settled);
+    }
+    if (this.timed && checkClock) {
+      const now = checkClock();
+      const elapsed = now - this.lastCheckpoint;
+      this.lastCheckpoint = now;
+      if (elapsed < TARGET_MS / 2) this.slice = Math.min(this.slice * 2, MAX_SLICE);
+      else if (elapsed > TARGET_MS * 2) this.slice = Math.max(Math.floor(this.slice / 2), MIN_SLICE);
+    }
+    this.refill(slot);
   }
 
-  refill(slot: number): void {
+  private refill(slot: number): void {
     const c = this.counters[slot];
     if (!c) return;
-    const n = this.limit === null ? DEFAULT_SLICE : Math.max(0, Math.min(DEFAULT_SLICE, this.limit - this.settled));
+    const n = this.limit === null ? this.slice : Math.max(0, Math.min(this.slice, this.limit - this.settled));
     this.given[slot] = n;
     c.value = BigInt(n);
   }
@@ -86,7 +107,8 @@ export class CoreLimits {
   constructor(limits: ResourceLimits, onRefused: (err: ResourceLimitExceeded) => void = () => {}) {
     this.instrumentation = instrumentationFor(limits);
     this.meter = this.instrumentation?.meter ? new Meter(limits) : undefined;
-    this.fuel = new FuelPool(limits.cpu.fuel);
+    const timed = limits.time.callTimeoutMs !== null || limits.time.instanceLifetimeMs !== null || limits.cpu.maxCpuTimeMs !== null;
+    this.fuel = new FuelPool(limits.cpu.fuel, timed);
     this.grow = this.instrumentation?.routeMemoryGrow ? new GrowPolicy(limits, onRefused) : undefined;
   }
 
@@ -101,14 +123,11 @@ export class CoreLimits {
     if (wanted.length === 0) return new WebAssembly.Instance(module, imports);
     const slot = this.fuel.add();
     const meter = this.meter;
+    const checkClock = meter ? () => meter.checkClock() : undefined;
     const own: Record<string, unknown> = {};
     for (const i of wanted) {
       if (i.name === OUT_OF_FUEL_IMPORT) {
-        own[i.name] = (): void => {
-          this.fuel.outOfFuel(slot);
-          meter?.checkClock();
-          this.fuel.refill(slot);
-        };
+        own[i.name] = (): void => this.fuel.outOfFuel(slot, checkClock);
       } else if (i.name === MEMORY_GROW_IMPORT && this.grow) {
         own[i.name] = this.grow.memoryGrow;
       }

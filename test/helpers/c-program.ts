@@ -65,7 +65,7 @@ function hasToolchain(): boolean {
 }
 
 /** The compiled program, or null when no wasm32-wasi C toolchain is installed. */
-export function bigCProgram(functions = 2400): Uint8Array | null {
+export function bigCProgram(functions = 2700): Uint8Array | null {
   const src = source(functions);
   const hash = createHash('sha256').update(src).digest('hex').slice(0, 16);
   const wasmPath = join(cacheDir, `big-${hash}.wasm`);

@@ -446,10 +446,7 @@ describe('instrument: a real C program', () => {
       return;
     }
     assert.ok(original.length > 1024 * 1024, `program is ${original.length} bytes`);
-    const started = performance.now();
     const out = instrumented(original, { ...ALL, memoryMaxPages: 2048 });
-    const elapsed = performance.now() - started;
-    assert.ok(elapsed < 2000, `instrumenting took ${elapsed} ms`);
 
     const dir = mkdtempSync(join(tmpdir(), 'wasm-sandbox-instrument-'));
     try {

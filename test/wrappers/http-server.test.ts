@@ -2,6 +2,8 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { request } from 'node:http';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { HttpServerWrapper } from '../../src/wrappers/http/http-server-wrapper.ts';
 import { InvalidArguments, InvalidModule } from '../../src/index.ts';
@@ -144,4 +146,47 @@ test('bad configurations are typed errors', async () => {
   await assert.rejects(wrapper.startServer({ path: APP, pool: { maxConcurrency: 0 } }), InvalidArguments);
   assert.throws(() => wrapper.address('server-99'), InvalidArguments);
   await wrapper.close();
+});
+
+describe('HttpServerWrapper, wasi:http/proxy component', () => {
+  const wrapper = new HttpServerWrapper();
+  let url: string;
+  let id: string;
+  // The guest's outgoing request blocks this thread while it waits, so the upstream lives in another process.
+  const upstream = spawn(process.execPath, ['-e', "require('http').createServer((q, s) => s.end('upstream says hi')).listen(0, '127.0.0.1', function () { console.log(this.address().port) })"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let port = 0;
+  before(async () => {
+    port = Number((await once(upstream.stdout!, 'data'))[0].toString().trim());
+    id = await wrapper.startServer({
+      path: fileURLToPath(new URL('../../fixtures/components/http-proxy.wasm', import.meta.url)),
+      requestTimeoutMs: 5000,
+      capabilities: { network: { allow: [`127.0.0.1:${port}`] } },
+    });
+    url = wrapper.address(id).url;
+  });
+  after(async () => {
+    await wrapper.close();
+    upstream.kill();
+  });
+
+  test('serves requests with the component handler, reusing the instance', async () => {
+    for (let i = 0; i < 3; i++) {
+      const r = await fetch(`${url}/hello?i=${i}`);
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get('x-fixture'), 'http-proxy');
+      assert.equal(await r.text(), `hello from GET /hello?i=${i}`);
+    }
+    const post = await fetch(`${url}/submit`, { method: 'POST', body: 'payload' });
+    assert.equal(await post.text(), 'hello from POST /submit payload');
+    assert.equal(wrapper.listServers()[0].kind, 'wasi-http');
+  });
+
+  test('outgoing requests reach only allowlisted hosts; a denial is an error the guest sees', async () => {
+    const allowed = await fetch(`${url}/fetch?url=${encodeURIComponent(`http://127.0.0.1:${port}/`)}`);
+    assert.match(await allowed.text(), /200/);
+    const denied = await fetch(`${url}/fetch?url=${encodeURIComponent('http://127.0.0.2:9/')}`);
+    assert.equal(denied.status, 502, 'the guest answers its own error status; the server did not trap');
+    assert.match(await denied.text(), /fetch failed/);
+    assert.equal(wrapper.metrics(id).byOutcome.trap, undefined);
+  });
 });

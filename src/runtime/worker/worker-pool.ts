@@ -1,6 +1,7 @@
 /**
- * Warm worker threads, so that creating an instance does not pay a thread start (tens of
- * milliseconds). Threads are kept per set of V8 limits, since those are fixed when a thread starts.
+ * Warm worker threads, so that creating an instance does not pay a thread start (around a hundred
+ * milliseconds of CPU, mostly loading the worker's modules). Threads are kept per set of V8 limits,
+ * since those are fixed when a thread starts.
  *
  * A thread start costs far more CPU than a whole short-lived instance, so the pool never trades a
  * returning thread for a new one: threads that come back beyond the pool size are kept while they

@@ -4,13 +4,17 @@ import { readFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { InvalidArguments, ModuleNotFound, ResourceLimitExceeded, Timeout, Trap, WasmSandboxError } from '../../errors.ts';
 import { inspect } from '../../module/inspect.ts';
+import { ComponentRuntime } from '../../component/component-runtime.ts';
 import { Capabilities, type CapabilitiesInit } from '../../security/capabilities.ts';
 import { ResourceLimits, type ResourceLimitsInit } from '../../security/resource-limits.ts';
 import { parseDuration, parseSize } from '../../security/units.ts';
 import type { RuntimeKind } from '../../runtime/types.ts';
 import { WasmSandbox } from '../../sandbox/wasm-sandbox.ts';
 import { AccessLog } from './access-log.ts';
-import { CgiResponseParser, MalformedResponse, cgiEnvironment, type ParsedHead } from './wagi.ts';
+import type { HttpBackend } from './backend.ts';
+import { WagiBackend } from './wagi-backend.ts';
+import { MalformedResponse } from './wagi.ts';
+import { WasiHttpBackend } from './wasi-http-backend.ts';
 
 export interface HttpServerWrapperOptions {
   /** Where JSON-lines access logs go: a stream, a file path, or false (default) for none. */
@@ -18,18 +22,22 @@ export interface HttpServerWrapperOptions {
 }
 
 export interface PoolOptions {
-  /** Warm guest threads kept ready (worker runtime). Default 2. */
+  /** Idle instances kept ready: warm worker threads for WAGI, reusable instances for components. Default 2. */
   maxInstances?: number;
   /** Requests handled at once; beyond it the server answers 503 with Retry-After. Default 16. */
   maxConcurrency?: number;
-  /** Reuse an instance across requests where the guest allows it (components); WAGI guests run once per request. */
+  /** Components: serve later requests with an instance that answered cleanly (default true). WAGI guests run once per request. */
   reuse?: boolean;
 }
 
 export interface HttpServerConfig {
-  /** A `.wasm` file, or the bytes of a core module (WAGI) — give exactly one. */
+  /**
+   * Give exactly one: a `.wasm` file (either kind), the bytes of a core module (a WAGI command), or the
+   * bytes of a component exporting `wasi:http/incoming-handler`.
+   */
   path?: string;
   module?: Uint8Array | ArrayBuffer;
+  component?: Uint8Array | ArrayBuffer;
   listen?: { host?: string; port?: number };
   /** What every request's guest may touch; env, args and stdio are managed by the server. */
   capabilities?: Capabilities | CapabilitiesInit;
@@ -39,8 +47,10 @@ export interface HttpServerConfig {
   maxRequestBodyBytes?: number | string;
   /** Deadline for one request's guest (504 beyond it). Default 10 s. */
   requestTimeoutMs?: number | string;
-  /** `worker` (default): each request's guest on a worker thread. `inprocess`: on the server's thread, fastest. */
+  /** WAGI guests: `worker` (default) runs each request's guest on a worker thread; `inprocess` on the server's thread, fastest. Components run in-process. */
   runtime?: RuntimeKind;
+  /** Components: where transpiled output is cached (see ComponentRuntime). */
+  cacheDir?: string;
 }
 
 export interface ServerMetrics {
@@ -56,17 +66,14 @@ export interface ServerMetrics {
 export interface ServerSummary {
   id: string;
   address: { host: string; port: number; url: string };
-  kind: 'wagi';
+  kind: HttpBackend['kind'];
   metrics: ServerMetrics;
 }
 
 interface RunningServer {
   id: string;
   http: Server;
-  sandbox: WasmSandbox;
-  moduleId: string;
-  capabilities: Capabilities;
-  resourceLimits: ResourceLimits;
+  backend: HttpBackend;
   maxBody: number;
   maxConcurrency: number;
   metrics: ServerMetrics;
@@ -100,7 +107,8 @@ export class HttpServerWrapper {
 
   async startServer(config: HttpServerConfig): Promise<string> {
     if (config === null || typeof config !== 'object') throw new InvalidArguments('startServer expects a config object');
-    if ((config.path === undefined) === (config.module === undefined)) throw new InvalidArguments('give exactly one of path or module');
+    const given = [config.path, config.module, config.component].filter((v) => v !== undefined).length;
+    if (given !== 1) throw new InvalidArguments('give exactly one of path, module or component');
     let bytes: Uint8Array;
     if (config.path !== undefined) {
       try {
@@ -109,12 +117,12 @@ export class HttpServerWrapper {
         throw new ModuleNotFound(config.path, `cannot read '${config.path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       }
     } else {
-      bytes = config.module instanceof Uint8Array ? config.module : new Uint8Array(config.module as ArrayBuffer);
+      const b = (config.module ?? config.component)!;
+      bytes = b instanceof Uint8Array ? b : new Uint8Array(b);
     }
     const info = inspect(bytes);
-    if (info.kind !== 'core' || info.wasi !== 'preview1' || !info.exports.some((e) => e.name === '_start')) {
-      throw new InvalidArguments('the HTTP server runs WASI preview1 commands following the WAGI convention (a module exporting _start)');
-    }
+    if (config.component !== undefined && info.kind !== 'component') throw new InvalidArguments('`component` must be the bytes of a component');
+    if (config.module !== undefined && info.kind !== 'core') throw new InvalidArguments('`module` must be the bytes of a core module; pass a component as `component`');
     const pool = config.pool ?? {};
     const maxConcurrency = pool.maxConcurrency ?? 16;
     const maxInstances = pool.maxInstances ?? 2;
@@ -122,26 +130,16 @@ export class HttpServerWrapper {
     if (!Number.isInteger(maxInstances) || maxInstances < 0) throw new InvalidArguments('pool.maxInstances must be a non-negative integer');
     const requestTimeoutMs = parseDuration(config.requestTimeoutMs ?? 10_000, 'requestTimeoutMs');
     const maxBody = parseSize(config.maxRequestBodyBytes ?? 1024 * 1024, 'maxRequestBodyBytes');
-    const baseCaps = Capabilities.from(config.capabilities);
+    const capabilities = Capabilities.from(config.capabilities);
     const resourceLimits = ResourceLimits.from(config.resourceLimits).with({ time: { callTimeoutMs: requestTimeoutMs } });
-
-    const sandbox = await WasmSandbox.create({ runtime: config.runtime ?? 'worker', workerPoolSize: maxInstances });
-    let moduleId: string;
-    try {
-      moduleId = await sandbox.loadModule(bytes);
-    } catch (err) {
-      await sandbox.close();
-      throw err;
-    }
+    const backend = info.kind === 'component'
+      ? await wasiHttpBackend(bytes, capabilities, resourceLimits, { reuse: pool.reuse ?? true, maxIdle: maxInstances }, config.cacheDir)
+      : await wagiBackend(bytes, info, capabilities, resourceLimits, config.runtime ?? 'worker', maxInstances);
     const id = `server-${this.next++}`;
     const server: RunningServer = {
       id,
       http: createServer(),
-      sandbox,
-      moduleId,
-      // The guest's stdio belongs to the protocol: stdin is the body, stdout the response.
-      capabilities: baseCaps.with({ stdio: { stdin: 'capture', stdout: 'null', stderr: baseCaps.stdio.stderr } }),
-      resourceLimits,
+      backend,
       maxBody,
       maxConcurrency,
       metrics: { requests: 0, inFlight: 0, byStatus: {}, byOutcome: {}, bytesIn: 0, bytesOut: 0, totalDurationMs: 0 },
@@ -158,7 +156,7 @@ export class HttpServerWrapper {
         resolve();
       });
     }).catch(async (err) => {
-      await sandbox.close();
+      await backend.close();
       throw new InvalidArguments(`cannot listen on ${listen.host ?? '127.0.0.1'}:${listen.port ?? 0}: ${(err as Error).message}`);
     });
     this.servers.set(id, server);
@@ -176,7 +174,7 @@ export class HttpServerWrapper {
   }
 
   listServers(): ServerSummary[] {
-    return [...this.servers.values()].map((s) => ({ id: s.id, address: this.address(s.id), kind: 'wagi', metrics: structuredClone(s.metrics) }));
+    return [...this.servers.values()].map((s) => ({ id: s.id, address: this.address(s.id), kind: s.backend.kind, metrics: structuredClone(s.metrics) }));
   }
 
   /** Stops accepting connections, lets requests in flight finish, then releases the guests. */
@@ -192,7 +190,7 @@ export class HttpServerWrapper {
     }
     server.http.closeAllConnections();
     await closed;
-    await server.sandbox.close();
+    await server.backend.close();
   }
 
   async close(): Promise<void> {
@@ -238,54 +236,11 @@ export class HttpServerWrapper {
         return;
       }
       bytesIn = body.length;
-      const socket = req.socket;
-      const env = cgiEnvironment(req, {
-        serverName: socket.localAddress ?? '127.0.0.1',
-        serverPort: socket.localPort ?? 0,
-        remoteAddr: socket.remoteAddress ?? '',
-        bodyLength: body.length,
-        route: '/',
-      });
-      const caps = server.capabilities.with({ env: { inherit: server.capabilities.env.inherit, set: { ...server.capabilities.env.set, ...env } } });
-      const parser = new CgiResponseParser();
-      let malformed: MalformedResponse | undefined;
-      const onHead = (head: ParsedHead) => {
-        res.writeHead(head.status, head.headers.flat());
-      };
-      const onStdout = (chunk: Uint8Array) => {
-        if (malformed || res.destroyed) return;
-        try {
-          const { head, body: rest } = parser.push(chunk);
-          if (head) onHead(head);
-          // Chunks may be views of guest memory that the guest reuses: the response keeps a copy.
-          if (rest && rest.length) {
-            bytesOut += rest.length;
-            res.write(Buffer.from(rest));
-          }
-        } catch (err) {
-          if (err instanceof MalformedResponse) malformed = err;
-          else throw err;
-        }
-      };
-      const instanceId = await server.sandbox.createInstance(server.moduleId, {
-        capabilities: caps,
-        resourceLimits: server.resourceLimits,
-        wasi: { stdin: body, onStdout, programName: 'app.wasm' },
-      });
-      try {
-        await server.sandbox.runCommand(instanceId);
-      } finally {
-        await server.sandbox.destroyInstance(instanceId).catch(() => {});
-      }
-      if (malformed || !parser.complete) {
-        errorCode = malformed ? 'MALFORMED_RESPONSE' : 'NO_RESPONSE_HEAD';
-        fail(502, 'bad-response');
-        return;
-      }
-      res.end();
+      bytesOut = await server.backend.serve(req, res, body);
     } catch (err) {
-      errorCode = err instanceof WasmSandboxError ? err.code : 'INTERNAL';
-      if (err instanceof Timeout) fail(504, 'timeout');
+      errorCode = err instanceof WasmSandboxError ? err.code : err instanceof MalformedResponse ? 'MALFORMED_RESPONSE' : 'INTERNAL';
+      if (err instanceof MalformedResponse) fail(502, 'bad-response');
+      else if (err instanceof Timeout) fail(504, 'timeout');
       else if (err instanceof ResourceLimitExceeded) fail(503, 'limit');
       else if (err instanceof Trap) fail(500, 'trap');
       else fail(500, 'error');
@@ -317,6 +272,33 @@ export class HttpServerWrapper {
       outcome,
       ...(error && { error }),
     });
+  }
+}
+
+async function wagiBackend(bytes: Uint8Array, info: ReturnType<typeof inspect>, capabilities: Capabilities, limits: ResourceLimits, runtime: RuntimeKind, maxInstances: number): Promise<HttpBackend> {
+  if (info.wasi !== 'preview1' || !info.exports.some((e) => e.name === '_start')) {
+    throw new InvalidArguments('a core module must be a WASI preview1 command following the WAGI convention (exporting _start); components must export wasi:http/incoming-handler');
+  }
+  const sandbox = await WasmSandbox.create({ runtime, workerPoolSize: maxInstances });
+  try {
+    return new WagiBackend(sandbox, await sandbox.loadModule(bytes), capabilities, limits);
+  } catch (err) {
+    await sandbox.close();
+    throw err;
+  }
+}
+
+async function wasiHttpBackend(bytes: Uint8Array, capabilities: Capabilities, limits: ResourceLimits, pool: { reuse: boolean; maxIdle: number }, cacheDir: string | undefined): Promise<HttpBackend> {
+  const runtime = await ComponentRuntime.create(capabilities, limits, { cacheDir });
+  try {
+    const component = await runtime.createComponentModule(bytes);
+    if (!component.exportNames.some((n) => n.replace(/@[^@/]*$/, '') === 'wasi:http/incoming-handler')) {
+      throw new InvalidArguments('the component does not export wasi:http/incoming-handler');
+    }
+    return new WasiHttpBackend(runtime, component, capabilities, limits, pool);
+  } catch (err) {
+    runtime.close();
+    throw err;
   }
 }
 

@@ -1,0 +1,74 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Capabilities } from '../../security/capabilities.ts';
+import type { ResourceLimits } from '../../security/resource-limits.ts';
+import type { WasmSandbox } from '../../sandbox/wasm-sandbox.ts';
+import type { HttpBackend } from './backend.ts';
+import { CgiResponseParser, MalformedResponse, cgiEnvironment } from './wagi.ts';
+
+/**
+ * WASI preview1 commands following the WAGI convention; every request runs `_start` in a fresh
+ * instance, and the response streams to the client as the guest writes it.
+ */
+export class WagiBackend implements HttpBackend {
+  readonly kind = 'wagi' as const;
+  private readonly sandbox: WasmSandbox;
+  private readonly moduleId: string;
+  private readonly capabilities: Capabilities;
+  private readonly resourceLimits: ResourceLimits;
+
+  constructor(sandbox: WasmSandbox, moduleId: string, capabilities: Capabilities, resourceLimits: ResourceLimits) {
+    this.sandbox = sandbox;
+    this.moduleId = moduleId;
+    // The guest's stdio belongs to the protocol: stdin is the body, stdout the response.
+    this.capabilities = capabilities.with({ stdio: { stdin: 'capture', stdout: 'null', stderr: capabilities.stdio.stderr } });
+    this.resourceLimits = resourceLimits;
+  }
+
+  async serve(req: IncomingMessage, res: ServerResponse, body: Uint8Array): Promise<number> {
+    const socket = req.socket;
+    const env = cgiEnvironment(req, {
+      serverName: socket.localAddress ?? '127.0.0.1',
+      serverPort: socket.localPort ?? 0,
+      remoteAddr: socket.remoteAddress ?? '',
+      bodyLength: body.length,
+      route: '/',
+    });
+    const caps = this.capabilities.with({ env: { inherit: this.capabilities.env.inherit, set: { ...this.capabilities.env.set, ...env } } });
+    const parser = new CgiResponseParser();
+    let malformed: MalformedResponse | undefined;
+    let bytesOut = 0;
+    const onStdout = (chunk: Uint8Array) => {
+      if (malformed || res.destroyed) return;
+      try {
+        const { head, body: rest } = parser.push(chunk);
+        if (head) res.writeHead(head.status, head.headers.flat());
+        if (rest && rest.length) {
+          bytesOut += rest.length;
+          // Chunks may be views of guest memory that the guest reuses: the response keeps a copy.
+          res.write(Buffer.from(rest));
+        }
+      } catch (err) {
+        if (err instanceof MalformedResponse) malformed = err;
+        else throw err;
+      }
+    };
+    const instanceId = await this.sandbox.createInstance(this.moduleId, {
+      capabilities: caps,
+      resourceLimits: this.resourceLimits,
+      wasi: { stdin: body, onStdout, programName: 'app.wasm' },
+    });
+    try {
+      await this.sandbox.runCommand(instanceId);
+    } finally {
+      await this.sandbox.destroyInstance(instanceId).catch(() => {});
+    }
+    if (malformed) throw malformed;
+    if (!parser.complete) throw new MalformedResponse('the guest ended without a response head');
+    res.end();
+    return bytesOut;
+  }
+
+  close(): Promise<void> {
+    return this.sandbox.close();
+  }
+}

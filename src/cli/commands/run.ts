@@ -102,7 +102,8 @@ export function runPolicy(options: Map<string, string[]>, defaults: { cli: boole
     ? loadPolicy(policyFile)
     : {
         capabilities: defaults.cli ? Capabilities.cli() : Capabilities.minimal().with({ clock: 'real', random: 'crypto', stdio: { stdin: 'null', stdout: 'null', stderr: 'inherit' } }),
-        resourceLimits: ResourceLimits.default().with({ time: { callTimeoutMs: null } }),
+        // A command-line program runs as long and writes as much as it needs unless a flag or policy says otherwise.
+        resourceLimits: ResourceLimits.default().with({ time: { callTimeoutMs: null }, ...(defaults.cli && { io: { maxOutputBytes: null } }) }),
       };
   const preopens: Preopen[] = [...base.capabilities.filesystem];
   for (const [flag, mode] of [['dir', 'read-write'], ['ro-dir', 'read']] as const) {

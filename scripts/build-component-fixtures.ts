@@ -28,6 +28,8 @@ interface WatFixture {
   wat: string;
   wit: string;
   world: string;
+  /** The world uses WASI interfaces: its WIT is resolved against the WASI packages. */
+  wasi?: boolean;
 }
 interface JsFixture {
   kind: 'js';
@@ -44,18 +46,27 @@ const FIXTURES: Record<string, WatFixture | JsFixture> = {
   'kv-consumer': { kind: 'wat', wat: 'kv-consumer.wat', wit: 'kv.wit', world: 'consumer' },
   'fs-cli': { kind: 'js', source: 'fs-cli.js', wit: 'fs-cli.wit', world: 'fs-cli' },
   'http-proxy': { kind: 'js', source: 'http-proxy.js', wit: 'http-proxy.wit', world: 'http-proxy' },
+  sockets: { kind: 'wat', wat: 'sockets.wat', wit: 'sockets.wit', world: 'sockets', wasi: true },
 };
 
 const WASI_VERSION = '0.2.10';
 
 async function buildWat(f: WatFixture): Promise<Uint8Array> {
   const core = await parse(await readFile(join(dir, f.wat), 'utf8'));
-  const embedded = await componentEmbed({ binary: core, witSource: await readFile(join(dir, f.wit), 'utf8'), world: f.world });
-  return componentNew(embedded, []);
+  if (!f.wasi) {
+    const embedded = await componentEmbed({ binary: core, witSource: await readFile(join(dir, f.wit), 'utf8'), world: f.world });
+    return componentNew(embedded, []);
+  }
+  const witPath = await witDirectory(f);
+  try {
+    return componentNew(await componentEmbed({ binary: core, witPath, world: f.world }), []);
+  } finally {
+    await rm(witPath, { recursive: true, force: true });
+  }
 }
 
 /** A WIT directory holding the fixture's world plus every WASI package, re-versioned to WASI_VERSION. */
-async function witDirectory(f: JsFixture): Promise<string> {
+async function witDirectory(f: { wit: string }): Promise<string> {
   // The package exports no package.json; its entry point sits in dist/.
   const jcoRoot = join(dirname(fileURLToPath(import.meta.resolve('@bytecodealliance/jco'))), '..');
   const snapshot = join(jcoRoot, 'lib', 'wit', 'builtin', '0.2.12');

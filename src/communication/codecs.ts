@@ -3,8 +3,17 @@
  * before it reaches the guest (InvalidArguments); what the guest returns is checked before it reaches
  * the caller (AbiViolation): neither side ever sees the other's malformed bytes.
  */
-import { decode as msgpackDecode, encode as msgpackEncode } from '@msgpack/msgpack';
+import { createRequire } from 'node:module';
 import { AbiViolation, InvalidArguments } from '../errors.ts';
+
+type MsgPack = typeof import('@msgpack/msgpack');
+let msgpack: MsgPack | undefined;
+// Loaded on first use, so that processes that never make a MessagePack call do not pay for it.
+function loadMsgpack(): MsgPack {
+  return (msgpack ??= createRequire(import.meta.url)('@msgpack/msgpack') as MsgPack);
+}
+const msgpackDecode = (bytes: Uint8Array): unknown => loadMsgpack().decode(bytes);
+const msgpackEncode = (value: unknown): Uint8Array => loadMsgpack().encode(value);
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 

@@ -1,4 +1,3 @@
-import { randomFillSync } from 'node:crypto';
 import type { RandomPolicy } from '../security/capabilities.ts';
 import { ERRNO, fail } from './errno.ts';
 
@@ -9,6 +8,8 @@ export interface RandomSource {
 
 class CryptoRandom implements RandomSource {
   fill(dst: Uint8Array): void {
+    // node:crypto is loaded on first use: most guests never ask for randomness, and it costs start-up time.
+    const { randomFillSync } = process.getBuiltinModule('node:crypto');
     // randomFillSync caps one call at 2^31-1 bytes; wasm32 buffers can be larger.
     const CHUNK = 1 << 30;
     for (let off = 0; off < dst.length; off += CHUNK) randomFillSync(dst.subarray(off, Math.min(dst.length, off + CHUNK)));

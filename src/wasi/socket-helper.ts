@@ -8,7 +8,8 @@
  * (TCP flow control then holds the peer back), and each listener queues at most PENDING_MAX
  * connections the guest has not accepted yet; later ones are closed as they arrive.
  */
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { lookup as dnsLookup } from 'node:dns';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { workerData } from 'node:worker_threads';
 import {
   CTL_EVENT, CTL_GONE, CTL_REPLY, SHUT_RD, SHUT_WR, STARTUP_ID, type HelperData, type PollItem, type Readiness, type Reply, type Request,
@@ -32,18 +33,30 @@ interface Conn {
   writeShut: boolean;
   /** Incoming data is dropped: the guest shut reading down or closed the socket. */
   discard: boolean;
+  /** An outgoing connection not established yet; a failure while set is the connect's failure. */
+  connecting: boolean;
 }
 
 interface Listener {
   server: Server;
   pending: Conn[];
   open: boolean;
+  /** Connections queued before later ones are refused: PENDING_MAX, or the guest's smaller backlog. */
+  pendingMax: number;
+}
+
+interface Lookup {
+  done: boolean;
+  addresses: string[];
+  code: string | undefined;
 }
 
 const { ctl, port, listeners: specs, lingerMs } = workerData as HelperData;
 const listeners: Listener[] = [];
 const conns = new Map<number, Conn>();
 let nextSock = 1;
+const lookups = new Map<number, Lookup>();
+let nextLookup = 1;
 
 function wake(): void {
   Atomics.add(ctl, CTL_EVENT, 1);
@@ -63,7 +76,9 @@ process.on('exit', () => {
 });
 
 function track(socket: Socket): Conn {
-  const c: Conn = { socket, chunks: [], size: 0, eof: false, failed: false, code: undefined, readShut: false, writeShut: false, discard: false };
+  const c: Conn = {
+    socket, chunks: [], size: 0, eof: false, failed: false, code: undefined, readShut: false, writeShut: false, discard: false, connecting: false,
+  };
   socket.on('data', (chunk: Buffer) => {
     if (c.discard) return;
     c.chunks.push(chunk);
@@ -235,7 +250,61 @@ function serve(r: Request): Reply | undefined {
       if (l !== undefined) closeListener(l);
       return undefined;
     }
+    case 'connect': {
+      const socket = connect({ host: r.host, port: r.port, localAddress: r.localHost, localPort: r.localPort, allowHalfOpen: true, noDelay: true });
+      const c = track(socket);
+      c.connecting = true;
+      socket.once('connect', () => {
+        c.connecting = false;
+        wake();
+      });
+      const sock = nextSock++;
+      conns.set(sock, c);
+      return { id: r.id, sock };
+    }
+    case 'conn-info': {
+      const c = conns.get(r.sock);
+      if (c === undefined) return { id: r.id, code: 'EBADF' };
+      if (c.connecting && c.failed) return { id: r.id, code: c.code ?? 'ECONNREFUSED' };
+      const s = c.socket;
+      const local = s.localAddress !== undefined && s.localPort !== undefined ? { host: s.localAddress, port: s.localPort } : undefined;
+      const remote = s.remoteAddress !== undefined && s.remotePort !== undefined ? { host: s.remoteAddress, port: s.remotePort } : undefined;
+      return { id: r.id, connecting: c.connecting, local, remote };
+    }
+    case 'listen': {
+      const id = r.id;
+      const index = listeners.length;
+      bindListener(index, r.host, r.port, Math.max(1, Math.min(PENDING_MAX, r.backlog))).then(
+        (address) => reply({ id, listener: index, addresses: [address] }),
+        (err: NodeJS.ErrnoException) => reply({ id, code: err.code ?? 'EIO', message: err.message }),
+      );
+      return undefined;
+    }
+    case 'lookup': {
+      const lookup = nextLookup++;
+      const entry: Lookup = { done: false, addresses: [], code: undefined };
+      lookups.set(lookup, entry);
+      dnsLookup(r.name, { all: true, order: 'verbatim' }, (err, found) => {
+        entry.done = true;
+        if (err) entry.code = err.code ?? 'EIO';
+        else entry.addresses = [...new Set(found.map((a) => a.address))];
+        wake();
+      });
+      return { id: r.id, lookup };
+    }
+    case 'lookup-result': {
+      const entry = lookups.get(r.lookup);
+      if (entry === undefined) return { id: r.id, code: 'EBADF' };
+      if (!entry.done) return { id: r.id, code: 'EAGAIN' };
+      lookups.delete(r.lookup);
+      if (entry.code !== undefined) return { id: r.id, code: entry.code };
+      return { id: r.id, addresses: entry.addresses.map((host) => ({ host, port: 0 })) };
+    }
+    case 'forget-lookup':
+      lookups.delete(r.lookup);
+      return undefined;
     case 'close-all': {
+      lookups.clear();
       for (const l of listeners) if (l !== undefined) closeListener(l);
       const all = [...conns.values()];
       conns.clear();
@@ -264,21 +333,29 @@ port.on('message', (r: Request) => {
 
 function listen(index: number): Promise<{ host: string; port: number }> {
   const spec = specs[index];
+  return bindListener(index, spec.host, spec.port, PENDING_MAX);
+}
+
+function bindListener(index: number, host: string, port: number, pendingMax: number): Promise<{ host: string; port: number }> {
   return new Promise((resolve, reject) => {
     const server = createServer({ allowHalfOpen: true, noDelay: true });
-    const l: Listener = { server, pending: [], open: true };
+    const l: Listener = { server, pending: [], open: true, pendingMax };
     listeners[index] = l;
     server.on('connection', (socket) => {
-      if (!l.open || l.pending.length >= PENDING_MAX) {
+      if (!l.open || l.pending.length >= l.pendingMax) {
         socket.destroy();
         return;
       }
       l.pending.push(track(socket));
       wake();
     });
-    server.once('error', reject);
-    server.listen({ host: spec.host, port: spec.port }, () => {
-      server.removeListener('error', reject);
+    const failed = (err: Error): void => {
+      l.open = false;
+      reject(err);
+    };
+    server.once('error', failed);
+    server.listen({ host, port }, () => {
+      server.removeListener('error', failed);
       // A listening server reports nothing further the guest could act on; keep it from crashing the helper.
       server.on('error', () => {});
       const a = server.address() as AddressInfo;

@@ -59,9 +59,18 @@ export type Request =
   | { id: number; op: 'shutdown'; sock: number; how: number }
   | { id: number; op: 'poll'; items: PollItem[] }
   | { id: number; op: 'close-all' }
+  // For wasi:sockets (components), which opens sockets while the guest runs rather than up front.
+  // connect answers at once with the new connection; conn-info then tells whether it is established.
+  | { id: number; op: 'connect'; host: string; port: number; localHost: string | undefined; localPort: number | undefined }
+  | { id: number; op: 'conn-info'; sock: number }
+  | { id: number; op: 'listen'; host: string; port: number; backlog: number }
+  // lookup answers at once with a lookup id; lookup-result answers EAGAIN until the resolver is done.
+  | { id: number; op: 'lookup'; name: string }
+  | { id: number; op: 'lookup-result'; lookup: number }
   // One-way: nothing the guest does next depends on them having finished.
   | { id: number; op: 'close'; sock: number }
-  | { id: number; op: 'close-listener'; listener: number };
+  | { id: number; op: 'close-listener'; listener: number }
+  | { id: number; op: 'forget-lookup'; lookup: number };
 
 export interface Reply {
   id: number;
@@ -73,6 +82,14 @@ export interface Reply {
   n?: number;
   readiness?: Readiness[];
   addresses?: { host: string; port: number }[];
+  /** conn-info: the connection is not established yet (and has not failed). */
+  connecting?: boolean;
+  local?: { host: string; port: number };
+  remote?: { host: string; port: number };
+  /** listen: the new listener's index, for accept, poll and close-listener. */
+  listener?: number;
+  /** lookup: the id to ask lookup-result about. */
+  lookup?: number;
 }
 
 /** The reply to the helper's start: the listeners are bound (or not). */

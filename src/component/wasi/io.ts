@@ -16,6 +16,8 @@ export interface ByteSource {
   ready(): boolean;
   /** Releases host resources; called once, when the guest drops the stream. */
   close?(): void;
+  /** Waits up to `ms` for something to change (see Readiness.block). */
+  block?(ms: number): void;
 }
 
 /** Where an output stream's bytes go. */
@@ -35,6 +37,11 @@ export interface Readiness {
   waitMs(): number;
   /** Advances time instead of sleeping (virtual clocks); returns true when it did. */
   skip?(): boolean;
+  /**
+   * Waits up to `ms`, returning early when the readiness may have changed (sockets). Sources that
+   * have it can become ready without a known time, so waiting on them with no deadline is no hang.
+   */
+  block?(ms: number): void;
 }
 
 const ALWAYS_READY: Readiness = { ready: () => true, waitMs: () => 0 };
@@ -87,10 +94,13 @@ export function createIo(state: HostState): Io {
       if (list.some((p) => p.skip?.() === true)) continue;
       const wait = Math.min(...list.map((p) => p.waitMs()));
       const budget = state.options.remainingMs();
-      if (wait === Infinity && budget === Infinity) {
+      const blocker = list.find((p) => p.block !== undefined);
+      if (wait === Infinity && budget === Infinity && blocker === undefined) {
         state.stop(new Trap('host-error', 'wasi:io/poll: waiting on pollables that can never become ready'));
       }
-      sleepMs(Math.max(1, Math.min(wait, budget, 50)));
+      const ms = Math.max(1, Math.min(wait, budget, 50));
+      if (blocker?.block !== undefined) blocker.block(ms);
+      else sleepMs(ms);
       state.interrupt();
     }
   }
@@ -111,6 +121,12 @@ export function createIo(state: HostState): Io {
     return { tag: 'last-operation-failed', val: new IoError(err instanceof Error ? err.message : String(err)) };
   }
 
+  function readinessOf(source: ByteSource): Readiness {
+    const on: Readiness = { ready: () => source.ready(), waitMs: () => (source.ready() ? 0 : Infinity) };
+    if (source.block !== undefined) on.block = (ms) => source.block?.(ms);
+    return on;
+  }
+
   class InputStream {
     #source: ByteSource | undefined;
     constructor(source: ByteSource) {
@@ -124,7 +140,7 @@ export function createIo(state: HostState): Io {
       const source = this.#open();
       const n = Number(len > BigInt(DEFAULT_CHUNK) ? BigInt(DEFAULT_CHUNK) : len);
       if (n === 0) return new Uint8Array(0);
-      if (blocking && !source.ready()) waitFor([{ ready: () => source.ready(), waitMs: () => Infinity }]);
+      if (blocking && !source.ready()) waitFor([readinessOf(source)]);
       let data: Uint8Array | undefined;
       try {
         data = source.read(n);
@@ -148,7 +164,7 @@ export function createIo(state: HostState): Io {
     }
     subscribe(): Pollable {
       const source = this.#source;
-      return new Pollable(source ? { ready: () => source.ready(), waitMs: () => (source.ready() ? 0 : Infinity) } : ALWAYS_READY);
+      return new Pollable(source ? readinessOf(source) : ALWAYS_READY);
     }
     [Symbol.dispose](): void {
       this.#source?.close?.();

@@ -6,28 +6,10 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import wabtInit from 'wabt';
+import { WAT_FEATURES as features } from './wat-features.ts';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 const dirs = [join(fixtures, 'wat'), join(fixtures, 'abi', 'wat')];
-
-// Every post-MVP feature a fixture may use; enabling them all keeps one fixture format.
-const features = {
-  exceptions: true,
-  mutable_globals: true,
-  sat_float_to_int: true,
-  sign_extension: true,
-  simd: true,
-  threads: true,
-  function_references: false,
-  multi_value: true,
-  tail_call: true,
-  bulk_memory: true,
-  reference_types: true,
-  memory64: true,
-  multi_memory: true,
-  extended_const: true,
-  relaxed_simd: true,
-};
 
 const wabt = await wabtInit();
 for (const dir of dirs) {

@@ -1,23 +1,6 @@
 /** Compiles WAT test sources in memory with every post-MVP feature the fixtures may need. */
 import wabtInit from 'wabt';
-
-const features = {
-  exceptions: true,
-  mutable_globals: true,
-  sat_float_to_int: true,
-  sign_extension: true,
-  simd: true,
-  threads: true,
-  function_references: false,
-  multi_value: true,
-  tail_call: true,
-  bulk_memory: true,
-  reference_types: true,
-  memory64: true,
-  multi_memory: true,
-  extended_const: true,
-  relaxed_simd: true,
-};
+import { WAT_FEATURES as features } from '../../scripts/wat-features.ts';
 
 let wabt: Awaited<ReturnType<typeof wabtInit>> | undefined;
 

@@ -1,5 +1,4 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
-import type { Writable } from 'node:stream';
+import { JsonLinesLog } from '../json-lines-log.ts';
 
 export interface AccessLogEntry {
   time: string;
@@ -17,25 +16,8 @@ export interface AccessLogEntry {
 }
 
 /** JSON lines, one per request, to a stream or a file. */
-export class AccessLog {
-  private readonly out: Writable | undefined;
-  private readonly owned: WriteStream | undefined;
-
-  constructor(target: Writable | string | false | undefined) {
-    if (typeof target === 'string') {
-      this.owned = createWriteStream(target, { flags: 'a' });
-      this.out = this.owned;
-    } else {
-      this.out = target || undefined;
-    }
-  }
-
+export class AccessLog extends JsonLinesLog<AccessLogEntry> {
   write(entry: AccessLogEntry): void {
-    this.out?.write(`${JSON.stringify(entry)}\n`);
-  }
-
-  async close(): Promise<void> {
-    const owned = this.owned;
-    if (owned) await new Promise<void>((resolve) => owned.end(resolve));
+    this.append(entry);
   }
 }

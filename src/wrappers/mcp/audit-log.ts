@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream, type WriteStream } from 'node:fs';
-import type { Writable } from 'node:stream';
+import { JsonLinesLog } from '../json-lines-log.ts';
 
 export interface Denial {
   capability: string;
@@ -45,28 +44,8 @@ export function argsDigest(args: unknown): string {
 }
 
 /** JSON lines, one per tool call (denied or not), to a stream or a file. */
-export class AuditLog {
-  private readonly out: Writable | undefined;
-  private readonly owned: WriteStream | undefined;
-
-  constructor(target: Writable | string | false | undefined) {
-    if (typeof target === 'string') {
-      this.owned = createWriteStream(target, { flags: 'a' });
-      this.out = this.owned;
-    } else {
-      this.out = target || undefined;
-    }
-  }
-
+export class AuditLog extends JsonLinesLog<AuditEntry> {
   write(entry: Omit<AuditEntry, 'deniedCapability' | 'denials'>, denials: readonly Denial[] = []): void {
-    const full: AuditEntry = denials.length
-      ? { ...entry, deniedCapability: denials[0].capability, denials: denials.slice(0, MAX_DENIALS) }
-      : entry;
-    this.out?.write(`${JSON.stringify(full)}\n`);
-  }
-
-  async close(): Promise<void> {
-    const owned = this.owned;
-    if (owned) await new Promise<void>((resolve) => owned.end(resolve));
+    this.append(denials.length ? { ...entry, deniedCapability: denials[0].capability, denials: denials.slice(0, MAX_DENIALS) } : entry);
   }
 }

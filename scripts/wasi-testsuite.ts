@@ -1,5 +1,6 @@
 /**
- * Runs the official WebAssembly/wasi-testsuite (wasm32-wasip1 binaries) through our WASI host.
+ * Runs the official WebAssembly/wasi-testsuite (wasm32-wasip1 binaries) through `wasm-sandbox run`,
+ * one process per test, exactly as a user would run them.
  *
  *   ./node_modules/.bin/node scripts/wasi-testsuite.ts PATH_TO_CHECKOUT [--verbose] [filter]
  *
@@ -8,13 +9,13 @@
  * tests/<lang>/testsuite/*.wasm. Each test's directories are copied to a fresh temporary
  * directory because tests modify them. Prints one line per failure, then `N passed, N failed`.
  */
+import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { Timeout } from '../src/errors.ts';
-import { Capabilities } from '../src/security/capabilities.ts';
-import { ResourceLimits } from '../src/security/resource-limits.ts';
-import { WasiHost } from '../src/wasi/wasi-host.ts';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
 interface Spec {
   args?: string[];
@@ -50,45 +51,21 @@ function runTest(dir: string, wasmFile: string, verbose: boolean): Outcome {
   const spec: Spec = existsSync(specFile) ? JSON.parse(readFileSync(specFile, 'utf8')) : {};
   const scratch = mkdtempSync(join(tmpdir(), `wasi-ts-${name}-`));
   try {
-    const filesystem = (spec.dirs ?? []).map((d) => {
+    const dirs = (spec.dirs ?? []).flatMap((d) => {
       const copy = join(scratch, d);
       cpSync(join(dir, d), copy, { recursive: true });
-      return { hostPath: copy, guestPath: d, mode: 'read-write' as const };
+      return ['--dir', `${copy}::${d}`];
     });
-    const capabilities = Capabilities.from({
-      filesystem,
-      args: spec.args ?? [],
-      env: { inherit: [], set: spec.env ?? {} },
-      stdio: { stdin: 'capture', stdout: 'capture', stderr: 'capture' },
-      clock: 'real',
-      random: 'crypto',
-      exit: true,
+    const env = Object.entries(spec.env ?? {}).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
+    const run = spawnSync(process.execPath, [CLI, 'run', '--timeout', `${TEST_DEADLINE_MS}ms`, ...dirs, ...env, wasmFile, '--', ...(spec.args ?? [])], {
+      input: spec.stdin ?? '',
+      env: {},
+      timeout: TEST_DEADLINE_MS * 2,
     });
-    const started = performance.now();
-    const host = new WasiHost({
-      capabilities,
-      resourceLimits: ResourceLimits.default(),
-      programName: `${name}.wasm`,
-      stdin: spec.stdin ?? '',
-      remainingMs: () => TEST_DEADLINE_MS - (performance.now() - started),
-      checkInterrupt: () => {
-        const elapsed = performance.now() - started;
-        if (elapsed > TEST_DEADLINE_MS) throw new Timeout('call', TEST_DEADLINE_MS, elapsed);
-      },
-    });
-    let code: number;
-    try {
-      const module = new WebAssembly.Module(readFileSync(wasmFile));
-      const instance = new WebAssembly.Instance(module, host.imports);
-      code = host.start(instance);
-    } catch (err) {
-      const stderr = new TextDecoder().decode(host.stderrBytes());
-      return { ok: false, reason: `threw ${(err as Error)?.message ?? String(err)}${stderr ? ` | stderr: ${stderr.trim()}` : ''}` };
-    } finally {
-      host.close();
-    }
-    const stdout = new TextDecoder().decode(host.stdoutBytes());
-    const stderr = new TextDecoder().decode(host.stderrBytes());
+    if (run.error) return { ok: false, reason: `could not run: ${run.error.message}` };
+    const code = run.status ?? -1;
+    const stdout = run.stdout.toString('utf8');
+    const stderr = run.stderr.toString('utf8');
     if (verbose && stderr) process.stderr.write(`[${name}] stderr: ${stderr}\n`);
     const expected = spec.exit_code ?? 0;
     if (code !== expected) return { ok: false, reason: `exit code ${code}, expected ${expected}${stderr ? ` | stderr: ${stderr.trim().split('\n').slice(-3).join(' / ')}` : ''}` };

@@ -11,7 +11,7 @@ import { HostState, type HostOptions } from './host-state.ts';
 import { createHttp, type HttpHost } from './http.ts';
 import { createIo } from './io.ts';
 import { createRandomInterfaces } from './random.ts';
-import { createSockets } from './sockets.ts';
+import { createSockets, type SocketsHost } from './sockets.ts';
 
 export class Preview2Host {
   readonly state: HostState;
@@ -20,6 +20,7 @@ export class Preview2Host {
   /** Present when the component imports wasi:http. */
   readonly http: HttpHost | undefined;
   private readonly filesystem: FilesystemHost | undefined;
+  private readonly sockets: SocketsHost | undefined;
 
   /**
    * `wanted`: the unversioned interfaces the component imports. Only their packages are built, so a
@@ -37,13 +38,14 @@ export class Preview2Host {
     const io = createIo(state);
     this.filesystem = uses('wasi:filesystem/') ? createFilesystem(state, io) : undefined;
     this.http = uses('wasi:http/') ? createHttp(state, io) : undefined;
+    this.sockets = uses('wasi:sockets/') ? createSockets(state, io) : undefined;
     this.imports = {
       ...io.interfaces,
       ...(uses('wasi:cli/') ? createCli(state, io) : {}),
       ...(uses('wasi:clocks/') ? createClocks(state, io) : {}),
       ...(uses('wasi:random/') ? createRandomInterfaces(state) : {}),
       ...this.filesystem?.interfaces,
-      ...(uses('wasi:sockets/') ? createSockets(state, io) : {}),
+      ...this.sockets?.interfaces,
       ...this.http?.interfaces,
     };
   }
@@ -53,9 +55,10 @@ export class Preview2Host {
     return SERVED.has(unversioned(name));
   }
 
-  /** Releases every host descriptor the guest held. */
+  /** Releases every host descriptor and socket the guest held. */
   close(): void {
     this.filesystem?.close();
+    this.sockets?.close();
   }
 }
 

@@ -1,0 +1,174 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
+import { Capabilities, type Violation } from '../../src/index.ts';
+import type { NetworkPolicy } from '../../src/security/capabilities.ts';
+import { load, runtime } from './helpers.ts';
+
+/** The wasi:sockets error-code enum, in WIT order: the fixture answers -(1 + index). */
+const CODES = [
+  'unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict',
+  'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use',
+  'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large',
+  'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure',
+];
+const codeOf = (n: number): string => (n >= 0 ? 'ok' : n <= -100 ? `stream error ${n}` : CODES[-n - 1]);
+
+/**
+ * A TCP server on another thread (the guest's blocking calls hold this one): it answers "echo:" and
+ * what it received once the peer stops sending, and reports how many connections it has seen.
+ */
+async function echoServer(): Promise<{ port: number; close(): Promise<number> }> {
+  const worker = new Worker(`
+    const { parentPort } = require('node:worker_threads');
+    const server = require('node:net').createServer({ allowHalfOpen: true }, (s) => {
+      const chunks = [];
+      s.on('data', (c) => chunks.push(c));
+      s.on('end', () => s.end('echo:' + Buffer.concat(chunks)));
+      s.on('error', () => {});
+    });
+    server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
+    parentPort.on('message', () => { server.close(); process.exit(0); });
+  `, { eval: true });
+  const port = await new Promise<number>((resolve) => worker.once('message', resolve));
+  return {
+    port,
+    close: () => {
+      worker.postMessage('stop');
+      return new Promise((resolve) => worker.once('exit', resolve));
+    },
+  };
+}
+
+async function client(network: NetworkPolicy, violations: Violation[] = [], maxNetworkConnections: number | null = 16) {
+  const rt = await runtime();
+  return rt.instantiate(await load('sockets'), {
+    capabilities: Capabilities.captured().with({ network }),
+    resourceLimits: { io: { maxNetworkConnections }, time: { callTimeoutMs: 10_000 } },
+    onViolation: (v) => violations.push(v),
+  });
+}
+
+const LOCALHOST = [127, 0, 0, 1];
+
+test('an allowed TCP connection carries data both ways (connect, write, shutdown, read to EOF)', async () => {
+  const server = await echoServer();
+  try {
+    for (const network of ['loopback', 'unrestricted', { allow: [`127.0.0.1:${server.port}`] }] as NetworkPolicy[]) {
+      const instance = await client(network);
+      const slot = (await instance.call('connect', [...LOCALHOST, server.port])) as number;
+      assert.equal(codeOf(slot), 'ok', JSON.stringify(network));
+      const n = (await instance.call('exchange', [slot])) as number;
+      assert.equal(await instance.call('received', []), 'echo:hello over wasi:sockets');
+      assert.equal(n, 'echo:hello over wasi:sockets'.length);
+      await instance.call('close', [slot]);
+      instance.close();
+    }
+  } finally {
+    await server.close();
+  }
+});
+
+test('a denied address is the WIT error access-denied and a violation, not a trap', async () => {
+  const server = await echoServer();
+  try {
+    for (const network of ['none', { allow: [`127.0.0.1:${server.port + 1}`, 'localhost:*'] }] as NetworkPolicy[]) {
+      const violations: Violation[] = [];
+      const instance = await client(network, violations);
+      assert.equal(codeOf((await instance.call('connect', [...LOCALHOST, server.port])) as number), 'access-denied');
+      assert.ok(violations.some((v) => v.capability === 'network' && v.detail.includes(`127.0.0.1:${server.port}`)));
+      assert.equal(instance.usable, true);
+      instance.close();
+    }
+    const loopbackOnly = await client('loopback');
+    assert.equal(codeOf((await loopbackOnly.call('connect', [192, 0, 2, 1, 80])) as number), 'access-denied');
+    loopbackOnly.close();
+  } finally {
+    await server.close();
+  }
+});
+
+test('a refused connection is connection-refused', async () => {
+  const server = await echoServer();
+  const port = server.port;
+  await server.close();
+  const instance = await client('loopback');
+  assert.equal(codeOf((await instance.call('connect', [...LOCALHOST, port])) as number), 'connection-refused');
+  instance.close();
+});
+
+test('io.maxNetworkConnections caps open sockets (new-socket-limit); closing one frees a place', async () => {
+  const server = await echoServer();
+  try {
+    const instance = await client('loopback', [], 2);
+    const a = (await instance.call('connect', [...LOCALHOST, server.port])) as number;
+    const b = (await instance.call('connect', [...LOCALHOST, server.port])) as number;
+    assert.deepEqual([codeOf(a), codeOf(b)], ['ok', 'ok']);
+    assert.equal(codeOf((await instance.call('connect', [...LOCALHOST, server.port])) as number), 'new-socket-limit');
+    await instance.call('close', [a]);
+    const c = (await instance.call('connect', [...LOCALHOST, server.port])) as number;
+    assert.equal(codeOf(c), 'ok');
+    assert.equal(await instance.call('exchange', [c]), 'echo:hello over wasi:sockets'.length);
+    instance.close();
+  } finally {
+    await server.close();
+  }
+});
+
+test('looking up localhost works only when the policy allows the name', async () => {
+  const allowed = await client('loopback');
+  assert.ok(((await allowed.call('lookup', ['localhost'])) as number) > 0);
+  allowed.close();
+  const named = await client({ allow: ['localhost:*'] });
+  assert.ok(((await named.call('lookup', ['localhost'])) as number) > 0);
+  named.close();
+  for (const network of ['none', { allow: ['example.com:443'] }] as NetworkPolicy[]) {
+    const violations: Violation[] = [];
+    const denied = await client(network, violations);
+    assert.equal(codeOf((await denied.call('lookup', ['localhost'])) as number), 'access-denied');
+    assert.ok(violations.some((v) => /localhost/.test(v.detail)));
+    denied.close();
+  }
+});
+
+test('a loopback listener accepts connections; binding outside the policy is access-denied', async () => {
+  const instance = await client('loopback');
+  const imports = (instance as unknown as { live: { host: { imports: Record<string, Record<string, any>> } } }).live.host.imports;
+  const net = imports['wasi:sockets/instance-network'].instanceNetwork();
+  const create = imports['wasi:sockets/tcp-create-socket'].createTcpSocket;
+  const any = create('ipv4');
+  assert.throws(() => any.startBind(net, { tag: 'ipv4', val: { port: 0, address: [0, 0, 0, 0] } }), (e: unknown) => e === 'access-denied');
+  const listener = create('ipv4');
+  listener.startBind(net, { tag: 'ipv4', val: { port: 0, address: [127, 0, 0, 1] } });
+  listener.finishBind();
+  listener.startListen();
+  listener.finishListen();
+  const port = listener.localAddress().val.port as number;
+  assert.ok(port > 0);
+  assert.throws(() => listener.accept(), (e: unknown) => e === 'would-block');
+  const peer = new Worker(`
+    const { parentPort, workerData } = require('node:worker_threads');
+    const s = require('node:net').connect({ host: '127.0.0.1', port: workerData, allowHalfOpen: true }, () => s.end('ping'));
+    const chunks = [];
+    s.on('data', (c) => chunks.push(c));
+    s.on('end', () => parentPort.postMessage(String(Buffer.concat(chunks))));
+  `, { eval: true, workerData: port });
+  const answer = new Promise<string>((resolve) => peer.once('message', resolve));
+  let accepted: any[] | undefined;
+  for (let i = 0; i < 500 && accepted === undefined; i++) {
+    try {
+      accepted = listener.accept();
+    } catch (e) {
+      if (e !== 'would-block') throw e;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  assert.ok(accepted, 'the peer connected');
+  const [conn, , output] = accepted;
+  assert.equal(conn.remoteAddress().val.address.join('.'), '127.0.0.1');
+  output.blockingWriteAndFlush(new TextEncoder().encode('pong'));
+  conn.shutdown('send');
+  assert.equal(await answer, 'pong');
+  await peer.terminate();
+  instance.close();
+});

@@ -28,7 +28,7 @@ const SORTS: Record<number, string> = { 0x01: 'func', 0x02: 'value', 0x03: 'type
  * `importname'` / `exportname'`: a discriminant, the name, then (for the versioned and annotated
  * forms) extra data the inspector does not report.
  */
-function readExternName(r: BinaryReader): string {
+export function readExternName(r: BinaryReader): string {
   const at = r.pos;
   const form = r.u8();
   const name = r.name();

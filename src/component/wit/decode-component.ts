@@ -10,6 +10,7 @@
  * Component-model async (stream/future built-ins, async lifts) is reported as unsupported.
  */
 import { BinaryReader } from '../../module/binary-reader.ts';
+import { readExternName } from '../../module/component.ts';
 import { InvalidModule } from '../../errors.ts';
 import {
   primitive, type ComponentType, type ExternType, type FuncType, type InstanceType, type PrimitiveKind, type ResourceType,
@@ -140,24 +141,6 @@ function at<T>(d: Decoder, list: readonly T[], index: number, what: string, offs
 }
 
 // ---- Names ----
-
-function readExternName(r: BinaryReader, d: Decoder): string {
-  const offset = r.pos;
-  const form = r.u8();
-  const name = r.name();
-  if (form === 0x01) {
-    r.name(); // version suffix
-  } else if (form === 0x02) {
-    const n = r.count(2);
-    for (let i = 0; i < n; i++) {
-      r.u8();
-      r.name();
-    }
-  } else if (form !== 0x00) {
-    d.fail(`unknown extern name form 0x${form.toString(16)}`, offset);
-  }
-  return name;
-}
 
 // ---- Types ----
 
@@ -424,7 +407,7 @@ function instanceTypeDecls(r: BinaryReader, d: Decoder, outer: Scope): InstanceT
     } else if (tag === 0x02) {
       alias(r, d, scope);
     } else if (tag === 0x04) {
-      const name = readExternName(r, d);
+      const name = readExternName(r);
       const desc = externDesc(r, d, scope);
       exports.set(name, desc);
       if (desc.sort === 'type') scope.types.push(desc.type);
@@ -451,7 +434,7 @@ function componentTypeDecls(r: BinaryReader, d: Decoder, outer: Scope): Componen
     } else if (tag === 0x02) {
       alias(r, d, scope);
     } else if (tag === 0x03 || tag === 0x04) {
-      const name = readExternName(r, d);
+      const name = readExternName(r);
       const desc = externDesc(r, d, scope);
       (tag === 0x03 ? imports : exports).set(name, desc);
       push(scope, itemOf(desc));
@@ -765,7 +748,7 @@ function instantiate(r: BinaryReader, d: Decoder, scope: Scope): Instance {
     const exports = new Map<string, Item>();
     const n = r.count(3);
     for (let i = 0; i < n; i++) {
-      const name = readExternName(r, d);
+      const name = readExternName(r);
       const item = sortIdx(r, d, scope);
       if (item) exports.set(name, item);
     }
@@ -851,7 +834,7 @@ function evaluate(
       case SEC_IMPORT: {
         const n = r.count(2);
         for (let i = 0; i < n; i++) {
-          const name = readExternName(r, d);
+          const name = readExternName(r);
           const desc = externDesc(r, d, scope);
           const item = args?.get(name) ?? itemOf(desc);
           imports.set(name, item);
@@ -862,7 +845,7 @@ function evaluate(
       case SEC_EXPORT: {
         const n = r.count(3);
         for (let i = 0; i < n; i++) {
-          const name = readExternName(r, d);
+          const name = readExternName(r);
           const itemAt = r.pos;
           const item = sortIdx(r, d, scope) ?? d.fail('export of a core item', itemAt);
           const desc = optional(r, d, () => externDesc(r, d, scope));

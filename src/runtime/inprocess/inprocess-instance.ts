@@ -302,12 +302,18 @@ export class InProcessInstance implements WasmInstance {
     const { invoker, guard } = this.dataEntry(name);
     if (!guard.ready) guard.enter();
     if (this.p.suspending) throw new AsyncRequired(name);
+    return this.guardedSync(guard, () => invoker.sync(input));
+  }
+
+  /** One synchronous guest run under the guard and the meter, timed and counted like a call. */
+  private guardedSync<T>(guard: CallGuard, run: () => T): T {
+    if (!guard.ready) guard.enter();
     guard.calls++;
     const meter = this.p.meter;
     const start = performance.now();
     meter?.enter();
     try {
-      return invoker.sync(input);
+      return run();
     } catch (err) {
       throw guard.fail(err);
     } finally {
@@ -361,20 +367,7 @@ export class InProcessInstance implements WasmInstance {
     const wasi = this.p.wasi;
     if (!wasi) throw new FunctionNotFound('_start', [...this.functions.keys()]);
     if (typeof this.p.exports._start !== 'function') throw new FunctionNotFound('_start', [...this.functions.keys()]);
-    const guard = this.newGuard('_start');
-    if (!guard.ready) guard.enter();
-    guard.calls++;
-    const start = performance.now();
-    this.p.meter?.enter();
-    try {
-      return wasi.start(this.p.instance);
-    } catch (err) {
-      throw guard.fail(err);
-    } finally {
-      this.p.meter?.exit();
-      this.p.counters.wallTimeMs += performance.now() - start;
-      this.trackPeak();
-    }
+    return this.guardedSync(this.newGuard('_start'), () => wasi.start(this.p.instance));
   }
 
   output(): CapturedOutput {

@@ -70,7 +70,7 @@ export default async function wasiBench(): Promise<void> {
 const wasi = new WASI({ version: 'preview1', args: ['hello.wasm'], returnOnExit: true });
 const instance = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(${JSON.stringify(HELLO_PATH)})), wasi.getImportObject());
 process.exitCode = wasi.start(instance);\n`);
-  const built = fileURLToPath(new URL('dist/cli/main.js', root));
+  const built = fileURLToPath(new URL('dist/bundle/main.js', root));
   const cli = existsSync(built) ? built : fileURLToPath(new URL('src/cli/main.ts', root));
   const spawnTimes = (args: string[]) => async (n: number) => {
     for (let i = 0; i < n; i++) {

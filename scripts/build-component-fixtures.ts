@@ -47,6 +47,7 @@ const FIXTURES: Record<string, WatFixture | JsFixture> = {
   'fs-cli': { kind: 'js', source: 'fs-cli.js', wit: 'fs-cli.wit', world: 'fs-cli' },
   'http-proxy': { kind: 'js', source: 'http-proxy.js', wit: 'http-proxy.wit', world: 'http-proxy' },
   sockets: { kind: 'wat', wat: 'sockets.wat', wit: 'sockets.wit', world: 'sockets', wasi: true },
+  'http-hello': { kind: 'wat', wat: 'http-hello.wat', wit: 'http-hello.wit', world: 'http-hello', wasi: true },
 };
 
 const WASI_VERSION = '0.2.10';

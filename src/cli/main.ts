@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import * as nodeModule from 'node:module';
+import { packageVersion } from '../package-info.ts';
 import { exitFor } from './exit-codes.ts';
 
 const HELP = `wasm-sandbox: run untrusted WebAssembly under least privilege and hard resource limits.
@@ -58,8 +58,7 @@ async function main(argv: string[]): Promise<number> {
     return command === undefined ? 2 : 0;
   }
   if (command === '--version' || command === '-V') {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-    out(pkg.version);
+    out(packageVersion());
     return 0;
   }
   if (command === 'help') {

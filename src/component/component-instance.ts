@@ -102,6 +102,7 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
   private instantiations = 0;
   private readonly entries = new Map<string, Entry>();
   private retired = { fuel: 0, bytesRead: 0, bytesWritten: 0 };
+  private httpHandlerPath: string | undefined;
 
   /** @internal Use `ComponentRuntime.instantiate`. */
   constructor(component: ComponentModule, capabilities: Capabilities, resourceLimits: ResourceLimits, options: ComponentInstanceOptions) {
@@ -394,14 +395,19 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
    * handed to `handle`, and the response the component set is collected once it returns.
    */
   async handleHttpRequest(request: HttpRequestInit): Promise<HttpResponse> {
-    const handler = this.component.exportNames.find((n) => unversioned(n) === 'wasi:http/incoming-handler');
-    if (!handler) throw new FunctionNotFound('wasi:http/incoming-handler#handle', this.component.describe().functions.map((f) => f.path));
+    // Looked up once: a server calls this for every request.
+    let handler = this.httpHandlerPath;
+    if (handler === undefined) {
+      const name = this.component.exportNames.find((n) => unversioned(n) === 'wasi:http/incoming-handler');
+      if (!name) throw new FunctionNotFound('wasi:http/incoming-handler#handle', this.component.describe().functions.map((f) => f.path));
+      handler = this.httpHandlerPath = `${name}#handle`;
+    }
     if (this.unusable !== undefined && this.options.reinstantiateOnTrap && !this.closed) await this.restart();
     if (this.closed || this.unusable !== undefined) throw new InstanceUnusable(this.id, this.unusable ?? 'it was closed');
     const http = this.live!.host.http;
     if (!http) throw new FunctionNotFound('wasi:http/incoming-handler#handle', []);
     const incoming = http.incoming(request);
-    this.invoke(`${handler}#handle`, [incoming.request, incoming.outparam], true);
+    this.invoke(handler, [incoming.request, incoming.outparam], true);
     const response = incoming.response();
     if (response === undefined) throw new Trap('host-error', 'the HTTP handler returned without setting a response');
     if ('status' in response) return response;

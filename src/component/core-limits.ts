@@ -26,12 +26,14 @@ const MAX_SLICE = 2 ** 40;
 class FuelPool {
   private readonly counters: (WebAssembly.Global | undefined)[] = [];
   private readonly given: number[] = [];
+  /** Per slot: when its fuel was last handed out, and whether that was a whole slice still untouched by others. */
+  private readonly refilledAt: number[] = [];
+  private readonly whole: boolean[] = [];
   private readonly limit: number | null;
   private settled = 0;
   /** Units handed out per refill: adapted so checkpoints come about every TARGET_MS when a clock needs them. */
   private slice: number;
   private readonly timed: boolean;
-  private lastCheckpoint = performance.now();
 
   constructor(limit: number | null, timed: boolean) {
     this.limit = limit;
@@ -43,46 +45,70 @@ class FuelPool {
   add(): number {
     this.counters.push(undefined);
     this.given.push(0);
+    this.refilledAt.push(0);
+    this.whole.push(false);
     return this.counters.length - 1;
   }
 
   bind(slot: number, counter: WebAssembly.Global): void {
     this.counters[slot] = counter;
-    this.refill(slot);
+    this.refill(slot, performance.now());
   }
 
-  /** Moves what every counter has spent into the total and empties them all. */
+  /**
+   * Moves what every counter has spent into the total. Under a fuel budget the other counters are
+   * emptied too, so fuel they still hold cannot overrun it; without one they keep what is left:
+   * emptying them would make instances that take turns (a component's main module and its adapters
+   * do, on every call) stop at a checkpoint on each turn for nothing.
+   */
   private settleAll(): void {
+    const empty = this.limit !== null;
     for (let i = 0; i < this.counters.length; i++) {
       const c = this.counters[i];
       if (!c) continue;
-      this.settled += this.given[i] - Number(c.value as bigint);
-      c.value = 0n;
-      this.given[i] = 0;
+      const left = Number(c.value as bigint);
+      this.settled += this.given[i] - left;
+      if (empty) {
+        c.value = 0n;
+        this.given[i] = 0;
+        this.whole[i] = false;
+      } else {
+        this.given[i] = left;
+      }
     }
+  }
+
+  /** Marks the start of an outermost call: time between calls says nothing about how fast fuel burns. */
+  enter(now: number): void {
+    for (let i = 0; i < this.refilledAt.length; i++) this.refilledAt[i] = now;
   }
 
   /** Called when counter `slot` went negative: settles, enforces the budget, checks the clock. */
   outOfFuel(slot: number, checkClock: (() => number) | undefined): void {
+    // Only a whole slice this counter burnt itself says how fast fuel goes; a counter emptied by
+    // another's checkpoint runs out at once, and growing the slice on that would delay deadlines.
+    const burnt = this.whole[slot];
     if (this.counters[slot]) {
       this.settleAll();
       if (this.limit !== null && this.settled > this.limit) throw new ResourceLimitExceeded('fuel', this.limit, this.settled);
     }
+    let now = 0;
     if (this.timed && checkClock) {
-      const now = checkClock();
-      const elapsed = now - this.lastCheckpoint;
-      this.lastCheckpoint = now;
-      if (elapsed < TARGET_MS / 2) this.slice = Math.min(this.slice * 2, MAX_SLICE);
-      else if (elapsed > TARGET_MS * 2) this.slice = Math.max(Math.floor(this.slice / 2), MIN_SLICE);
+      now = checkClock();
+      const elapsed = now - this.refilledAt[slot];
+      if (burnt && elapsed < TARGET_MS / 2) this.slice = Math.min(this.slice * 2, MAX_SLICE);
+      else if (burnt && elapsed > TARGET_MS * 2) this.slice = Math.max(Math.floor(this.slice / 2), MIN_SLICE);
     }
-    this.refill(slot);
+    this.refill(slot, now);
   }
 
-  private refill(slot: number): void {
+  private refill(slot: number, now: number): void {
     const c = this.counters[slot];
     if (!c) return;
     const n = this.limit === null ? this.slice : Math.max(0, Math.min(this.slice, this.limit - this.settled));
     this.given[slot] = n;
+    this.whole[slot] = n === this.slice;
+    this.refilledAt[slot] = now;
     c.value = BigInt(n);
   }
 
@@ -148,6 +174,7 @@ export class CoreLimits {
 
   enter(): void {
     this.meter?.enter();
+    this.fuel.enter(performance.now());
   }
 
   exit(): void {

@@ -1,11 +1,18 @@
 /**
  * Edits to the JavaScript jco generates, applied once before it is cached. jco's `_debugLog` reads
  * `process.env.JCO_DEBUG` on every call and, when that is set, prints guest data to the console; it
- * becomes a no-op, which is both faster and keeps guest data out of the host's logs.
+ * becomes a no-op, which is both faster and keeps guest data out of the host's logs. Its resource
+ * tables record every representation they ever handed out in a `_createdReps` set that nothing reads
+ * and nothing empties: a long-lived instance (an HTTP handler serving request after request) would
+ * grow it by every resource of every call, so the record is dropped. The wrapper every import call
+ * goes through copies `arguments` by spreading it, which V8 does not optimise; a rest parameter
+ * says the same and is.
  * Bump GLUE_TRANSFORM_VERSION whenever an edit changes, so cached glue is regenerated.
  */
-export const GLUE_TRANSFORM_VERSION = 1;
+export const GLUE_TRANSFORM_VERSION = 3;
 
+const LOWER_IMPORT_ARGS = /function _lowerImportBackwardsCompat\(args\) \{\s*const params = \[\.\.\.arguments\]\.slice\(1\);/g;
+const CREATED_REPS = /^\s*table\._createdReps\.add\(rep\);\n/gm;
 const DEBUG_LOG = /const _debugLog = \(\.\.\.args\) => \{\s*if \(!globalThis\?\.process\?\.env\?\.JCO_DEBUG\) \{ return; \}\s*console\.debug\(\.\.\.args\);\s*\};/g;
 
 export interface GlueTransformResult {
@@ -20,5 +27,16 @@ export function transformGlue(source: string): GlueTransformResult {
     applied.push('debug-log');
     return 'const _debugLog = () => {};';
   });
+  out = out.replace(LOWER_IMPORT_ARGS, () => {
+    applied.push('lower-import-args');
+    return 'function _lowerImportBackwardsCompat(args, ...params) {';
+  });
+  // Only if nothing else reads the set: a jco that starts to would keep it.
+  if (!/_createdReps\.(has|delete|size|values|keys|forEach)\b/.test(out)) {
+    out = out.replace(CREATED_REPS, () => {
+      applied.push('created-reps');
+      return '';
+    });
+  }
   return { source: out, applied: [...new Set(applied)] };
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { InvalidPolicy } from '../errors.ts';
+import { packageRoot } from '../package-info.ts';
 import * as validators from './policy-validators.generated.ts';
 
 type Section = 'policy' | 'capabilities' | 'resourceLimits';
@@ -18,7 +19,7 @@ let schema: Record<string, unknown> | undefined;
 
 /** The JSON Schema shipped with the package (`wasm-sandbox/policy.schema.json`). */
 export function policySchema(): Record<string, unknown> {
-  schema ??= JSON.parse(readFileSync(new URL('../../schema/policy.schema.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+  schema ??= JSON.parse(readFileSync(new URL('schema/policy.schema.json', packageRoot()), 'utf8')) as Record<string, unknown>;
   return structuredClone(schema);
 }
 

@@ -18,6 +18,11 @@ export class JsonLinesLog<Entry extends object> {
     }
   }
 
+  /** Whether entries go anywhere: callers skip building them when not. */
+  get enabled(): boolean {
+    return this.out !== undefined;
+  }
+
   protected append(entry: Entry): void {
     this.out?.write(`${JSON.stringify(entry)}\n`);
   }

@@ -190,3 +190,37 @@ describe('HttpServerWrapper, wasi:http/proxy component', () => {
     assert.equal(wrapper.metrics(id).byOutcome.trap, undefined);
   });
 });
+
+describe('HttpServerWrapper, wasi:http/proxy component written in WAT', () => {
+  const log = new PassThrough();
+  const lines: Record<string, unknown>[] = [];
+  log.on('data', (d: Buffer) => lines.push(...d.toString().trim().split('\n').map((l) => JSON.parse(l))));
+  const wrapper = new HttpServerWrapper({ accessLog: log });
+  let id: string;
+  let url: string;
+  before(async () => {
+    id = await wrapper.startServer({ path: fileURLToPath(new URL('../../fixtures/components/http-hello.wasm', import.meta.url)), pool: { maxInstances: 1 } });
+    url = wrapper.address(id).url;
+  });
+  after(() => wrapper.close());
+
+  test('answers every request from the same instance', async () => {
+    for (let i = 0; i < 5; i++) {
+      const r = await fetch(`${url}/hello?i=${i}`, { method: i % 2 ? 'POST' : 'GET', body: i % 2 ? 'ignored' : undefined, headers: { 'x-request': String(i) } });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get('content-type'), 'text/plain');
+      assert.equal(r.headers.get('content-length'), '14');
+      assert.equal(await r.text(), 'Hello, world!\n');
+    }
+    const m = wrapper.metrics(id);
+    assert.deepEqual(m.byStatus, { 200: 5 });
+    assert.deepEqual(m.byOutcome, { ok: 5 });
+    assert.equal(m.bytesOut, 5 * 14);
+    assert.equal(lines.length, 5);
+  });
+
+  test('requests at once each get their own answer', async () => {
+    const bodies = await Promise.all(Array.from({ length: 8 }, () => fetch(`${url}/`).then((r) => r.text())));
+    assert.deepEqual(bodies, Array(8).fill('Hello, world!\n'));
+  });
+});

@@ -141,9 +141,10 @@ export function createHttp(state: HostState, io: Io): HttpHost {
       const n = name.toLowerCase();
       this.#entries = this.#entries.filter(([k]) => k.toLowerCase() !== n);
     }
-    /** An immutable view sharing nothing with this one. */
+    /** An immutable view sharing nothing mutable with this one. */
     static frozen(f: Fields): Fields {
-      return new Fields(f.entries(), true);
+      // Entries are replaced, never changed in place, and every read copies: an immutable list can be shared.
+      return new Fields(f.#immutable ? f.#entries : f.entries(), true);
     }
     static text(f: Fields): [string, string][] {
       return f.#entries.map(([k, v]) => [k, decoder.decode(v)]);
@@ -181,6 +182,8 @@ export function createHttp(state: HostState, io: Io): HttpHost {
     }
     static bytes(body: OutgoingBody | undefined): Uint8Array | undefined {
       if (!body || body.size === 0) return undefined;
+      // Chunks are the body's own copies and never change, so the only one can be handed out.
+      if (body.chunks.length === 1) return body.chunks[0];
       const out = new Uint8Array(body.size);
       let off = 0;
       for (const c of body.chunks) {
@@ -363,13 +366,19 @@ export function createHttp(state: HostState, io: Io): HttpHost {
 
   class IncomingRequest {
     readonly #init: HttpRequestInit;
-    readonly #headers: Fields;
+    #headers: Fields | undefined;
     #body: Uint8Array | undefined;
     constructor(init: HttpRequestInit) {
       this.#init = init;
-      const pairs = init.headers === undefined ? [] : Symbol.iterator in init.headers ? [...(init.headers as Iterable<[string, string]>)] : Object.entries(init.headers);
-      this.#headers = new Fields(pairs.map(([k, v]) => [k, encoder.encode(v)]), true);
       this.#body = typeof init.body === 'string' ? encoder.encode(init.body) : (init.body ?? new Uint8Array(0));
+    }
+    /** Encoded on first use: many handlers never look at the request's headers. */
+    #fields(): Fields {
+      if (this.#headers) return this.#headers;
+      const h = this.#init.headers;
+      const pairs = h === undefined ? [] : Symbol.iterator in h ? [...(h as Iterable<[string, string]>)] : Object.entries(h);
+      this.#headers = new Fields(pairs.map(([k, v]) => [k, encoder.encode(v)]), true);
+      return this.#headers;
     }
     method(): Method {
       return methodOf(this.#init.method ?? 'GET');
@@ -384,7 +393,7 @@ export function createHttp(state: HostState, io: Io): HttpHost {
       return this.#init.authority ?? 'localhost';
     }
     headers(): Fields {
-      return Fields.frozen(this.#headers);
+      return Fields.frozen(this.#fields());
     }
     consume(): IncomingBody {
       if (!this.#body) throw undefined;

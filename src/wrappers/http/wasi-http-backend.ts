@@ -37,18 +37,29 @@ export class WasiHttpBackend implements HttpBackend {
     const instance = this.idle.pop() ?? (await this.runtime.instantiate(this.component, { capabilities: this.capabilities, resourceLimits: this.resourceLimits }));
     let clean = false;
     try {
+      // One pass over Node's raw pairs, which keep the client's spelling and repeated headers.
+      const raw = req.rawHeaders;
       const headers: [string, string][] = [];
-      for (let i = 0; i < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i], req.rawHeaders[i + 1]]);
+      for (let i = 0; i < raw.length; i += 2) {
+        const lower = raw[i].toLowerCase();
+        if (lower !== 'host' && !HOP_BY_HOP.has(lower)) headers.push([raw[i], raw[i + 1]]);
+      }
       const response = await instance.handleHttpRequest({
         method: req.method,
         path: req.url ?? '/',
         scheme: 'http',
         authority: req.headers.host ?? '',
-        headers: headers.filter(([name]) => !HOP_BY_HOP.has(name.toLowerCase()) && name.toLowerCase() !== 'host'),
+        headers,
         body,
       });
       clean = instance.usable;
-      res.writeHead(response.status, response.headers.filter(([name]) => !HOP_BY_HOP.has(name.toLowerCase())).flat());
+      const out: string[] = [];
+      for (const [name, value] of response.headers) if (!HOP_BY_HOP.has(name.toLowerCase())) out.push(name, value);
+      // The whole body is known: a length spares the client chunked decoding. Statuses that have no
+      // body must not carry one.
+      const status = response.status;
+      if (status >= 200 && status !== 204 && status !== 304) out.push('content-length', String(response.body.length));
+      res.writeHead(status, out);
       res.end(response.body);
       return response.body.length;
     } finally {

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,6 +6,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { InvalidArguments, InvalidModule, ModuleNotFound } from '../../errors.ts';
+import { packageVersion } from '../../package-info.ts';
 import { inspect, isComponent, toBytes } from '../../module/inspect.ts';
 import { Capabilities, type CapabilitiesInit } from '../../security/capabilities.ts';
 import { ResourceLimits, type ResourceLimitsInit } from '../../security/resource-limits.ts';
@@ -90,7 +90,7 @@ interface RunningServer {
 const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 const QUEUE_FACTOR = 16;
 const MCP_PATH = '/mcp';
-const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = packageVersion();
 
 /** Every call has a deadline: a tool that never returns must not hold a slot forever. */
 function withDeadline(limits: ResourceLimits): ResourceLimits {

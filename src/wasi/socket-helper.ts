@@ -6,17 +6,21 @@
  *
  * Memory is bounded: each connection buffers at most about HIGH_WATER bytes before it is paused
  * (TCP flow control then holds the peer back), and each listener queues at most PENDING_MAX
- * connections the guest has not accepted yet; later ones are closed as they arrive.
+ * connections the guest has not accepted yet; later ones are closed as they arrive. A UDP socket
+ * queues at most DATAGRAMS_MAX datagrams the guest has not received; later ones are dropped, as a
+ * full kernel buffer would drop them.
  */
 import { lookup as dnsLookup } from 'node:dns';
+import { createSocket as createDgram, type Socket as DgramSocket } from 'node:dgram';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { workerData } from 'node:worker_threads';
 import {
-  CTL_EVENT, CTL_GONE, CTL_REPLY, SHUT_RD, SHUT_WR, STARTUP_ID, type HelperData, type PollItem, type Readiness, type Reply, type Request,
+  CTL_EVENT, CTL_GONE, CTL_REPLY, SHUT_RD, SHUT_WR, STARTUP_ID, type Datagram, type HelperData, type PollItem, type Readiness, type Reply, type Request,
 } from './socket-protocol.ts';
 
 const HIGH_WATER = 64 * 1024;
 const PENDING_MAX = 64;
+const DATAGRAMS_MAX = 64;
 const EMPTY = new Uint8Array(0);
 
 interface Conn {
@@ -45,6 +49,13 @@ interface Listener {
   pendingMax: number;
 }
 
+interface Udp {
+  socket: DgramSocket;
+  queue: Datagram[];
+  /** Set by udp-connect: only datagrams from this peer are kept. */
+  remote: { host: string; port: number } | undefined;
+}
+
 interface Lookup {
   done: boolean;
   addresses: string[];
@@ -55,6 +66,7 @@ const { ctl, port, listeners: specs, lingerMs } = workerData as HelperData;
 const listeners: Listener[] = [];
 const conns = new Map<number, Conn>();
 let nextSock = 1;
+const udps = new Map<number, Udp>();
 const lookups = new Map<number, Lookup>();
 let nextLookup = 1;
 
@@ -159,6 +171,13 @@ function closeListener(l: Listener): void {
 
 function readiness(item: PollItem): Readiness {
   const r: Readiness = { ready: false, nbytes: 0, hangup: false, code: undefined };
+  if (item.kind === 'udp') {
+    const u = udps.get(item.id);
+    if (u === undefined) return { ...r, ready: true, code: 'EBADF' };
+    // Sending never waits: Node queues the datagram and the kernel drops what it cannot take.
+    if (item.write || u.queue.length > 0) return { ...r, ready: true, nbytes: u.queue.length };
+    return r;
+  }
   if (item.kind === 'listener') {
     const l = listeners[item.id];
     if (l === undefined || !l.open) return { ...r, ready: true, code: 'EBADF' };
@@ -300,11 +319,49 @@ function serve(r: Request): Reply | undefined {
       if (entry.code !== undefined) return { id: r.id, code: entry.code };
       return { id: r.id, addresses: entry.addresses.map((host) => ({ host, port: 0 })) };
     }
+    case 'udp-bind': {
+      const id = r.id;
+      bindUdp(r.host, r.port, r.ipv6).then(
+        ({ sock, local }) => reply({ id, sock, local }),
+        (err: NodeJS.ErrnoException) => reply({ id, code: err.code ?? 'EIO', message: err.message }),
+      );
+      return undefined;
+    }
+    case 'udp-connect': {
+      const u = udps.get(r.sock);
+      if (u === undefined) return { id: r.id, code: 'EBADF' };
+      u.remote = r.remote;
+      const remote = r.remote;
+      if (remote !== undefined) u.queue = u.queue.filter((d) => d.host === remote.host && d.port === remote.port);
+      return { id: r.id };
+    }
+    case 'udp-recv': {
+      const u = udps.get(r.sock);
+      if (u === undefined) return { id: r.id, code: 'EBADF' };
+      return { id: r.id, datagrams: u.queue.splice(0, Math.max(0, r.max)) };
+    }
+    case 'udp-send': {
+      const u = udps.get(r.sock);
+      if (u === undefined) return { id: r.id, code: 'EBADF' };
+      const id = r.id;
+      void sendAll(u.socket, r.datagrams).then(({ n, code }) => reply({ id, n, code }));
+      return undefined;
+    }
+    case 'udp-close': {
+      const u = udps.get(r.sock);
+      if (u !== undefined) {
+        udps.delete(r.sock);
+        u.socket.close();
+      }
+      return undefined;
+    }
     case 'forget-lookup':
       lookups.delete(r.lookup);
       return undefined;
     case 'close-all': {
       lookups.clear();
+      for (const u of udps.values()) u.socket.close();
+      udps.clear();
       for (const l of listeners) if (l !== undefined) closeListener(l);
       const all = [...conns.values()];
       conns.clear();
@@ -330,6 +387,51 @@ port.on('message', (r: Request) => {
   }
   if (out !== undefined) reply(out);
 });
+
+function bindUdp(host: string, port: number, ipv6: boolean): Promise<{ sock: number; local: { host: string; port: number } }> {
+  return new Promise((resolve, reject) => {
+    const socket = createDgram({ type: ipv6 ? 'udp6' : 'udp4' });
+    const u: Udp = { socket, queue: [], remote: undefined };
+    const failed = (err: Error): void => {
+      socket.close();
+      reject(err);
+    };
+    socket.once('error', failed);
+    socket.on('message', (msg, rinfo) => {
+      const remote = u.remote;
+      if (remote !== undefined && (rinfo.address !== remote.host || rinfo.port !== remote.port)) return;
+      if (u.queue.length >= DATAGRAMS_MAX) return;
+      u.queue.push({ data: new Uint8Array(msg), host: rinfo.address, port: rinfo.port });
+      wake();
+    });
+    socket.bind({ address: host, port, exclusive: true }, () => {
+      socket.removeListener('error', failed);
+      // Errors on a bound socket surface through send's callback; keep the rest from crashing the helper.
+      socket.on('error', () => {});
+      const sock = nextSock++;
+      udps.set(sock, u);
+      const a = socket.address();
+      resolve({ sock, local: { host: a.address, port: a.port } });
+    });
+  });
+}
+
+/** Sends in order and stops at the first failure: the guest learns how many went out. */
+async function sendAll(socket: DgramSocket, datagrams: readonly Datagram[]): Promise<{ n: number; code: string | undefined }> {
+  let n = 0;
+  for (const d of datagrams) {
+    const err = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
+      try {
+        socket.send(d.data, d.port, d.host, (e) => resolve(e));
+      } catch (e) {
+        resolve(e as NodeJS.ErrnoException);
+      }
+    });
+    if (err !== null) return { n, code: err.code ?? 'EIO' };
+    n++;
+  }
+  return { n, code: undefined };
+}
 
 function listen(index: number): Promise<{ host: string; port: number }> {
   const spec = specs[index];

@@ -36,7 +36,7 @@ export interface HelperData {
   lingerMs: number;
 }
 
-export type PollKind = 'listener' | 'conn';
+export type PollKind = 'listener' | 'conn' | 'udp';
 
 export interface PollItem {
   kind: PollKind;
@@ -67,10 +67,23 @@ export type Request =
   // lookup answers at once with a lookup id; lookup-result answers EAGAIN until the resolver is done.
   | { id: number; op: 'lookup'; name: string }
   | { id: number; op: 'lookup-result'; lookup: number }
+  // UDP (wasi:sockets): udp-bind answers once the socket is bound; udp-recv returns only what has
+  // arrived; udp-send answers once Node has handed every datagram to the kernel (or one failed).
+  | { id: number; op: 'udp-bind'; host: string; port: number; ipv6: boolean }
+  | { id: number; op: 'udp-connect'; sock: number; remote: { host: string; port: number } | undefined }
+  | { id: number; op: 'udp-recv'; sock: number; max: number }
+  | { id: number; op: 'udp-send'; sock: number; datagrams: Datagram[] }
+  | { id: number; op: 'udp-close'; sock: number }
   // One-way: nothing the guest does next depends on them having finished.
   | { id: number; op: 'close'; sock: number }
   | { id: number; op: 'close-listener'; listener: number }
   | { id: number; op: 'forget-lookup'; lookup: number };
+
+export interface Datagram {
+  data: Uint8Array;
+  host: string;
+  port: number;
+}
 
 export interface Reply {
   id: number;
@@ -88,6 +101,8 @@ export interface Reply {
   remote?: { host: string; port: number };
   /** listen: the new listener's index, for accept, poll and close-listener. */
   listener?: number;
+  /** udp-recv: the datagrams taken from the socket's queue, oldest first. */
+  datagrams?: Datagram[];
   /** lookup: the id to ask lookup-result about. */
   lookup?: number;
 }

@@ -4,11 +4,12 @@
  * and IP name lookup for allowed addresses are real: the preview1 socket helper (a worker thread
  * that owns the Node sockets) does the I/O, and the guest's thread waits for it with Atomics.wait in
  * slices that notice the call's deadline. The helper starts on first use and ends with the instance.
- * UDP is checked but not implemented: an allowed address gets `not-supported`.
+ * UDP is real too: each datagram's destination is checked on its own, and the helper keeps a bounded
+ * queue of what arrived for the guest to receive without blocking.
  */
 import { isIP } from 'node:net';
 import { SocketLink } from '../../wasi/socket-link.ts';
-import { SHUT_RD, SHUT_WR, type Reply } from '../../wasi/socket-protocol.ts';
+import { SHUT_RD, SHUT_WR, type Datagram, type Reply } from '../../wasi/socket-protocol.ts';
 import { guardClass, guardFunctions, type HostState } from './host-state.ts';
 import { networkAllows } from './network-policy.ts';
 import type { ByteSink, ByteSource, Io } from './io.ts';
@@ -30,8 +31,11 @@ const ERROR_CODES: Record<string, string> = {
   ENETDOWN: 'remote-unreachable', ECONNREFUSED: 'connection-refused', ECONNRESET: 'connection-reset',
   EPIPE: 'connection-reset', ECONNABORTED: 'connection-aborted', ENOTFOUND: 'name-unresolvable',
   ENODATA: 'name-unresolvable', EAI_NONAME: 'name-unresolvable', EAI_AGAIN: 'temporary-resolver-failure',
-  EAI_FAIL: 'permanent-resolver-failure',
+  EAI_FAIL: 'permanent-resolver-failure', EMSGSIZE: 'datagram-too-large',
 };
+
+/** The most datagrams one receive returns or one send takes (check-send's answer). */
+const DATAGRAM_BATCH = 64;
 
 function errorCode(code: string): string {
   return ERROR_CODES[code] ?? 'unknown';
@@ -436,32 +440,61 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
     }
   }
 
-  /** UDP: checked against the policy, not implemented. */
-  function checkUdp(addr: SocketAddress, what: string): never {
-    check(addr, what);
-    throw 'not-supported';
-  }
-
   class UdpSocket {
     readonly #family: string;
+    #bound = false;
+    #binding = false;
+    #sock: number | undefined;
+    #local: SocketAddress | undefined;
+    #remote: SocketAddress | undefined;
+    #counted = false;
     constructor(family: string) {
       this.#family = family;
     }
+    #checkFamily(addr: SocketAddress): void {
+      if (addr.tag !== this.#family) throw 'invalid-argument';
+    }
     startBind(_network: Network, local: SocketAddress): void {
-      checkUdp(local, 'udp bind to');
+      if (this.#binding) throw 'concurrency-conflict';
+      if (this.#sock !== undefined) throw 'invalid-state';
+      this.#checkFamily(local);
+      check(local, 'udp bind to');
+      reserve();
+      const r = ask({ op: 'udp-bind', host: hostOf(local), port: local.val.port, ipv6: this.#family === 'ipv6' });
+      if (r.code !== undefined || r.sock === undefined) {
+        release();
+        throw errorCode(r.code ?? 'EIO');
+      }
+      this.#counted = true;
+      this.#sock = r.sock;
+      this.#local = r.local === undefined ? local : socketAddress(r.local.host, r.local.port);
+      this.#binding = true;
     }
     finishBind(): void {
-      throw 'not-in-progress';
+      if (!this.#binding) throw 'not-in-progress';
+      this.#binding = false;
+      this.#bound = true;
     }
-    stream(remote: SocketAddress | undefined): never {
-      if (remote) checkUdp(remote, 'udp send to');
-      throw 'invalid-state';
+    /** Fresh streams; with `remote` only that peer's datagrams arrive and sends default to it. */
+    stream(remote: SocketAddress | undefined): [IncomingDatagramStream, OutgoingDatagramStream] {
+      if (!this.#bound || this.#sock === undefined) throw 'invalid-state';
+      if (remote !== undefined) {
+        this.#checkFamily(remote);
+        check(remote, 'udp send to');
+        if (remote.val.port === 0 || isUnspecified(remote)) throw 'invalid-argument';
+      }
+      const r = ask({ op: 'udp-connect', sock: this.#sock, remote: remote === undefined ? undefined : { host: hostOf(remote), port: remote.val.port } });
+      if (r.code !== undefined) throw errorCode(r.code);
+      this.#remote = remote;
+      return [new IncomingDatagramStream(this.#sock), new OutgoingDatagramStream(this.#sock, this.#family, remote)];
     }
-    localAddress(): never {
-      throw 'invalid-state';
+    localAddress(): SocketAddress {
+      if (!this.#bound || this.#local === undefined) throw 'invalid-state';
+      return this.#local;
     }
-    remoteAddress(): never {
-      throw 'invalid-state';
+    remoteAddress(): SocketAddress {
+      if (this.#remote === undefined) throw 'invalid-state';
+      return this.#remote;
     }
     addressFamily(): string {
       return this.#family;
@@ -479,12 +512,101 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
     }
     setSendBufferSize(): void {}
     subscribe(): InstanceType<Io['Pollable']> {
+      // Binding completes inside start-bind, so there is never anything to wait for.
       return new io.Pollable();
+    }
+    [Symbol.dispose](): void {
+      if (this.#sock !== undefined) link?.post({ op: 'udp-close', sock: this.#sock });
+      this.#sock = undefined;
+      this.#bound = false;
+      if (this.#counted) release();
+      this.#counted = false;
     }
   }
 
-  class IncomingDatagramStream {}
-  class OutgoingDatagramStream {}
+  class IncomingDatagramStream {
+    readonly #sock: number;
+    #seq = 0;
+    constructor(sock: number) {
+      this.#sock = sock;
+    }
+    receive(maxResults: bigint): { data: Uint8Array; remoteAddress: SocketAddress }[] {
+      if (maxResults === 0n) return [];
+      const max = Number(maxResults > BigInt(DATAGRAM_BATCH) ? BigInt(DATAGRAM_BATCH) : maxResults);
+      const r = ask({ op: 'udp-recv', sock: this.#sock, max });
+      if (r.code !== undefined) throw errorCode(r.code);
+      return (r.datagrams ?? []).map((d) => {
+        state.countRead(d.data.length);
+        return { data: d.data, remoteAddress: socketAddress(d.host, d.port) };
+      });
+    }
+    subscribe(): InstanceType<Io['Pollable']> {
+      const sock = this.#sock;
+      return new io.Pollable({
+        ready: () => {
+          this.#seq = helper().seq();
+          return ask({ op: 'poll', items: [{ kind: 'udp', id: sock, write: false }] }).readiness?.[0]?.ready ?? true;
+        },
+        waitMs: () => Infinity,
+        block: (ms) => waitEvent(this.#seq, ms),
+      });
+    }
+  }
+
+  class OutgoingDatagramStream {
+    readonly #sock: number;
+    readonly #family: string;
+    readonly #remote: SocketAddress | undefined;
+    constructor(sock: number, family: string, remote: SocketAddress | undefined) {
+      this.#sock = sock;
+      this.#family = family;
+      this.#remote = remote;
+    }
+    checkSend(): bigint {
+      return BigInt(DATAGRAM_BATCH);
+    }
+    /** The destination of one datagram, or the WIT error that stops the batch there. */
+    #destination(given: SocketAddress | undefined): SocketAddress {
+      const remote = this.#remote;
+      const dest = given ?? remote;
+      if (dest === undefined || dest.tag !== this.#family) throw 'invalid-argument';
+      if (remote !== undefined && given !== undefined && (hostOf(given) !== hostOf(remote) || given.val.port !== remote.val.port)) throw 'invalid-argument';
+      check(dest, 'udp send to');
+      if (dest.val.port === 0 || isUnspecified(dest)) throw 'invalid-argument';
+      return dest;
+    }
+    /**
+     * Sends up to DATAGRAM_BATCH datagrams in order. A datagram that is refused ends the batch: the
+     * ones before it are sent and counted, and the refusal is the error only when it is the first.
+     */
+    send(datagrams: { data: Uint8Array; remoteAddress: SocketAddress | undefined }[]): bigint {
+      const out: Datagram[] = [];
+      let refusal: unknown;
+      for (const d of datagrams.slice(0, DATAGRAM_BATCH)) {
+        try {
+          const dest = this.#destination(d.remoteAddress);
+          if (d.data.length > (this.#family === 'ipv4' ? 65_507 : 65_527)) throw 'datagram-too-large';
+          out.push({ data: d.data, host: hostOf(dest), port: dest.val.port });
+        } catch (err) {
+          refusal = err;
+          break;
+        }
+      }
+      if (out.length === 0) {
+        if (refusal !== undefined) throw refusal;
+        return 0n;
+      }
+      state.countWrite(out.reduce((n, d) => n + d.data.length, 0));
+      const r = ask({ op: 'udp-send', sock: this.#sock, datagrams: out });
+      const n = r.n ?? 0;
+      if (r.code !== undefined && n === 0) throw errorCode(r.code);
+      return BigInt(n);
+    }
+    subscribe(): InstanceType<Io['Pollable']> {
+      // Sending never waits for room: Node queues the datagram and the kernel drops what it cannot take.
+      return new io.Pollable();
+    }
+  }
 
   class ResolveAddressStream {
     #lookup: number | undefined;
@@ -563,7 +685,12 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
         },
       }, state),
       'wasi:sockets/udp': { UdpSocket, IncomingDatagramStream, OutgoingDatagramStream },
-      'wasi:sockets/udp-create-socket': guardFunctions({ createUdpSocket: (family: string) => new UdpSocket(family) }, state),
+      'wasi:sockets/udp-create-socket': guardFunctions({
+        createUdpSocket: (family: string) => {
+          if (family !== 'ipv4' && family !== 'ipv6') throw 'not-supported';
+          return new UdpSocket(family);
+        },
+      }, state),
       'wasi:sockets/ip-name-lookup': { ResolveAddressStream, ...guardFunctions({ resolveAddresses }, state) },
     },
     close(): void {

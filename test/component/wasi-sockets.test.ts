@@ -172,3 +172,121 @@ test('a loopback listener accepts connections; binding outside the policy is acc
   await peer.terminate();
   instance.close();
 });
+
+type Imports = Record<string, Record<string, any>>;
+const importsOf = (instance: unknown): Imports => (instance as { live: { host: { imports: Imports } } }).live.host.imports;
+const V4 = (address: number[], port: number) => ({ tag: 'ipv4', val: { port, address } });
+
+/** A UDP peer on another thread: answers each datagram with "echo:" and the datagram, to its sender. */
+async function udpEcho(): Promise<{ port: number; close(): Promise<number> }> {
+  const worker = new Worker(`
+    const { parentPort } = require('node:worker_threads');
+    const s = require('node:dgram').createSocket('udp4');
+    s.on('message', (m, r) => s.send(Buffer.concat([Buffer.from('echo:'), m]), r.port, r.address));
+    s.bind(0, '127.0.0.1', () => parentPort.postMessage(s.address().port));
+    parentPort.on('message', () => s.close(() => process.exit(0)));
+  `, { eval: true });
+  const port = await new Promise<number>((resolve) => worker.once('message', resolve));
+  return {
+    port,
+    close: () => {
+      worker.postMessage('stop');
+      return new Promise((resolve) => worker.once('exit', resolve));
+    },
+  };
+}
+
+/** Receives until something arrives (the peer answers from its own thread), for at most ~5 s. */
+async function receiveSome(incoming: any): Promise<any[]> {
+  for (let i = 0; i < 500; i++) {
+    const got = incoming.receive(8n);
+    if (got.length > 0) return got;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return [];
+}
+
+function boundUdp(imports: Imports, port = 0): any {
+  const net = imports['wasi:sockets/instance-network'].instanceNetwork();
+  const s = imports['wasi:sockets/udp-create-socket'].createUdpSocket('ipv4');
+  s.startBind(net, V4(LOCALHOST, port));
+  s.finishBind();
+  return s;
+}
+
+test('UDP datagrams make a round trip to an allowed loopback peer', async () => {
+  const peer = await udpEcho();
+  try {
+    for (const network of ['loopback', 'unrestricted', { allow: ['127.0.0.1:0', `127.0.0.1:${peer.port}`] }] as NetworkPolicy[]) {
+      const instance = await client(network);
+      const s = boundUdp(importsOf(instance));
+      const local = s.localAddress();
+      assert.deepEqual(local.val.address, LOCALHOST);
+      assert.ok(local.val.port > 0);
+      assert.throws(() => s.remoteAddress(), (e: unknown) => e === 'invalid-state');
+      const [incoming, outgoing] = s.stream(undefined);
+      assert.deepEqual(incoming.receive(8n), [], 'receive does not block');
+      assert.equal(incoming.subscribe().ready(), false);
+      assert.ok(outgoing.checkSend() > 0n);
+      const sent = outgoing.send([{ data: new TextEncoder().encode('ping'), remoteAddress: V4(LOCALHOST, peer.port) }]);
+      assert.equal(sent, 1n, JSON.stringify(network));
+      const got = await receiveSome(incoming);
+      assert.equal(got.length, 1);
+      assert.equal(new TextDecoder().decode(got[0].data), 'echo:ping');
+      assert.deepEqual(got[0].remoteAddress, V4(LOCALHOST, peer.port));
+      instance.close();
+    }
+    // A connected stream: sends default to the peer, and only its datagrams arrive.
+    const instance = await client('loopback');
+    const s = boundUdp(importsOf(instance));
+    const [incoming, outgoing] = s.stream(V4(LOCALHOST, peer.port));
+    assert.deepEqual(s.remoteAddress(), V4(LOCALHOST, peer.port));
+    assert.equal(outgoing.send([{ data: new TextEncoder().encode('pong'), remoteAddress: undefined }]), 1n);
+    await new Promise((r) => setTimeout(r, 0));
+    const ready = incoming.subscribe();
+    for (let i = 0; i < 500 && !ready.ready(); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(ready.ready(), true, 'the pollable reports the queued datagram');
+    assert.equal(new TextDecoder().decode(incoming.receive(8n)[0].data), 'echo:pong');
+    assert.throws(() => outgoing.send([{ data: new Uint8Array(1), remoteAddress: V4(LOCALHOST, peer.port + 1) }]), (e: unknown) => e === 'invalid-argument');
+    instance.close();
+  } finally {
+    await peer.close();
+  }
+});
+
+test('a UDP destination outside the policy is access-denied and a violation, not a trap', async () => {
+  const peer = await udpEcho();
+  try {
+    const violations: Violation[] = [];
+    const instance = await client({ allow: ['127.0.0.1:0', `127.0.0.1:${peer.port}`] }, violations);
+    const imports = importsOf(instance);
+    const net = imports['wasi:sockets/instance-network'].instanceNetwork();
+    const any = imports['wasi:sockets/udp-create-socket'].createUdpSocket('ipv4');
+    assert.throws(() => any.startBind(net, V4([0, 0, 0, 0], 0)), (e: unknown) => e === 'access-denied');
+    const s = boundUdp(imports);
+    const [, outgoing] = s.stream(undefined);
+    const denied = { data: new TextEncoder().encode('x'), remoteAddress: V4(LOCALHOST, peer.port + 1) };
+    assert.throws(() => outgoing.send([denied]), (e: unknown) => e === 'access-denied');
+    assert.ok(violations.some((v) => v.capability === 'network' && v.detail.includes(`127.0.0.1:${peer.port + 1}`)));
+    // The allowed datagram before the refused one still goes out; the refusal ends the batch.
+    const allowed = { data: new TextEncoder().encode('y'), remoteAddress: V4(LOCALHOST, peer.port) };
+    assert.equal(outgoing.send([allowed, denied, allowed]), 1n);
+    assert.throws(() => s.stream(V4([192, 0, 2, 1], 9)), (e: unknown) => e === 'access-denied');
+    assert.equal(instance.usable, true);
+    instance.close();
+  } finally {
+    await peer.close();
+  }
+});
+
+test('UDP sockets count against io.maxNetworkConnections (new-socket-limit)', async () => {
+  const instance = await client('loopback', [], 2);
+  const imports = importsOf(instance);
+  const a = boundUdp(imports);
+  boundUdp(imports);
+  assert.throws(() => boundUdp(imports), (e: unknown) => e === 'new-socket-limit');
+  a[Symbol.dispose]();
+  const c = boundUdp(imports);
+  assert.ok(c.localAddress().val.port > 0);
+  instance.close();
+});

@@ -12,7 +12,7 @@ export { policySchema } from './security/policy-validator.ts';
 export { parseSize, parseDuration } from './security/units.ts';
 export * from './errors.ts';
 export type { HostContext } from './runtime/host-context.ts';
-export type { WasmValue, WasmResult, HostFunction, HostFunctions, ExternImports, InstanceMetrics, RuntimeKind, WasmRuntime, WasmModule, WasmInstance, WasiIo } from './runtime/types.ts';
+export type { WasmValue, WasmResult, HostFunction, HostFunctions, ExternImports, InstanceMetrics, RuntimeKind, WasmRuntime, WasmModule, WasmInstance, WasiIo, StdinStream } from './runtime/types.ts';
 export type { ListenerAddress, ListenerSpec } from './wasi/socket-protocol.ts';
 export * from './component/index.ts';
 export { CliWrapper } from './wrappers/cli-wrapper.ts';

@@ -2,6 +2,7 @@ import type { Capabilities } from '../security/capabilities.ts';
 import type { ResourceLimits } from '../security/resource-limits.ts';
 import type { FuncSignature, ModuleInfo } from '../module/module-info.ts';
 import type { ListenerAddress, ListenerSpec } from '../wasi/socket-protocol.ts';
+import type { StdinPull } from '../wasi/stdio.ts';
 import type { HostContext } from './host-context.ts';
 import type { ExtismOptions } from '../communication/extism-kernel.ts';
 import type { DataFunction } from '../communication/guest-abi.ts';
@@ -19,10 +20,21 @@ export type HostFunctions = Record<string, Record<string, HostFunction>>;
 /** Non-function imports (memories, tables, globals) by module and name. */
 export type ExternImports = Record<string, Record<string, WebAssembly.Memory | WebAssembly.Table | WebAssembly.Global>>;
 
+/**
+ * stdin fed while the guest runs: its reads wait for the next chunk (bounded by the call deadline)
+ * and see EOF when the iteration ends. Worker runtime only: the in-process runtime would have to
+ * block the event loop that produces the chunks, so it refuses this form with InvalidArguments.
+ */
+export type StdinStream = AsyncIterable<Uint8Array>;
+
+export function isStdinStream(value: unknown): value is StdinStream {
+  return typeof value === 'object' && value !== null && !(value instanceof Uint8Array) && Symbol.asyncIterator in value;
+}
+
 /** Per-instance stdio plumbing for WASI guests (what the capabilities allow is decided there, not here). */
 export interface WasiIo {
-  /** Data the guest reads from stdin when `capabilities.stdio.stdin` is `'capture'`. */
-  stdin?: Uint8Array | string;
+  /** Data the guest reads from stdin when `capabilities.stdio.stdin` is `'capture'`: all at once, or streamed. */
+  stdin?: Uint8Array | string | StdinStream;
   /** Called with each chunk the guest writes to stdout/stderr, in addition to capture or inherit. */
   onStdout?: (chunk: Uint8Array) => void;
   onStderr?: (chunk: Uint8Array) => void;
@@ -38,12 +50,17 @@ export interface WasiIo {
   onListening?: (listeners: ListenerAddress[]) => void;
 }
 
+/** WasiIo as a runtime receives it: inside a worker, a streamed stdin becomes a blocking pull from the main thread. */
+export interface ResolvedWasiIo extends Omit<WasiIo, 'stdin'> {
+  stdin?: WasiIo['stdin'] | StdinPull;
+}
+
 export interface ResolvedInstanceConfig {
   readonly capabilities: Capabilities;
   readonly resourceLimits: ResourceLimits;
   readonly hostFunctions: HostFunctions;
   readonly imports: ExternImports;
-  readonly wasi: WasiIo;
+  readonly wasi: ResolvedWasiIo;
   /** Configuration, variables and logging for plugins written against Extism's host ABI. */
   readonly extism: ExtismOptions;
 }

@@ -111,21 +111,32 @@ export class OutputSink {
 }
 
 /**
- * stdin: `capture` serves the bytes the embedder supplied, `null` is always at EOF, `inherit` reads
- * the host's descriptor 0. Where possible the host stdin is reopened non-blocking so a waiting read
- * can notice the embedder's deadline instead of blocking the thread indefinitely.
+ * A stdin whose bytes are produced while the guest runs: returns at most `max` bytes (at least one),
+ * waiting for them as long as it must, or null at EOF. A worker thread can wait for its main thread
+ * this way; the main thread itself never can.
+ */
+export type StdinPull = (max: number) => Uint8Array | null;
+
+/**
+ * stdin: `capture` serves the bytes the embedder supplied (all at once, or pulled as they come),
+ * `null` is always at EOF, `inherit` reads the host's descriptor 0. Where possible the host stdin is
+ * reopened non-blocking so a waiting read can notice the embedder's deadline instead of blocking the
+ * thread indefinitely.
  */
 export class InputSource {
   readonly mode: StdioMode;
   private readonly data: Uint8Array;
+  private readonly pull: StdinPull | undefined;
+  private pulledAll = false;
   private pos = 0;
   private fd = -1;
   private ownsFd = false;
   private type: number | undefined;
 
-  constructor(mode: StdioMode, data: Uint8Array | string | undefined) {
+  constructor(mode: StdioMode, data: Uint8Array | string | StdinPull | undefined) {
     this.mode = mode;
-    this.data = typeof data === 'string' ? new TextEncoder().encode(data) : (data ?? new Uint8Array(0));
+    this.pull = typeof data === 'function' ? data : undefined;
+    this.data = typeof data === 'string' ? new TextEncoder().encode(data) : data instanceof Uint8Array ? data : new Uint8Array(0);
   }
 
   get filetype(): number {
@@ -135,6 +146,7 @@ export class InputSource {
 
   /** Bytes known to be readable without blocking, or undefined when unknown (inherited stdin). */
   available(): number | undefined {
+    if (this.mode === 'capture' && this.pull) return this.pulledAll ? 0 : undefined;
     if (this.mode === 'capture') return this.data.length - this.pos;
     if (this.mode === 'null') return 0;
     return undefined;
@@ -166,6 +178,19 @@ export class InputSource {
     const wait = mode === true ? 'nonblock' : mode === false ? 'block' : mode;
     if (len === 0) return 0;
     if (this.mode === 'null') return 0;
+    if (this.mode === 'capture' && this.pull) {
+      // Whether bytes are waiting is only known by asking, so a non-blocking read waits like a
+      // blocking one; only a read that already has data ('try') declines to ask for more.
+      if (this.pulledAll || wait === 'try') return 0;
+      const chunk = this.pull(len);
+      if (chunk === null || chunk.length === 0) {
+        this.pulledAll = true;
+        return 0;
+      }
+      const n = Math.min(len, chunk.length);
+      dst.set(chunk.subarray(0, n), off);
+      return n;
+    }
     if (this.mode === 'capture') {
       const n = Math.min(len, this.data.length - this.pos);
       dst.set(this.data.subarray(this.pos, this.pos + n), off);

@@ -15,15 +15,15 @@ import { resolverMode } from './path-resolver.ts';
 import { createPoll, PREVIEW1_SUBSCRIPTION, UNSTABLE_SUBSCRIPTION } from './poll.ts';
 import { createRandom } from './random.ts';
 import { checkListeners, createSocketFunctions, Sockets, type ListenerAddress, type ListenerSpec } from './sockets.ts';
-import { InputSource, OutputBudget, OutputSink, Stdio } from './stdio.ts';
+import { InputSource, OutputBudget, OutputSink, Stdio, type StdinPull } from './stdio.ts';
 
 export interface WasiHostOptions {
   capabilities: Capabilities;
   resourceLimits: ResourceLimits;
   /** argv[0], default 'main.wasm'; the remaining arguments come from capabilities.args. */
   programName?: string;
-  /** The data read when capabilities.stdio.stdin === 'capture'. */
-  stdin?: Uint8Array | string;
+  /** The data read when capabilities.stdio.stdin === 'capture', or where to pull it from as it comes. */
+  stdin?: Uint8Array | string | StdinPull;
   /** Streaming taps, called in addition to capture/inherit (and even for 'null'). */
   onStdout?: (chunk: Uint8Array) => void;
   onStderr?: (chunk: Uint8Array) => void;

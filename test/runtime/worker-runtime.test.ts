@@ -358,6 +358,61 @@ describe('worker runtime: WASI and fuel', () => {
     assert.deepEqual(chunks, ['hello, world\n']);
   });
 
+  test('a streamed stdin reaches the guest as it is produced, then EOF', async () => {
+    const cat = await sandbox.loadModule(readFileSync(fileURLToPath(new URL('../../fixtures/wasi/cat.wasm', import.meta.url))));
+    const input = new Uint8Array(3 * 1024 * 1024 + 17).map((_, i) => (i * 7) % 251);
+    let echoed!: () => void;
+    const firstEcho = new Promise<void>((resolve) => (echoed = resolve));
+    async function* body(): AsyncGenerator<Uint8Array> {
+      // More than cat's 64 KiB read, so it echoes before the source goes on: the rest is only produced
+      // once that echo arrives, which a stdin read all up front would never let happen.
+      yield input.subarray(0, 100_000);
+      await firstEcho;
+      yield new Uint8Array(0);
+      for (let at = 100_000; at < input.length; at += 300_000) yield input.subarray(at, at + 300_000);
+    }
+    const out: Uint8Array[] = [];
+    const id = await sandbox.createInstance(cat, {
+      capabilities: { stdio: { stdin: 'capture', stdout: 'null' } },
+      resourceLimits: { time: { callTimeoutMs: 20_000 } },
+      wasi: { stdin: body(), onStdout: (chunk) => { out.push(chunk.slice()); echoed(); } },
+    });
+    assert.equal(await sandbox.runCommand(id), 0);
+    assert.deepEqual(Buffer.concat(out), Buffer.from(input));
+  });
+
+  test('a guest waiting on a streamed stdin is stopped by the call deadline', async () => {
+    const cat = await sandbox.loadModule(readFileSync(fileURLToPath(new URL('../../fixtures/wasi/cat.wasm', import.meta.url))));
+    let release!: () => void;
+    const never = new Promise<void>((resolve) => (release = resolve));
+    async function* body(): AsyncGenerator<Uint8Array> {
+      yield new TextEncoder().encode('partial');
+      await never;
+    }
+    const id = await sandbox.createInstance(cat, {
+      capabilities: { stdio: { stdin: 'capture', stdout: 'capture' } },
+      resourceLimits: { time: { callTimeoutMs: 200 } },
+      wasi: { stdin: body() },
+    });
+    const err = await rejection(sandbox.runCommand(id));
+    release();
+    assert.ok(err instanceof Timeout, String(err));
+  });
+
+  test('the in-process runtime refuses a streamed stdin', async () => {
+    const inprocess = await WasmSandbox.create({ runtime: 'inprocess' });
+    try {
+      const cat = await inprocess.loadModule(readFileSync(fileURLToPath(new URL('../../fixtures/wasi/cat.wasm', import.meta.url))));
+      async function* body(): AsyncGenerator<Uint8Array> {
+        yield new Uint8Array(1);
+      }
+      const err = await rejection(inprocess.createInstance(cat, { capabilities: { stdio: { stdin: 'capture' } }, wasi: { stdin: body() } }));
+      assert.ok(err instanceof InvalidArguments, String(err));
+    } finally {
+      await inprocess.close();
+    }
+  });
+
   test('fuel runs out, is added, and the instance goes on', async () => {
     const mod = await sandbox.loadModule(fixture('limits.wasm'));
     // The deadline only keeps a metering fault from hanging the test.

@@ -1,7 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { request } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -85,6 +85,15 @@ for (const runtime of ['worker', 'inprocess'] as const) {
       assert.equal(lines.length, before + 1);
     });
 
+    test('a chunked body over the limit is refused: a 413, or a cut answer once the guest has begun it', async () => {
+      const { port } = wrapper.address(id);
+      const r = await post(port, '/echo', [new Uint8Array(600), new Uint8Array(600), new Uint8Array(600)]);
+      // The streamed body meets the limit while /echo, which answers before it reads, is already replying.
+      if (runtime === 'worker') assert.ok(r.cut || r.status === 413, JSON.stringify(r));
+      else assert.equal(r.status, 413);
+      assert.equal(lines.at(-1)!.outcome, 'too-large');
+    });
+
     test('requests that loop or trap leave concurrent requests served', async () => {
       const bad = [fetch(`${url}/loop`), fetch(`${url}/trap`)];
       const good = await Promise.all([1, 2].map(() => fetch(`${url}/hello`).then(async (r) => [r.status, await r.text()])));
@@ -122,6 +131,78 @@ for (const runtime of ['worker', 'inprocess'] as const) {
     });
   });
 }
+
+/**
+ * Sends a chunked POST. With `afterFirst` the rest of the body waits until the response has begun, so
+ * the request only completes if the guest answers before it has the whole body.
+ */
+function post(port: number, path: string, chunks: Uint8Array[], afterFirst?: (res: IncomingMessage) => Promise<void>): Promise<{ status: number; body: Buffer; cut: boolean }> {
+  return new Promise((resolve, reject) => {
+    let status = 0;
+    const parts: Buffer[] = [];
+    // A refusal may close the connection under later writes, or cut an answer already begun.
+    const cut = () => resolve({ status, body: Buffer.concat(parts), cut: true });
+    const req = request({ port, host: '127.0.0.1', path, method: 'POST' }, (res) => {
+      status = res.statusCode!;
+      res.on('data', (d: Buffer) => parts.push(d));
+      res.on('end', () => resolve({ status, body: Buffer.concat(parts), cut: !res.complete }));
+      res.on('error', cut);
+      if (afterFirst) void afterFirst(res).then(() => sendRest(1), reject);
+    });
+    req.on('error', cut);
+    const sendRest = async (from: number) => {
+      for (const chunk of chunks.slice(from)) {
+        if (!req.write(chunk)) await once(req, 'drain');
+        await new Promise((r) => setImmediate(r));
+      }
+      req.end();
+    };
+    req.flushHeaders();
+    if (afterFirst) req.write(chunks[0]);
+    else void sendRest(0);
+  });
+}
+
+describe('HttpServerWrapper, WAGI request bodies stream on the worker runtime', () => {
+  const wrapper = new HttpServerWrapper();
+  let port: number;
+  before(async () => {
+    const id = await wrapper.startServer({
+      path: APP,
+      requestTimeoutMs: 20_000,
+      maxRequestBodyBytes: '4MiB',
+      resourceLimits: { io: { maxOutputBytes: '8MiB' } },
+    });
+    port = wrapper.address(id).port;
+  });
+  after(() => wrapper.close());
+
+  test('the guest echoes a multi-MB chunked body before it has all of it', { timeout: 30_000 }, async () => {
+    const input = Buffer.alloc(3 * 1024 * 1024 + 5).map((_, i) => (i * 13) % 253);
+    const chunks: Uint8Array[] = [];
+    for (let at = 0; at < input.length; at += 256 * 1024) chunks.push(input.subarray(at, at + 256 * 1024));
+    // The first chunk is more than the guest's reads, so it echoes part of it; only then does the rest follow.
+    const firstEcho = (res: IncomingMessage) => once(res, 'readable').then(() => undefined);
+    const r = await post(port, '/echo', chunks, firstEcho);
+    assert.equal(r.status, 200);
+    assert.equal(r.cut, false);
+    assert.equal(r.body.length, input.length);
+    assert.ok(r.body.equals(input));
+  });
+
+  test('a chunked body passing the limit while the guest reads it is cut off', async () => {
+    const chunks = Array.from({ length: 6 }, () => new Uint8Array(1024 * 1024));
+    const r = await post(port, '/echo', chunks);
+    // /echo has begun its answer by then, so the limit can only show as a cut connection.
+    assert.ok(r.cut || r.status === 413, JSON.stringify({ status: r.status, cut: r.cut, length: r.body.length }));
+    assert.ok(r.body.length <= 4 * 1024 * 1024);
+  });
+
+  test('a declared length over the limit is refused up front', async () => {
+    const r = await fetch(`http://127.0.0.1:${port}/echo`, { method: 'POST', body: new Uint8Array(5 * 1024 * 1024) });
+    assert.equal(r.status, 413);
+  });
+});
 
 test('graceful stop lets requests in flight finish and refuses new connections', async () => {
   const wrapper = new HttpServerWrapper();

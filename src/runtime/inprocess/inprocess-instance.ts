@@ -14,7 +14,7 @@ import { GrowPolicy } from '../limits/grow-policy.ts';
 import { Meter } from '../limits/meter.ts';
 import { linkImports, linksAsyncHostFunctions, type LinkCounters } from '../linker.ts';
 import { toSandboxError } from '../traps.ts';
-import type { CapturedOutput, InstanceMetrics, ResolvedInstanceConfig, RuntimeObserver, SyncCall, WasmInstance, WasmResult, WasmValue } from '../types.ts';
+import { isStdinStream, type CapturedOutput, type InstanceMetrics, type ResolvedInstanceConfig, type RuntimeObserver, type SyncCall, type WasmInstance, type WasmResult, type WasmValue } from '../types.ts';
 
 type State = 'ready' | 'unusable' | 'destroyed';
 
@@ -89,12 +89,16 @@ export class InProcessInstance implements WasmInstance {
       [RESERVED_IMPORT_MODULE]: { [OUT_OF_FUEL_IMPORT]: meter?.outOfFuel ?? (() => {}), [MEMORY_GROW_IMPORT]: grow?.memoryGrow ?? (() => 1) },
     };
     let wasi: WasiHost | undefined;
+    const stdin = config.wasi.stdin;
+    if (isStdinStream(stdin)) {
+      throw new InvalidArguments('a streamed stdin (an async iterable) needs the worker runtime: on the in-process runtime the guest would block the event loop that produces it; pass the bytes instead');
+    }
     if (info.wasi === 'preview1') {
       wasi = new WasiHost({
         capabilities: config.capabilities,
         resourceLimits: limits,
         programName: config.wasi.programName,
-        stdin: config.wasi.stdin,
+        stdin,
         onStdout: config.wasi.onStdout,
         onStderr: config.wasi.onStderr,
         checkInterrupt: meter ? () => meter.checkClock() : undefined,

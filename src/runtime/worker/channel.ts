@@ -30,6 +30,8 @@ export const REPLY_FAILED = 18;
 export const REQUEST_HOST_CALL = 19;
 export const REQUEST_OUTPUT = 20;
 export const REQUEST_EVENT = 21;
+/** The guest reads a streamed stdin: operand a is the most bytes wanted; the answer is [1] at EOF, else [0] and the bytes. */
+export const REQUEST_STDIN = 22;
 // What REQUEST_EVENT reports, in the op slot.
 export const EVENT_TRAP = 0;
 export const EVENT_LIMIT = 1;

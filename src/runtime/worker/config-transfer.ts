@@ -9,7 +9,7 @@ import type { ModuleInfo } from '../../module/module-info.ts';
 import type { Capabilities } from '../../security/capabilities.ts';
 import type { ResourceLimits } from '../../security/resource-limits.ts';
 import type { ExtismLogLevel } from '../../communication/extism-kernel.ts';
-import type { ExternImports, HostFunction, HostFunctions, ResolvedInstanceConfig } from '../types.ts';
+import { isStdinStream, type ExternImports, type HostFunction, type HostFunctions, type ResolvedInstanceConfig } from '../types.ts';
 
 export interface PortableConfig {
   /** The plain data of the Capabilities object. */
@@ -24,6 +24,8 @@ export interface PortableConfig {
   imports: ExternImports;
   wasi: {
     stdin: Uint8Array | string | undefined;
+    /** Whether stdin is a stream the worker pulls from the main thread (`stdin` is then undefined). */
+    streamStdin: boolean;
     programName: string | undefined;
     /** Whether the worker forwards what the guest writes to fd 1 / fd 2 to the main thread. */
     forwardStdout: boolean;
@@ -82,6 +84,9 @@ export function exportConfig(config: ResolvedInstanceConfig, info: ModuleInfo, l
     (imports[imp.module] ??= {})[imp.name] = value;
   }
   const stdio = config.capabilities.stdio;
+  const stdin = config.wasi.stdin;
+  if (typeof stdin === 'function') throw new InvalidArguments('wasi.stdin must be bytes, a string or an async iterable of Uint8Array');
+  const streamed = isStdinStream(stdin);
   return {
     portable: {
       capabilities: { ...config.capabilities },
@@ -91,7 +96,8 @@ export function exportConfig(config: ResolvedInstanceConfig, info: ModuleInfo, l
       hostFunctions: names,
       imports,
       wasi: {
-        stdin: config.wasi.stdin,
+        stdin: streamed ? undefined : stdin as Uint8Array | string | undefined,
+        streamStdin: streamed,
         programName: config.wasi.programName,
         forwardStdout: stdio.stdout === 'capture' || config.wasi.onStdout !== undefined,
         forwardStderr: stdio.stderr === 'capture' || config.wasi.onStderr !== undefined,
@@ -114,6 +120,7 @@ export interface WorkerLinks {
   output(fd: 1 | 2): (chunk: Uint8Array) => void;
   listening(listeners: ListenerAddress[]): void;
   log(level: ExtismLogLevel, message: string): void;
+  stdinRead(max: number): Uint8Array | null;
 }
 
 /**
@@ -139,7 +146,7 @@ export function importConfig(portable: PortableConfig, links: WorkerLinks): Reso
     hostFunctions,
     imports: portable.imports,
     wasi: {
-      stdin: w.stdin,
+      stdin: w.streamStdin ? (max) => links.stdinRead(max) : w.stdin,
       programName: w.programName,
       onStdout: w.forwardStdout ? links.output(1) : undefined,
       onStderr: w.forwardStderr ? links.output(2) : undefined,

@@ -1,6 +1,6 @@
 /**
  * The main thread's side of the channel protocol for one instance: sends a command, and until the
- * worker replies, serves the requests it makes (host calls, output, observer events). The reply is
+ * worker replies, serves the requests it makes (host calls, output, streamed stdin, observer events). The reply is
  * awaited with Atomics.waitAsync, so the event loop stays free and a deadline timer can fire and
  * terminate the thread however the guest is spinning.
  */
@@ -9,7 +9,7 @@ import { Timeout, Trap, type WasmSandboxError } from '../../errors.ts';
 import type { WasmResult } from '../types.ts';
 import {
   type Channel, CMD_ANSWER, CMD_ANSWER_THROW, EVENT_LISTENING, EVENT_VIOLATION, REPLY_DONE, REPLY_FAILED, REQUEST_EVENT, REQUEST_HOST_CALL, REQUEST_OUTPUT,
-  WORKER_GONE, type ChannelValue,
+  REQUEST_STDIN,   WORKER_GONE, type ChannelValue,
 } from './channel.ts';
 import { ErrorLedger } from './error-codec.ts';
 import type { WorkerThread } from './worker-thread.ts';
@@ -30,8 +30,20 @@ export interface RequestHandlers {
    */
   hostCall(index: number, args: ChannelValue[]): unknown[] | Promise<unknown[]>;
   output(fd: number, chunk: Uint8Array): void;
+  /** The next bytes of a streamed stdin (at most `max`, at least one), or null at its end; the guest waits meanwhile. */
+  stdinRead(max: number): Uint8Array | null | Promise<Uint8Array | null>;
   event(kind: number, payload: Error | { capability: string; detail: string } | ListenerAddress[]): void;
 }
+
+/** What answers a stdin read: bytes in the byte area rather than values. */
+class StdinAnswer {
+  readonly bytes: Uint8Array | null;
+  constructor(bytes: Uint8Array | null) {
+    this.bytes = bytes;
+  }
+}
+
+type Answer = unknown[] | StdinAnswer;
 
 interface Session {
   readonly deadline: Deadline | undefined;
@@ -154,9 +166,12 @@ export class Conversation {
     this.depth++;
     let pending = false;
     try {
-      let values: unknown[] | Promise<unknown[]> = [];
+      let values: Answer | Promise<Answer> = [];
       if (turn === REQUEST_HOST_CALL) {
         values = handlers.hostCall(channel.op, channel.readValues());
+      } else if (turn === REQUEST_STDIN) {
+        const chunk = handlers.stdinRead(channel.a);
+        values = chunk instanceof Promise ? chunk.then((c) => new StdinAnswer(c)) : new StdinAnswer(chunk);
       } else if (turn === REQUEST_OUTPUT) {
         handlers.output(channel.op, channel.readBytes());
       } else if (turn === REQUEST_EVENT) {
@@ -177,9 +192,14 @@ export class Conversation {
     }
   }
 
-  private answer(values: unknown[], _session: Session): number {
+  private answer(values: Answer, _session: Session): number {
     if (this.thread.dead) return WORKER_GONE;
-    this.channel.writeValues(values);
+    if (values instanceof StdinAnswer) {
+      this.channel.writeBytes(values.bytes ?? new Uint8Array(0));
+      this.channel.writeValues([values.bytes === null ? 1 : 0]);
+    } else {
+      this.channel.writeValues(values);
+    }
     return CMD_ANSWER;
   }
 
@@ -190,10 +210,10 @@ export class Conversation {
   }
 
   /**
-   * Waits for an async host function while the guest waits in its import. The host context stays
+   * Waits for an async host function (or a streamed stdin's next chunk) while the guest waits in its import. The host context stays
    * usable meanwhile (depth stays raised); the thread's death (a deadline) ends the wait at once.
    */
-  private async answerLater(values: Promise<unknown[]>, session: Session): Promise<number> {
+  private async answerLater(values: Promise<Answer>, session: Session): Promise<number> {
     let stopWatching: (() => void) | undefined;
     const died = new Promise<'dead'>((resolve) => {
       if (this.thread.dead) resolve('dead');

@@ -60,6 +60,7 @@ function instantiate(): void {
     output: (fd) => link.output(fd),
     listening: (listeners) => link.listening(listeners),
     log: (level, message) => link.log(level, message),
+    stdinRead: (max) => link.stdinRead(max),
   });
   const instance = InProcessInstance.create(msg.id, msg.module, msg.info, config, link.observer());
   hosted = {

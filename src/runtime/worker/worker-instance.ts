@@ -13,8 +13,9 @@ import type { FuncSignature, ModuleInfo } from '../../module/module-info.ts';
 import type { TimeLimits } from '../../security/resource-limits.ts';
 import { argumentChecker } from '../arguments.ts';
 import { toSandboxError } from '../traps.ts';
-import type {
-  CapturedOutput, HostFunction, InstanceMetrics, ResolvedInstanceConfig, RuntimeObserver, SyncCall, WasmInstance, WasmResult, WasmValue,
+import {
+  isStdinStream, type CapturedOutput, type HostFunction, type InstanceMetrics, type ResolvedInstanceConfig, type RuntimeObserver, type SyncCall, type WasmInstance,
+  type WasmResult, type WasmValue,
 } from '../types.ts';
 import { CapturedStream } from './captured-output.ts';
 import {
@@ -95,6 +96,7 @@ export class WorkerInstance implements WasmInstance {
   private pendingFuel = 0;
   private final: { metrics: InstanceMetrics; fuel: number | null } | undefined;
   private releasing: Promise<void> | undefined;
+  private readonly stdin: StdinReader | undefined;
 
   private constructor(init: WorkerInstanceInit) {
     this.id = init.id;
@@ -127,10 +129,16 @@ export class WorkerInstance implements WasmInstance {
     [...this.dataFunctions.keys()].forEach((name, i) => this.dataIndex.set(name, i));
     this.maxPayloadBytes = init.config.resourceLimits.io.maxPayloadBytes;
     this.onLog = init.config.extism.onLog;
+    const stdin = init.config.wasi.stdin;
+    this.stdin = isStdinStream(stdin) ? new StdinReader(stdin) : undefined;
     this.conversation = new Conversation(
       this.thread,
       {
         hostCall: (index, args) => this.hostCall(index, args),
+        stdinRead: (max) => {
+          if (!this.stdin) throw new Trap('unknown', 'the worker thread read a streamed stdin the instance does not have');
+          return this.stdin.read(max);
+        },
         output: (fd, chunk) => {
           if (fd >= LOG_OUTPUT_BASE) {
             this.onLog?.(EXTISM_LOG_LEVELS[fd - LOG_OUTPUT_BASE] ?? 'info', new TextDecoder().decode(chunk));
@@ -516,6 +524,7 @@ export class WorkerInstance implements WasmInstance {
     if (this.state === 'destroyed') return;
     this.state = 'destroyed';
     clearTimeout(this.lifetimeTimer);
+    this.stdin?.close();
     if (this.threadGone) return;
     if (this.conversation.busy) {
       // Stopping the guest is the only way to stop the call; the thread cannot be trusted to be clean.
@@ -555,5 +564,53 @@ export class WorkerInstance implements WasmInstance {
     this.threadGone = true;
     this.stopWatchingThread();
     this.pool.release(this.thread);
+  }
+}
+
+/** The main thread's end of a streamed stdin: hands the guest a chunk at a time, split to what it asks for. */
+class StdinReader {
+  private readonly source: AsyncIterable<Uint8Array>;
+  private iterator: AsyncIterator<Uint8Array> | undefined;
+  private left: Uint8Array = new Uint8Array(0);
+  private ended = false;
+
+  constructor(source: AsyncIterable<Uint8Array>) {
+    this.source = source;
+  }
+
+  read(max: number): Uint8Array | null | Promise<Uint8Array | null> {
+    if (this.left.length > 0) return this.take(max);
+    if (this.ended) return null;
+    return this.next(max);
+  }
+
+  private async next(max: number): Promise<Uint8Array | null> {
+    this.iterator ??= this.source[Symbol.asyncIterator]();
+    // Empty chunks are skipped: the guest takes a read of zero bytes for EOF.
+    while (this.left.length === 0) {
+      const r = await this.iterator.next();
+      if (r.done) {
+        this.ended = true;
+        return null;
+      }
+      if (!(r.value instanceof Uint8Array)) throw new InvalidArguments('a streamed stdin must yield Uint8Array chunks');
+      this.left = r.value;
+    }
+    return this.take(max);
+  }
+
+  private take(max: number): Uint8Array {
+    const out = this.left.subarray(0, max);
+    this.left = this.left.subarray(out.length);
+    return out;
+  }
+
+  /** Lets the source release what it holds when the guest stops before reading it all. */
+  close(): void {
+    this.ended = true;
+    this.left = new Uint8Array(0);
+    const it = this.iterator;
+    this.iterator = undefined;
+    it?.return?.().catch(() => {});
   }
 }

@@ -1,6 +1,6 @@
 /**
  * The worker's side of everything it needs the main thread for while a command runs: host functions,
- * output taps and observer events. Each is a synchronous request: the worker passes the turn and
+ * output taps, streamed stdin and observer events. Each is a synchronous request: the worker passes the turn and
  * sleeps until the answer, serving in the meantime whatever the main thread asks of the guest
  * (memory reads and writes, calls back into it) on behalf of a running host function.
  */
@@ -11,7 +11,7 @@ import type { HostFunction, RuntimeObserver, WasmValue } from '../types.ts';
 import {
   BYTES_CAPACITY, CMD_ANSWER, CMD_ANSWER_THROW, CMD_MEM_READ, CMD_MEM_WRITE, CMD_REENTER, EVENT_LIMIT, EVENT_LISTENING, EVENT_TRAP, EVENT_VIOLATION,
   REPLY_DONE, REPLY_FAILED,
-  LOG_OUTPUT_BASE, REQUEST_EVENT, REQUEST_HOST_CALL, REQUEST_OUTPUT, type Channel, type ChannelValue,
+  LOG_OUTPUT_BASE, REQUEST_EVENT, REQUEST_HOST_CALL, REQUEST_OUTPUT, REQUEST_STDIN, type Channel, type ChannelValue,
 } from './channel.ts';
 import { readError, writeError } from './error-codec.ts';
 import { EXTISM_LOG_LEVELS, type ExtismLogLevel } from '../../communication/extism-kernel.ts';
@@ -53,6 +53,13 @@ export class MainThreadLink {
         offset += BYTES_CAPACITY;
       } while (offset < chunk.length);
     };
+  }
+
+  /** Reads a streamed stdin: the main thread answers once its source has bytes, or is at its end. */
+  stdinRead(max: number): Uint8Array | null {
+    this.channel.setOperands(Math.min(max, BYTES_CAPACITY));
+    const [eof] = this.ask(REQUEST_STDIN);
+    return eof ? null : this.channel.readBytes();
   }
 
   /** Forwards an Extism plugin's log line (cut to one transfer: a log line is not a data channel). */

@@ -11,7 +11,7 @@ import { parseDuration, parseSize } from '../../security/units.ts';
 import type { RuntimeKind } from '../../runtime/types.ts';
 import { WasmSandbox } from '../../sandbox/wasm-sandbox.ts';
 import { AccessLog } from './access-log.ts';
-import type { HttpBackend } from './backend.ts';
+import { RequestBodyTooLarge, StreamedBody, type HttpBackend } from './backend.ts';
 import { WagiBackend } from './wagi-backend.ts';
 import { MalformedResponse } from './wagi.ts';
 import { WasiHttpBackend } from './wasi-http-backend.ts';
@@ -229,23 +229,34 @@ export class HttpServerWrapper {
       return;
     }
     m.inFlight++;
+    let streamed: StreamedBody | undefined;
     try {
+      if (declaredTooLarge(req, server.maxBody)) {
+        req.resume();
+        fail(413, 'too-large', { connection: 'close' });
+        return;
+      }
       // Most requests have no body; not awaiting one then spares a turn of the event loop.
-      const body = hasBody(req) ? await readBody(req, server.maxBody) : EMPTY;
+      let body: Uint8Array | StreamedBody | undefined = EMPTY;
+      if (hasBody(req)) body = server.backend.streamsRequestBody ? (streamed = new StreamedBody(req, server.maxBody)) : await readBody(req, server.maxBody);
       if (body === undefined) {
         fail(413, 'too-large', { connection: 'close' });
         return;
       }
-      bytesIn = body.length;
+      if (body instanceof Uint8Array) bytesIn = body.length;
       bytesOut = await server.backend.serve(req, res, body);
     } catch (err) {
-      errorCode = err instanceof WasmSandboxError ? err.code : err instanceof MalformedResponse ? 'MALFORMED_RESPONSE' : 'INTERNAL';
-      if (err instanceof MalformedResponse) fail(502, 'bad-response');
+      errorCode = err instanceof WasmSandboxError ? err.code : err instanceof MalformedResponse ? 'MALFORMED_RESPONSE' : err instanceof RequestBodyTooLarge ? undefined : 'INTERNAL';
+      if (err instanceof RequestBodyTooLarge) {
+        req.resume();
+        fail(413, 'too-large', { connection: 'close' });
+      } else if (err instanceof MalformedResponse) fail(502, 'bad-response');
       else if (err instanceof Timeout) fail(504, 'timeout');
       else if (err instanceof ResourceLimitExceeded) fail(503, 'limit');
       else if (err instanceof Trap) fail(500, 'trap');
       else fail(500, 'error');
     } finally {
+      if (streamed) bytesIn = streamed.received;
       m.inFlight--;
       this.finish(server, req, res, started, outcome, errorCode, bytesIn, bytesOut);
       if (m.inFlight === 0 && server.wakeIdle) server.wakeIdle();
@@ -283,7 +294,7 @@ async function wagiBackend(bytes: Uint8Array, info: ReturnType<typeof inspect>, 
   }
   const sandbox = await WasmSandbox.create({ runtime, workerPoolSize: maxInstances });
   try {
-    return new WagiBackend(sandbox, await sandbox.loadModule(bytes), capabilities, limits);
+    return new WagiBackend(sandbox, await sandbox.loadModule(bytes), capabilities, limits, runtime);
   } catch (err) {
     await sandbox.close();
     throw err;
@@ -314,16 +325,18 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
 }
 
+/** A declared length over the limit is refused before any of the body is read. */
+function declaredTooLarge(req: IncomingMessage, max: number): boolean {
+  const declared = Number(req.headers['content-length']);
+  return Number.isFinite(declared) && declared > max;
+}
+
 /** The whole body, or undefined once it passes `max` bytes (the rest is drained, not stored). */
 async function readBody(req: IncomingMessage, max: number): Promise<Uint8Array | undefined> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > max) {
-    req.resume();
-    return undefined;
-  }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
+  // Leaving the loop early must not destroy the request: that would take the socket, and the 413, with it.
+  for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > max) {
       req.resume();

@@ -9,7 +9,8 @@ export interface CgiContext {
   serverName: string;
   serverPort: number;
   remoteAddr: string;
-  bodyLength: number;
+  /** Undefined when the body streams without a declared length (CONTENT_LENGTH is then left unset). */
+  bodyLength: number | undefined;
   /** The route prefix the handler is mounted at ("/" for a whole-server app). */
   route: string;
 }
@@ -34,9 +35,9 @@ export function cgiEnvironment(req: IncomingMessage, ctx: CgiContext): Record<st
     X_MATCHED_ROUTE: ctx.route,
     REMOTE_ADDR: ctx.remoteAddr,
     REMOTE_HOST: ctx.remoteAddr,
-    CONTENT_LENGTH: String(ctx.bodyLength),
     CONTENT_TYPE: req.headers['content-type'] ?? '',
   };
+  if (ctx.bodyLength !== undefined) env.CONTENT_LENGTH = String(ctx.bodyLength);
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined || WITHHELD.has(name) || name === 'content-type' || name === 'content-length') continue;
     env[`HTTP_${name.toUpperCase().replaceAll('-', '_')}`] = Array.isArray(value) ? value.join(', ') : value;

@@ -16,6 +16,7 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'up
  */
 export class WasiHttpBackend implements HttpBackend {
   readonly kind = 'wasi-http' as const;
+  readonly streamsRequestBody = false;
   private readonly runtime: ComponentRuntime;
   private readonly component: ComponentModule;
   private readonly capabilities: Capabilities;

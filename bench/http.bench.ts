@@ -25,7 +25,8 @@ function row(what: string, ours: Load, base: Load, goal: string, meets: boolean)
 /** `jco serve` on a component, in its own process; undefined if it does not come up. */
 async function jcoServe(component: string): Promise<Load | undefined> {
   const port = 18000 + Math.floor(Math.random() * 1000);
-  const child = spawn(process.execPath, [JCO, 'serve', '--port', String(port), component], { stdio: 'ignore' });
+  // jco serve runs the server in a child of its own: start it as a process group so that both end together.
+  const child = spawn(process.execPath, [JCO, 'serve', '--port', String(port), component], { stdio: 'ignore', detached: true });
   try {
     const url = `http://localhost:${port}/hello`;
     const deadline = Date.now() + 120_000;
@@ -40,7 +41,11 @@ async function jcoServe(component: string): Promise<Load | undefined> {
     }
     return await load(url);
   } finally {
-    child.kill();
+    try {
+      process.kill(-child.pid!, 'SIGTERM');
+    } catch {
+      child.kill();
+    }
   }
 }
 

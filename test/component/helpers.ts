@@ -5,6 +5,7 @@
  */
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { ComponentRuntime, type ComponentModule, type ComponentRuntimeOptions } from '../../src/component/index.ts';
 import { Capabilities, type CapabilitiesInit } from '../../src/security/capabilities.ts';
 import { ResourceLimits, type ResourceLimitsInit } from '../../src/security/resource-limits.ts';
@@ -39,3 +40,19 @@ export function load(name: string): Promise<ComponentModule> {
 }
 
 export const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
+
+/**
+ * A network peer on another thread (a guest's blocking socket or HTTP calls hold this one). `source`
+ * is CommonJS that binds, posts its port to `parentPort`, and stops itself on any message.
+ */
+export async function peerThread(source: string): Promise<{ port: number; close(): Promise<number> }> {
+  const worker = new Worker(`const { parentPort } = require('node:worker_threads');\n${source}`, { eval: true });
+  const port = await new Promise<number>((resolve) => worker.once('message', resolve));
+  return {
+    port,
+    close: () => {
+      worker.postMessage('stop');
+      return new Promise((resolve) => worker.once('exit', resolve));
+    },
+  };
+}

@@ -1,16 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Worker } from 'node:worker_threads';
 import { Capabilities, type Violation } from '../../src/index.ts';
-import { load, runtime, text } from './helpers.ts';
+import { load, peerThread, runtime, text } from './helpers.ts';
 
 /**
  * An HTTP server on another thread: the guest's outgoing request blocks this thread until the
  * response arrives, so a server on this thread's event loop could never answer.
  */
 async function upstream(): Promise<{ port: number; close(): Promise<number> }> {
-  const worker = new Worker(`
-    const { parentPort } = require('node:worker_threads');
+  return peerThread(`
     const server = require('node:http').createServer((req, res) => {
       if (req.url === '/redirect') {
         res.writeHead(302, { location: 'http://localhost:' + server.address().port + '/x' });
@@ -20,15 +18,7 @@ async function upstream(): Promise<{ port: number; close(): Promise<number> }> {
     });
     server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
     parentPort.on('message', () => server.close(() => process.exit(0)));
-  `, { eval: true });
-  const port = await new Promise<number>((resolve) => worker.once('message', resolve));
-  return {
-    port,
-    close: () => {
-      worker.postMessage('stop');
-      return new Promise((resolve) => worker.once('exit', resolve));
-    },
-  };
+  `);
 }
 
 async function proxy(capabilities: Capabilities, violations: Violation[] = []) {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { Capabilities, type Violation } from '../../src/index.ts';
 import type { NetworkPolicy } from '../../src/security/capabilities.ts';
-import { load, runtime } from './helpers.ts';
+import { load, peerThread, runtime } from './helpers.ts';
 
 /** The wasi:sockets error-code enum, in WIT order: the fixture answers -(1 + index). */
 const CODES = [
@@ -19,8 +19,7 @@ const codeOf = (n: number): string => (n >= 0 ? 'ok' : n <= -100 ? `stream error
  * what it received once the peer stops sending, and reports how many connections it has seen.
  */
 async function echoServer(): Promise<{ port: number; close(): Promise<number> }> {
-  const worker = new Worker(`
-    const { parentPort } = require('node:worker_threads');
+  return peerThread(`
     const server = require('node:net').createServer({ allowHalfOpen: true }, (s) => {
       const chunks = [];
       s.on('data', (c) => chunks.push(c));
@@ -29,15 +28,7 @@ async function echoServer(): Promise<{ port: number; close(): Promise<number> }>
     });
     server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
     parentPort.on('message', () => { server.close(); process.exit(0); });
-  `, { eval: true });
-  const port = await new Promise<number>((resolve) => worker.once('message', resolve));
-  return {
-    port,
-    close: () => {
-      worker.postMessage('stop');
-      return new Promise((resolve) => worker.once('exit', resolve));
-    },
-  };
+  `);
 }
 
 async function client(network: NetworkPolicy, violations: Violation[] = [], maxNetworkConnections: number | null = 16) {
@@ -179,21 +170,12 @@ const V4 = (address: number[], port: number) => ({ tag: 'ipv4', val: { port, add
 
 /** A UDP peer on another thread: answers each datagram with "echo:" and the datagram, to its sender. */
 async function udpEcho(): Promise<{ port: number; close(): Promise<number> }> {
-  const worker = new Worker(`
-    const { parentPort } = require('node:worker_threads');
+  return peerThread(`
     const s = require('node:dgram').createSocket('udp4');
     s.on('message', (m, r) => s.send(Buffer.concat([Buffer.from('echo:'), m]), r.port, r.address));
     s.bind(0, '127.0.0.1', () => parentPort.postMessage(s.address().port));
     parentPort.on('message', () => s.close(() => process.exit(0)));
-  `, { eval: true });
-  const port = await new Promise<number>((resolve) => worker.once('message', resolve));
-  return {
-    port,
-    close: () => {
-      worker.postMessage('stop');
-      return new Promise((resolve) => worker.once('exit', resolve));
-    },
-  };
+  `);
 }
 
 /** Receives until something arrives (the peer answers from its own thread), for at most ~5 s. */

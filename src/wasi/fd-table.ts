@@ -42,6 +42,25 @@ export interface FdEntry {
   release?: () => void;
 }
 
+/** An entry backed by no host file or directory (stdio, sockets): the file fields stay empty. */
+export function hostlessEntry(kind: FdKind, filetype: number, rightsBase: number, rightsInheriting: number, fdflags: number, socket?: number): FdEntry {
+  return {
+    kind,
+    filetype,
+    hostFd: -1,
+    rightsBase,
+    rightsInheriting,
+    fdflags,
+    position: 0,
+    tree: undefined,
+    preopenName: undefined,
+    depth: 0,
+    hostPath: '',
+    dir: undefined,
+    ...(socket !== undefined && { socket }),
+  };
+}
+
 /**
  * Guest descriptor numbers to entries. Counts every guest-visible descriptor (stdio and preopens
  * included) against `io.maxFileDescriptors`.

@@ -4,7 +4,7 @@ import type { Capabilities } from '../security/capabilities.ts';
 import { CONNECTION_RIGHTS, FDFLAGS, FILETYPE, LISTENER_RIGHTS, RIFLAGS, RIGHTS, SDFLAGS } from './constants.ts';
 import type { WasiContext } from './context.ts';
 import { ERRNO, errnoOf, fail } from './errno.ts';
-import type { FdEntry } from './fd-table.ts';
+import { hostlessEntry, type FdEntry } from './fd-table.ts';
 import { needRights } from './fs-access.ts';
 import { SocketLink } from './socket-link.ts';
 import type { ListenerAddress, ListenerSpec, PollItem, Readiness } from './socket-protocol.ts';
@@ -264,21 +264,7 @@ export class Sockets {
 }
 
 function socketEntry(kind: 'listener' | 'socket', socket: number, rightsBase: number, rightsInheriting: number, fdflags: number): FdEntry {
-  return {
-    kind,
-    filetype: FILETYPE.SOCKET_STREAM,
-    hostFd: -1,
-    rightsBase,
-    rightsInheriting,
-    fdflags,
-    position: 0,
-    tree: undefined,
-    preopenName: undefined,
-    depth: 0,
-    hostPath: '',
-    dir: undefined,
-    socket,
-  };
+  return hostlessEntry(kind, FILETYPE.SOCKET_STREAM, rightsBase, rightsInheriting, fdflags, socket);
 }
 
 /**

@@ -7,7 +7,7 @@ import { DIR_INHERITING_RO, DIR_INHERITING_RW, DIR_RIGHTS_RO, DIR_RIGHTS_RW, FIL
 import type { IoCounters, WasiContext } from './context.ts';
 import { ERRNO, errnoOf } from './errno.ts';
 import { createFdFunctions } from './fd-ops.ts';
-import { FdTable, type FdEntry, type FdKind } from './fd-table.ts';
+import { FdTable, hostlessEntry, type FdEntry, type FdKind } from './fd-table.ts';
 import { TimestampOverrides } from './filestat.ts';
 import { GuestMemory, utf8 } from './guest-memory.ts';
 import { createPathFunctions } from './path-ops.ts';
@@ -402,20 +402,7 @@ export class WasiHost {
 }
 
 function stdioEntry(kind: FdKind, rights: number): FdEntry {
-  return {
-    kind,
-    filetype: FILETYPE.CHARACTER_DEVICE,
-    hostFd: -1,
-    rightsBase: rights,
-    rightsInheriting: 0,
-    fdflags: 0,
-    position: 0,
-    tree: undefined,
-    preopenName: undefined,
-    depth: 0,
-    hostPath: '',
-    dir: undefined,
-  };
+  return hostlessEntry(kind, FILETYPE.CHARACTER_DEVICE, rights, 0, 0);
 }
 
 interface EncodedStrings {

@@ -56,6 +56,21 @@ export function parseArgs(argv: readonly string[], spec: Record<string, OptionSp
   return { options, flags, file, rest: argv.slice(i) };
 }
 
+/** A `--name HOST:PORT` value (IPv6 in brackets), with a port from 0 to 65535. */
+export function hostPortOption(name: string, value: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`--${name} ${value}: expected HOST:PORT with a port from 0 to 65535 (IPv6 in brackets)`);
+  return { host: m[1].replace(/^\[|\]$/g, ''), port };
+}
+
+/** A `--name N` whole number, or `fallback` when the option is absent. */
+export function wholeNumberOption(name: string, value: string | undefined, fallback: number, allowZero = false): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || (!allowZero && Number(value) === 0)) throw new UsageError(`--${name}: expected a ${allowZero ? 'non-negative' : 'positive'} whole number, got '${value}'`);
+  return Number(value);
+}
+
 /** `HOST[::GUEST]`; the guest path defaults to the host path as given. */
 export function parseDirMapping(value: string): { hostPath: string; guestPath: string } {
   const sep = value.indexOf('::');

@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { InvalidPolicy } from '../../errors.ts';
 import { parsePolicy } from '../../security/policy.ts';
 import { McpServerWrapper, type McpToolPolicy } from '../../wrappers/mcp/mcp-server-wrapper.ts';
-import { parseArgs, UsageError, type OptionSpec, type ParsedArgs } from '../args.ts';
+import { hostPortOption, parseArgs, UsageError, wholeNumberOption, type OptionSpec, type ParsedArgs } from '../args.ts';
 import { LIMIT_OPTIONS, POLICY_OPTIONS, runPolicy } from './run.ts';
 
 export const MCP_HELP = `Usage: wasm-sandbox mcp [options] FILE.wasm [options]
@@ -57,13 +57,6 @@ function parseAll(argv: string[]): ParsedArgs {
   return { ...first, rest: [] };
 }
 
-function parseHttp(value: string): { host: string; port: number } {
-  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(value);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw new UsageError(`--http ${value}: expected HOST:PORT`);
-  return { host: m[1].replace(/^\[|\]$/g, ''), port };
-}
-
 /** Reads a --tools file; relative host paths resolve against the file's directory, as in policy files. */
 function loadToolPolicies(path: string): Record<string, McpToolPolicy> {
   const file = resolve(path);
@@ -93,12 +86,6 @@ function loadToolPolicies(path: string): Record<string, McpToolPolicy> {
   return out;
 }
 
-function positive(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) === 0) throw new UsageError(`--${name}: expected a positive whole number, got '${value}'`);
-  return Number(value);
-}
-
 export async function mcpCommand(argv: string[]): Promise<number> {
   const args = parseAll(argv);
   if (!args.file) throw new UsageError('mcp needs a FILE.wasm');
@@ -108,16 +95,16 @@ export async function mcpCommand(argv: string[]): Promise<number> {
   const wrapper = new McpServerWrapper({ auditLog: args.options.get('audit-log')?.[0] ?? process.stderr });
   const id = await wrapper.startServer({
     path: args.file,
-    transport: http ? { http: parseHttp(http) } : 'stdio',
+    transport: http ? { http: hostPortOption('http', http) } : 'stdio',
     capabilities,
     resourceLimits,
     tools: toolsFile ? loadToolPolicies(toolsFile) : undefined,
-    maxConcurrency: positive('max-concurrency', args.options.get('max-concurrency')?.[0], 4),
+    maxConcurrency: wholeNumberOption('max-concurrency', args.options.get('max-concurrency')?.[0], 4),
   });
   const summary = wrapper.listServers().find((s) => s.id === id)!;
   // Never stdout: under stdio it carries the protocol and nothing else.
   process.stderr.write(`wasm-sandbox: MCP server for ${args.file} (${summary.kind}, ${summary.tools.length} tools: ${summary.tools.join(', ')}) on ${summary.url ?? 'stdio'}\n`);
-  if (http && !/^(127\.|localhost$|::1$)/.test(parseHttp(http).host)) {
+  if (http && !/^(127\.|localhost$|::1$)/.test(hostPortOption('http', http).host)) {
     process.stderr.write('wasm-sandbox: warning: the MCP endpoint has no authentication; anyone who can reach this address can call its tools\n');
   }
   if (summary.skipped.length) process.stderr.write(`wasm-sandbox: not served as tools: ${summary.skipped.map((f) => `${f.function} (${f.reason})`).join(', ')}\n`);

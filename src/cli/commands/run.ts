@@ -5,9 +5,9 @@ import { loadPolicy } from '../../security/policy.ts';
 import { ResourceLimits } from '../../security/resource-limits.ts';
 import { parseDuration, parseSize } from '../../security/units.ts';
 import { CliWrapper } from '../../wrappers/cli-wrapper.ts';
-import { networkAllows, splitHostPort } from '../../component/wasi/network-policy.ts';
+import { networkAllows } from '../../component/wasi/network-policy.ts';
 import type { ListenerSpec } from '../../wasi/socket-protocol.ts';
-import { parseArgs, parseDirMapping, UsageError, type OptionSpec } from '../args.ts';
+import { hostPortOption, parseArgs, parseDirMapping, UsageError, type OptionSpec } from '../args.ts';
 import { exitFor } from '../exit-codes.ts';
 
 export const RUN_HELP = `Usage: wasm-sandbox run [options] FILE.wasm [--] [ARGS...]
@@ -153,13 +153,7 @@ function hostPort(host: string, port: number): string {
  * listener is granting it, as with wasmtime's --tcplisten. Exported for tests.
  */
 export function listenGrant(values: readonly string[], capabilities: Capabilities): { listeners: ListenerSpec[]; capabilities: Capabilities } {
-  const listeners = values.map((v) => {
-    const { host, port } = splitHostPort(v);
-    if (host === '' || port === undefined || !/^\d{1,5}$/.test(port) || Number(port) > 65535) {
-      throw new UsageError(`--listen ${v}: expected HOST:PORT with a port from 0 to 65535 (IPv6 in brackets)`);
-    }
-    return { host, port: Number(port) };
-  });
+  const listeners = values.map((v) => hostPortOption('listen', v));
   const network = capabilities.network;
   const missing = listeners.filter((l) => !networkAllows(network, l.host, l.port));
   if (missing.length === 0) return { listeners, capabilities };

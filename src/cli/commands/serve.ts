@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { HttpServerWrapper } from '../../wrappers/http/http-server-wrapper.ts';
-import { parseArgs, UsageError, type OptionSpec } from '../args.ts';
+import { hostPortOption, parseArgs, UsageError, wholeNumberOption, type OptionSpec } from '../args.ts';
 import { LIMIT_OPTIONS, POLICY_OPTIONS, runPolicy } from './run.ts';
 
 export const SERVE_HELP = `Usage: wasm-sandbox serve [options] FILE.wasm
@@ -36,26 +36,13 @@ const SPEC: Record<string, OptionSpec> = {
   'access-log': { value: true },
 };
 
-function parseListen(value: string): { host: string; port: number } {
-  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(value);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw new UsageError(`--listen ${value}: expected HOST:PORT`);
-  return { host: m[1].replace(/^\[|\]$/g, ''), port };
-}
-
-function positive(name: string, value: string | undefined, fallback: number, allowZero = false): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || (!allowZero && Number(value) === 0)) throw new UsageError(`--${name}: expected a ${allowZero ? 'non-negative' : 'positive'} whole number, got '${value}'`);
-  return Number(value);
-}
-
 export async function serveCommand(argv: string[], out: (s: string) => void): Promise<number> {
   const args = parseArgs(argv, SPEC);
   if (!args.file) throw new UsageError('serve needs a FILE.wasm');
   if (args.rest.length) throw new UsageError(`unexpected arguments after the file: ${args.rest.join(' ')}`);
-  const listen = parseListen(args.options.get('listen')?.[0] ?? '127.0.0.1:8080');
-  const workers = positive('workers', args.options.get('workers')?.[0], 1, true) || availableParallelism();
-  const maxConcurrency = positive('max-concurrency', args.options.get('max-concurrency')?.[0], 16);
+  const listen = hostPortOption('listen', args.options.get('listen')?.[0] ?? '127.0.0.1:8080');
+  const workers = wholeNumberOption('workers', args.options.get('workers')?.[0], 1, true) || availableParallelism();
+  const maxConcurrency = wholeNumberOption('max-concurrency', args.options.get('max-concurrency')?.[0], 16);
   // The per-request deadline is --timeout; the policy's own call timeout does not apply twice.
   const options = new Map(args.options);
   const timeout = options.get('timeout')?.[0] ?? '10s';

@@ -1,35 +1,39 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 /**
- * This package's package.json, found by walking up from this file: the same code runs from `src/`,
- * from the tsc build in `dist/` and from the bundled CLI, each at a different depth.
+ * This package's root directory (where package.json and schema/ live), found by walking up from this
+ * file: the same code runs from `src/`, from the tsc build in `dist/` and from the bundled CLI, each at
+ * a different depth. Plain paths, not URLs: the first URL-to-path conversion of a process costs a
+ * millisecond of start-up.
  */
-function findPackageJson(): { name: string; version: string } {
-  let dir = new URL('./', import.meta.url);
+function findRoot(): string {
+  let dir = import.meta.dirname;
   for (let i = 0; i < 6; i++) {
-    const candidate = new URL('package.json', dir);
-    if (existsSync(candidate)) {
-      const pkg = JSON.parse(readFileSync(candidate, 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'wasm-sandbox') return { name: pkg.name, version: pkg.version ?? '0.0.0' };
-    }
-    dir = new URL('../', dir);
+    if (existsSync(join(dir, 'schema', 'policy.schema.json')) && existsSync(join(dir, 'package.json'))) return dir;
+    dir = dirname(dir);
   }
-  return { name: 'wasm-sandbox', version: '0.0.0' };
+  return dirname(import.meta.dirname);
 }
 
-let info: { name: string; version: string } | undefined;
+let root: string | undefined;
+
+/** The package's root directory. */
+export function packageRoot(): string {
+  root ??= findRoot();
+  return root;
+}
+
+let version: string | undefined;
 
 export function packageVersion(): string {
-  info ??= findPackageJson();
-  return info.version;
-}
-
-/** The package's root directory (where package.json and schema/ live). */
-export function packageRoot(): URL {
-  let dir = new URL('./', import.meta.url);
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(new URL('schema/policy.schema.json', dir))) return dir;
-    dir = new URL('../', dir);
+  if (version !== undefined) return version;
+  version = '0.0.0';
+  try {
+    const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { name?: string; version?: string };
+    if (pkg.name === 'wasm-sandbox' && pkg.version) version = pkg.version;
+  } catch {
+    // A version is never worth failing for.
   }
-  return new URL('../', import.meta.url);
+  return version;
 }

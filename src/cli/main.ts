@@ -20,6 +20,8 @@ Nothing is granted unless asked for: no files, no environment, no network.
 interface Command {
   help: string;
   run: (argv: string[], out: (s: string) => void) => Promise<number>;
+  /** The command's own: in the bundled CLI each command carries its own copies of the error classes. */
+  exitFor: typeof exitFor;
 }
 
 // Start-up time is part of every `run`: V8's code cache spares re-compiling this package's modules on
@@ -30,23 +32,23 @@ interface Command {
 const COMMANDS: Record<string, () => Promise<Command>> = {
   run: async () => {
     const m = await import('./commands/run.ts');
-    return { help: m.RUN_HELP, run: m.runCommand };
+    return { help: m.RUN_HELP, run: m.runCommand, exitFor: m.exitFor };
   },
   inspect: async () => {
     const m = await import('./commands/inspect.ts');
-    return { help: m.INSPECT_HELP, run: m.inspectCommand };
+    return { help: m.INSPECT_HELP, run: m.inspectCommand, exitFor: m.exitFor };
   },
   serve: async () => {
     const m = await import('./commands/serve.ts');
-    return { help: m.SERVE_HELP, run: m.serveCommand };
+    return { help: m.SERVE_HELP, run: m.serveCommand, exitFor: m.exitFor };
   },
   mcp: async () => {
     const m = await import('./commands/mcp.ts');
-    return { help: m.MCP_HELP, run: m.mcpCommand };
+    return { help: m.MCP_HELP, run: m.mcpCommand, exitFor: m.exitFor };
   },
   types: async () => {
     const m = await import('./commands/types.ts');
-    return { help: m.TYPES_HELP, run: m.typesCommand };
+    return { help: m.TYPES_HELP, run: m.typesCommand, exitFor: m.exitFor };
   },
 };
 
@@ -76,13 +78,21 @@ async function main(argv: string[]): Promise<number> {
     out(cmd.help);
     return 0;
   }
-  return cmd.run(rest, out);
+  try {
+    return await cmd.run(rest, out);
+  } catch (err) {
+    return fail(err, cmd.exitFor);
+  }
+}
+
+function fail(err: unknown, map: typeof exitFor): number {
+  const { status, message } = map(err);
+  process.stderr.write(`wasm-sandbox: ${message}\n`);
+  return status;
 }
 
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (err) {
-  const { status, message } = exitFor(err);
-  process.stderr.write(`wasm-sandbox: ${message}\n`);
-  process.exitCode = status;
+  process.exitCode = fail(err, exitFor);
 }

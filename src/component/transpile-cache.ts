@@ -12,10 +12,10 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InvalidModule } from '../errors.ts';
+export { defaultCacheDir } from '../cache-dir.ts';
 import { GLUE_TRANSFORM_VERSION, transformGlue } from './glue-transform.ts';
 
 /** jco's generated `instantiate`. */
@@ -28,6 +28,8 @@ export type GlueInstantiate = (
 export interface Transpiled {
   readonly hash: string;
   readonly instantiate: GlueInstantiate;
+  /** Where the glue module is imported from (a file in the cache, or a data: URL): other threads import it from there. */
+  readonly glueUrl: string;
   /** Core module file name (as jco asks for it) → bytes. */
   readonly coreModules: ReadonlyMap<string, Uint8Array>;
   /** Import keys jco's glue reads from the import object. */
@@ -53,14 +55,6 @@ let versionTag: string | undefined;
 function cacheVersion(): string {
   versionTag ??= `jco-transpile-${jcoVersion()}-glue${GLUE_TRANSFORM_VERSION}`;
   return versionTag;
-}
-
-/** `$WASM_SANDBOX_CACHE_DIR`, else `$XDG_CACHE_HOME/wasm-sandbox`, else `~/.cache/wasm-sandbox`. */
-export function defaultCacheDir(): string {
-  const explicit = process.env.WASM_SANDBOX_CACHE_DIR;
-  if (explicit) return explicit;
-  const xdg = process.env.XDG_CACHE_HOME;
-  return join(xdg || join(homedir(), '.cache'), 'wasm-sandbox');
 }
 
 export function contentHash(bytes: Uint8Array): string {
@@ -136,8 +130,8 @@ export class TranspileCache {
       const written = await this.readEntry(dir, hash);
       if (written) return written;
     }
-    const instantiate = await importGlue(`data:text/javascript;base64,${Buffer.from(glue).toString('base64')}`);
-    return { hash, instantiate, coreModules, imports: meta.imports };
+    const glueUrl = `data:text/javascript;base64,${Buffer.from(glue).toString('base64')}`;
+    return { hash, instantiate: await importGlue(glueUrl), glueUrl, coreModules, imports: meta.imports };
   }
 
   private async readEntry(dir: string, hash: string): Promise<Transpiled | undefined> {
@@ -153,8 +147,8 @@ export class TranspileCache {
     } catch {
       return undefined;
     }
-    const instantiate = await importGlue(pathToFileURL(join(dir, GLUE_FILE)).href);
-    return { hash, instantiate, coreModules, imports: meta.imports };
+    const glueUrl = pathToFileURL(join(dir, GLUE_FILE)).href;
+    return { hash, instantiate: await importGlue(glueUrl), glueUrl, coreModules, imports: meta.imports };
   }
 
   private async writeEntry(dir: string, glue: string, coreModules: ReadonlyMap<string, Uint8Array>, meta: Meta): Promise<void> {
@@ -176,7 +170,7 @@ export class TranspileCache {
   }
 }
 
-async function importGlue(url: string): Promise<GlueInstantiate> {
+export async function importGlue(url: string): Promise<GlueInstantiate> {
   const mod = (await import(url)) as { instantiate?: GlueInstantiate };
   if (typeof mod.instantiate !== 'function') throw new InvalidModule('jco output has no instantiate function');
   return mod.instantiate;

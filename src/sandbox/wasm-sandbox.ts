@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { readFile } from 'node:fs/promises';
 import {
   argumentsToBytes, bytesToJsonText, bytesToValue, checkMsgpackInput, checkMsgpackOutput, jsonTextToBytes,
 } from '../communication/codecs.ts';
@@ -14,6 +13,7 @@ import type { ModuleInfo } from '../module/module-info.ts';
 import { Capabilities, type CapabilitiesInit } from '../security/capabilities.ts';
 import { ResourceLimits, type ResourceLimitsInit } from '../security/resource-limits.ts';
 import { InProcessRuntime } from '../runtime/inprocess/inprocess-runtime.ts';
+import { InstrumentedStore } from '../runtime/limits/instrumented-store.ts';
 import type {
   CapturedOutput, ExternImports, HostFunctions, InstanceMetrics, WasiIo, ResolvedInstanceConfig, RuntimeKind, RuntimeObserver,
   WasmInstance, WasmModule, WasmResult, WasmRuntime, WasmValue,
@@ -24,6 +24,12 @@ export interface SandboxOptions {
   runtime?: RuntimeKind;
   /** Worker runtime: idle threads kept warm per set of limits (default 1). */
   workerPoolSize?: number;
+  /**
+   * Directory where instrumented modules are kept between processes (in its `instrumented` folder),
+   * sparing a fresh process the rewrite; `defaultCacheDir()` is the conventional place and what
+   * `wasm-sandbox run` uses. Off by default. It must be writable only by the user running the host.
+   */
+  cacheDir?: string;
 }
 
 export interface InstanceConfig {
@@ -104,6 +110,9 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
   static async create(options: SandboxOptions = {}): Promise<WasmSandbox> {
     if (options === null || typeof options !== 'object') throw new InvalidArguments('WasmSandbox.create options must be an object');
     const kind = options.runtime ?? 'inprocess';
+    if (options.cacheDir !== undefined && (typeof options.cacheDir !== 'string' || options.cacheDir === '')) {
+      throw new InvalidArguments('WasmSandbox.create cacheDir must be a directory path');
+    }
     let sandbox: WasmSandbox | undefined;
     const observer: RuntimeObserver = {
       onTrap: (instanceId, error) => sandbox?.emit('trap', { instanceId, error: error as Trap }),
@@ -150,7 +159,7 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
     if (typeof path !== 'string' || path === '') throw new InvalidArguments('loadModuleFromFile expects a file path');
     let bytes: Uint8Array;
     try {
-      bytes = await readFile(path);
+      bytes = await process.getBuiltinModule('node:fs/promises').readFile(path);
     } catch (err) {
       throw new ModuleNotFound(path, `cannot read module file '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
@@ -346,7 +355,7 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
 async function createRuntime(kind: RuntimeKind, observer: RuntimeObserver, options: SandboxOptions): Promise<WasmRuntime> {
   switch (kind) {
     case 'inprocess':
-      return new InProcessRuntime(observer);
+      return new InProcessRuntime(observer, options.cacheDir === undefined ? undefined : new InstrumentedStore(options.cacheDir));
     case 'worker': {
       const { WorkerRuntime } = await import('../runtime/worker/worker-runtime.ts');
       return new WorkerRuntime(observer, { poolSize: options.workerPoolSize });

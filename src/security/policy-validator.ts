@@ -1,26 +1,21 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { InvalidPolicy } from '../errors.ts';
 import { packageRoot } from '../package-info.ts';
-import * as validators from './policy-validators.generated.ts';
+import { schemaErrors, type Schema, type SchemaError } from './schema-check.ts';
 
 type Section = 'policy' | 'capabilities' | 'resourceLimits';
 
-/** The subset of ajv's error objects the messages are built from. */
-interface SchemaError {
-  keyword: string;
-  instancePath: string;
-  params: Record<string, unknown>;
-  message?: string;
+let schema: Schema | undefined;
+
+function loadSchema(): Schema {
+  schema ??= JSON.parse(readFileSync(join(packageRoot(), 'schema', 'policy.schema.json'), 'utf8')) as Schema;
+  return schema;
 }
-
-type Validator = ((value: unknown) => boolean) & { errors?: SchemaError[] | null };
-
-let schema: Record<string, unknown> | undefined;
 
 /** The JSON Schema shipped with the package (`wasm-sandbox/policy.schema.json`). */
 export function policySchema(): Record<string, unknown> {
-  schema ??= JSON.parse(readFileSync(new URL('schema/policy.schema.json', packageRoot()), 'utf8')) as Record<string, unknown>;
-  return structuredClone(schema);
+  return structuredClone(loadSchema()) as Record<string, unknown>;
 }
 
 /** Picks the error a person can act on: unknown keys first, then the deepest path (oneOf branches report shallow noise). */
@@ -42,11 +37,9 @@ function rank(e: SchemaError): number {
   return e.keyword === 'oneOf' ? 2 : e.keyword === 'type' ? 1 : 0;
 }
 
-/**
- * Checks `value` against one part of the policy schema; throws InvalidPolicy naming the offending key's
- * path. The validators are generated ahead of time from the schema (scripts/build-policy-validators.ts).
- */
+/** Checks `value` against one part of the policy schema; throws InvalidPolicy naming the offending key's path. */
 export function validatePolicySection(section: Section, value: unknown, prefix = ''): void {
-  const validate = (validators as Record<Section, Validator>)[section];
-  if (!validate(value)) throw describe(validate.errors ?? [], prefix);
+  const root = loadSchema();
+  const errors = schemaErrors(root, section === 'policy' ? root : { $ref: `#/definitions/${section}` }, value);
+  if (errors.length > 0) throw describe(errors, prefix);
 }

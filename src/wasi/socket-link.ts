@@ -5,7 +5,7 @@
  * `remainingMs`, so a deadline or cancellation still stops a guest blocked in accept or recv. The
  * helper is unreferenced: it never keeps the process alive.
  */
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import type { MessagePort, Worker } from 'node:worker_threads';
 import { InvalidArguments, Trap } from '../errors.ts';
 import {
   CTL_EVENT, CTL_GONE, CTL_REPLY, CTL_WORDS, STARTUP_ID, type HelperData, type ListenerSpec, type Reply, type Request,
@@ -55,6 +55,8 @@ export class SocketLink {
   /** Starts a helper and binds `specs`, blocking until they listen; throws InvalidArguments when one cannot be bound. */
   static start(specs: readonly ListenerSpec[], hooks: LinkHooks): SocketLink {
     const ctl = new Int32Array(new SharedArrayBuffer(CTL_WORDS * 4));
+    // Loaded here, not at import: only guests given listeners start a helper.
+    const { MessageChannel, Worker } = process.getBuiltinModule('node:worker_threads');
     const { port1, port2 } = new MessageChannel();
     const data: HelperData = { ctl, port: port2, listeners: specs.map((s) => ({ host: s.host, port: s.port })), lingerMs: LINGER_MS };
     const worker = new Worker(ENTRY, { name: 'wasm-sandbox-sockets', workerData: data, transferList: [port2], execArgv: EXEC_ARGV });
@@ -141,6 +143,7 @@ export class SocketLink {
   }
 
   private await(id: number, timeoutMs: number, interruptible: boolean): Reply {
+    const { receiveMessageOnPort } = process.getBuiltinModule('node:worker_threads');
     const end = performance.now() + timeoutMs;
     for (;;) {
       // Read before looking for the message: a reply posted in between then ends the wait at once.

@@ -1,5 +1,5 @@
-import { readFile, stat } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import { readFileSync, statSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { InvalidArguments, ModuleNotFound, ResourceLimitExceeded, Timeout, Trap, WasmSandboxError } from '../errors.ts';
 import { Capabilities, type CapabilitiesInit } from '../security/capabilities.ts';
 import { ResourceLimits, type ResourceLimitsInit } from '../security/resource-limits.ts';
@@ -9,6 +9,8 @@ import { WasmSandbox } from '../sandbox/wasm-sandbox.ts';
 
 export interface CliWrapperOptions {
   runtime?: RuntimeKind;
+  /** Keep instrumented modules in this directory between processes (see `SandboxOptions.cacheDir`). */
+  cacheDir?: string;
 }
 
 export interface CliAppOptions {
@@ -71,7 +73,7 @@ export class CliWrapper {
   }
 
   private getSandbox(): Promise<WasmSandbox> {
-    this.sandbox ??= WasmSandbox.create({ runtime: this.options.runtime });
+    this.sandbox ??= WasmSandbox.create({ runtime: this.options.runtime, cacheDir: this.options.cacheDir });
     return this.sandbox;
   }
 
@@ -101,12 +103,14 @@ export class CliWrapper {
   private async loadPath(sandbox: WasmSandbox, path: string): Promise<string> {
     let version: string;
     let bytes: Uint8Array;
+    // Synchronous on purpose: a module is read once per change, and node:fs/promises would add a
+    // millisecond to every start of the command line just by loading.
     try {
-      const s = await stat(path);
+      const s = statSync(path);
       version = `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}`;
       const known = this.byPath.get(path);
       if (known && known.version === version) return known.id;
-      bytes = await readFile(path);
+      bytes = readFileSync(path);
     } catch (err) {
       throw new ModuleNotFound(path, `cannot read '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
@@ -122,6 +126,8 @@ export class CliWrapper {
 
   /** Like `runCliApp`, with stdout and stderr also delivered as streams while the guest writes them. */
   runCliAppStreaming(options: CliAppOptions): CliStream {
+    // node:stream is loaded only here: `wasm-sandbox run` never pays for it.
+    const { Readable } = process.getBuiltinModule('node:stream');
     const stdout = new Readable({ read() {} });
     const stderr = new Readable({ read() {} });
     const result = this.run(options, { onStdout: (c) => stdout.push(c), onStderr: (c) => stderr.push(c) }).finally(() => {

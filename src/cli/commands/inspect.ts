@@ -8,6 +8,8 @@ import { unmetRequirements } from '../../security/requirements.ts';
 import { ResourceLimits } from '../../security/resource-limits.ts';
 import { parseArgs, UsageError } from '../args.ts';
 
+export { exitFor } from '../exit-codes.ts';
+
 export const INSPECT_HELP = `Usage: wasm-sandbox inspect [--policy FILE] [--json] FILE.wasm
 
 Prints a module's imports, exports, memories and WASI version, and what it would use

@@ -7,6 +7,8 @@ import { McpServerWrapper, type McpToolPolicy } from '../../wrappers/mcp/mcp-ser
 import { hostPortOption, parseArgs, UsageError, wholeNumberOption, type OptionSpec, type ParsedArgs } from '../args.ts';
 import { LIMIT_OPTIONS, POLICY_OPTIONS, runPolicy } from './run.ts';
 
+export { exitFor } from '../exit-codes.ts';
+
 export const MCP_HELP = `Usage: wasm-sandbox mcp [options] FILE.wasm [options]
 
 Serves a sandboxed guest as a Model Context Protocol server:

@@ -4,6 +4,8 @@ import { HttpServerWrapper } from '../../wrappers/http/http-server-wrapper.ts';
 import { hostPortOption, parseArgs, UsageError, wholeNumberOption, type OptionSpec } from '../args.ts';
 import { LIMIT_OPTIONS, POLICY_OPTIONS, runPolicy } from './run.ts';
 
+export { exitFor } from '../exit-codes.ts';
+
 export const SERVE_HELP = `Usage: wasm-sandbox serve [options] FILE.wasm
 
 Serves a sandboxed HTTP app: a WASI command following the WAGI convention (request as CGI

@@ -4,7 +4,6 @@
  * and literally: a name is never resolved to check it, so an allowed name cannot be reached through
  * an IP address and vice versa.
  */
-import { isIP } from 'node:net';
 import type { NetworkPolicy } from '../../security/capabilities.ts';
 
 function normaliseHost(host: string): string {
@@ -17,6 +16,8 @@ function normaliseHost(host: string): string {
 export function isLoopback(host: string): boolean {
   const h = normaliseHost(host);
   if (h === 'localhost') return true;
+  // node:net is loaded on first use: most runs never check a host.
+  const { isIP } = process.getBuiltinModule('node:net');
   if (isIP(h) === 4) return h.startsWith('127.');
   if (isIP(h) === 6) return h === '::1' || h === '0:0:0:0:0:0:0:1' || /^::ffff:127\./.test(h);
   return false;

@@ -4,6 +4,7 @@ import { WASM_PAGE_BYTES } from '../../security/resource-limits.ts';
 import type { ResolvedInstanceConfig, RuntimeObserver, WasmInstance, WasmModule, WasmRuntime } from '../types.ts';
 import { InProcessInstance } from './inprocess-instance.ts';
 import { InstrumentationCache, instrumentationFor } from '../limits/instrumentation-plan.ts';
+import type { InstrumentedStore } from '../limits/instrumented-store.ts';
 
 /**
  * Runs guests on the caller's thread, in the caller's V8 isolate: the fastest runtime, with calls that
@@ -13,9 +14,11 @@ import { InstrumentationCache, instrumentationFor } from '../limits/instrumentat
 export class InProcessRuntime implements WasmRuntime {
   readonly kind = 'inprocess' as const;
   private readonly observer: RuntimeObserver;
+  private readonly store: InstrumentedStore | undefined;
 
-  constructor(observer: RuntimeObserver = {}) {
+  constructor(observer: RuntimeObserver = {}, store?: InstrumentedStore) {
     this.observer = observer;
+    this.store = store;
   }
 
   async compile(bytes: Uint8Array, info: ModuleInfo): Promise<WasmModule> {
@@ -25,7 +28,7 @@ export class InProcessRuntime implements WasmRuntime {
     } catch (err) {
       throw new InvalidModule(`module failed validation: ${(err as Error).message}`, { cause: err });
     }
-    return new InProcessModule(module, bytes, info, this.observer);
+    return new InProcessModule(module, bytes, info, this.observer, this.store);
   }
 
   async close(): Promise<void> {}
@@ -37,12 +40,12 @@ class InProcessModule implements WasmModule {
   private readonly observer: RuntimeObserver;
   private readonly variants: InstrumentationCache;
 
-  constructor(module: WebAssembly.Module, bytes: Uint8Array, info: ModuleInfo, observer: RuntimeObserver) {
+  constructor(module: WebAssembly.Module, bytes: Uint8Array, info: ModuleInfo, observer: RuntimeObserver, store: InstrumentedStore | undefined) {
     this.module = module;
     this.info = info;
     this.observer = observer;
     // The caller may reuse its buffer; instrumentation reads the bytes later.
-    this.variants = new InstrumentationCache(bytes.slice());
+    this.variants = new InstrumentationCache(bytes.slice(), store);
   }
 
   async instantiate(instanceId: string, config: ResolvedInstanceConfig): Promise<WasmInstance> {

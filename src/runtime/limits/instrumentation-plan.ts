@@ -3,6 +3,7 @@ import { inspect } from '../../module/inspect.ts';
 import type { ModuleInfo } from '../../module/module-info.ts';
 import type { ResourceLimits } from '../../security/resource-limits.ts';
 import { GrowPolicy } from './grow-policy.ts';
+import type { InstrumentedStore } from './instrumented-store.ts';
 import { Meter } from './meter.ts';
 
 /** The instrumentation a set of limits needs, or null when the module can run as it is. */
@@ -22,14 +23,17 @@ export interface PreparedModule {
 
 /**
  * Instrumented variants of one module, compiled once per distinct set of options: instances created
- * under the same limits share the rewritten, compiled code.
+ * under the same limits share the rewritten, compiled code. With a store, the rewritten bytes also
+ * outlive the process.
  */
 export class InstrumentationCache {
   private readonly bytes: Uint8Array;
+  private readonly store: InstrumentedStore | undefined;
   private readonly variants = new Map<string, Promise<PreparedModule>>();
 
-  constructor(bytes: Uint8Array) {
+  constructor(bytes: Uint8Array, store?: InstrumentedStore) {
     this.bytes = bytes;
+    this.store = store;
   }
 
   get(options: InstrumentOptions): Promise<PreparedModule> {
@@ -37,8 +41,12 @@ export class InstrumentationCache {
     let variant = this.variants.get(key);
     if (!variant) {
       variant = (async () => {
+        const stored = this.store?.get(this.bytes, options);
+        if (stored) return { module: await WebAssembly.compile(stored.bytes as Uint8Array<ArrayBuffer>), info: stored.info };
         const { bytes } = instrument(this.bytes, options);
-        return { module: await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>), info: inspect(bytes) };
+        const prepared = { module: await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>), info: inspect(bytes) };
+        this.store?.put(this.bytes, options, { bytes, info: prepared.info });
+        return prepared;
       })();
       // A failed variant (e.g. initial memory over the limit) must not be cached as a rejection forever.
       variant.catch(() => this.variants.delete(key));

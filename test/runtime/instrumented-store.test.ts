@@ -1,0 +1,126 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { instrument } from '../../src/module/instrument.ts';
+import { inspect } from '../../src/module/inspect.ts';
+import { InstrumentedStore } from '../../src/runtime/limits/instrumented-store.ts';
+import { ResourceLimitExceeded, WasmSandbox } from '../../src/index.ts';
+
+const LIMITS = readFileSync(new URL('../../fixtures/wat/limits.wasm', import.meta.url));
+const GROW_ONLY = { meter: false, routeMemoryGrow: true, memoryMaxPages: 16 };
+const METERED = { meter: true, routeMemoryGrow: true, memoryMaxPages: 16 };
+
+function variant(options: typeof GROW_ONLY) {
+  const { bytes } = instrument(LIMITS, options);
+  return { bytes, info: inspect(bytes) };
+}
+
+function entries(cacheDir: string): string[] {
+  try {
+    return readdirSync(join(cacheDir, 'instrumented')).filter((n) => n.endsWith('.bin'));
+  } catch {
+    return [];
+  }
+}
+
+test('a stored variant comes back for the same bytes and options only', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'istore-'));
+  const store = new InstrumentedStore(dir);
+  assert.equal(store.get(LIMITS, GROW_ONLY), undefined, 'empty store');
+  const grow = variant(GROW_ONLY);
+  store.put(LIMITS, GROW_ONLY, grow);
+  const hit = new InstrumentedStore(dir).get(LIMITS, GROW_ONLY);
+  assert.ok(hit);
+  assert.deepEqual(Buffer.from(hit.bytes), Buffer.from(grow.bytes));
+  assert.deepEqual(hit.info, grow.info);
+  assert.equal(store.get(LIMITS, METERED), undefined, 'other options are another entry');
+  assert.equal(store.get(LIMITS, { ...GROW_ONLY, memoryMaxPages: 17 }), undefined);
+  const other = Uint8Array.from(LIMITS);
+  other[other.length - 1] ^= 1;
+  assert.equal(store.get(other, GROW_ONLY), undefined, 'other bytes are another entry');
+  store.put(LIMITS, METERED, variant(METERED));
+  assert.equal(entries(dir).length, 2);
+});
+
+test('a damaged, truncated or misfiled entry is a miss, never a wrong module', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'istore-'));
+  const store = new InstrumentedStore(dir);
+  store.put(LIMITS, GROW_ONLY, variant(GROW_ONLY));
+  const [growFile] = entries(dir);
+  const path = join(dir, 'instrumented', growFile);
+  const good = readFileSync(path);
+
+  writeFileSync(path, good.subarray(0, good.length >> 1), { mode: 0o600 });
+  assert.equal(new InstrumentedStore(dir).get(LIMITS, GROW_ONLY), undefined, 'truncated');
+  const flipped = Buffer.from(good);
+  flipped[good.length >> 2] ^= 0xff; // inside the stored original
+  writeFileSync(path, flipped, { mode: 0o600 });
+  assert.equal(new InstrumentedStore(dir).get(LIMITS, GROW_ONLY), undefined, 'original differs');
+  writeFileSync(path, good, { mode: 0o600 });
+
+  // An entry for weaker options placed under the name of stronger ones (say, by a hard link) must not
+  // pass for them: the key inside the entry is compared too.
+  store.put(LIMITS, METERED, variant(METERED));
+  const meteredFile = entries(dir).find((n) => n !== growFile)!;
+  renameSync(join(dir, 'instrumented', meteredFile), join(dir, 'instrumented', `${meteredFile}.bak`));
+  linkSync(path, join(dir, 'instrumented', meteredFile));
+  assert.equal(new InstrumentedStore(dir).get(LIMITS, METERED), undefined, 'misfiled');
+});
+
+test('a cache directory others can write to is not used', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'istore-'));
+  mkdirSync(join(dir, 'instrumented'), { mode: 0o700 });
+  chmodSync(join(dir, 'instrumented'), 0o777);
+  const store = new InstrumentedStore(dir);
+  store.put(LIMITS, GROW_ONLY, variant(GROW_ONLY));
+  assert.deepEqual(entries(dir), [], 'nothing written');
+  chmodSync(join(dir, 'instrumented'), 0o700);
+  new InstrumentedStore(dir).put(LIMITS, GROW_ONLY, variant(GROW_ONLY));
+  const [file] = entries(dir);
+  chmodSync(join(dir, 'instrumented', file), 0o666);
+  assert.equal(new InstrumentedStore(dir).get(LIMITS, GROW_ONLY), undefined, 'an entry others can write is not read');
+});
+
+test('instances built from stored variants enforce the same limits', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'istore-'));
+  const limits = { memory: { maxMemoryBytes: '1MiB' } };
+  let inode: number | undefined;
+  for (const round of ['cold', 'from disk']) {
+    const sandbox = await WasmSandbox.create({ cacheDir: dir });
+    const moduleId = await sandbox.loadModule(LIMITS);
+    const id = await sandbox.createInstance(moduleId, { resourceLimits: limits });
+    const refused: unknown[] = [];
+    sandbox.on('limit', (e) => refused.push(e.error));
+    assert.equal(await sandbox.callFunction(id, 'grow', [100]), -1, `${round}: grow past 1 MiB refused`);
+    assert.ok(refused[0] instanceof ResourceLimitExceeded, `${round}: the refusal is reported`);
+    await sandbox.close();
+    const files = entries(dir);
+    assert.equal(files.length, 1, `${round}: one entry`);
+    // Entries are renamed into place, so a rewrite would show as a new inode.
+    const ino = statSync(join(dir, 'instrumented', files[0])).ino;
+    if (inode !== undefined) assert.equal(ino, inode, 'the second sandbox read the entry instead of rewriting the module');
+    inode = ino;
+  }
+});
+
+test('wasm-sandbox run keeps the rewrite in the cache directory unless told not to', () => {
+  const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+  const hello = fileURLToPath(new URL('../../fixtures/wat/wasi_hello.wasm', import.meta.url));
+  const run = (cacheDir: string, ...flags: string[]) => {
+    const r = spawnSync(process.execPath, [cli, 'run', ...flags, hello], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', WASM_SANDBOX_CACHE_DIR: cacheDir } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'hello, world\n');
+  };
+  const off = mkdtempSync(join(tmpdir(), 'istore-cli-'));
+  run(off, '--no-cache');
+  assert.deepEqual(entries(off), []);
+  const on = mkdtempSync(join(tmpdir(), 'istore-cli-'));
+  run(on);
+  assert.equal(entries(on).length, 1);
+  run(on);
+  assert.equal(entries(on).length, 1, 'the second run reads the entry instead of writing another');
+});

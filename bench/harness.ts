@@ -31,6 +31,28 @@ export async function measure(name: string, fn: (ops: number) => unknown, option
   return { name, nsPerOp: samples[Math.floor(samples.length / 2)] };
 }
 
+/**
+ * Times several cases round by round, alternating their order, so that a machine getting busier or
+ * quieter during the run affects them alike; for slow operations such as whole processes.
+ */
+export async function measureInterleaved(cases: { name: string; fn: (ops: number) => unknown }[], options: CaseOptions): Promise<Measurement[]> {
+  const rounds = options.rounds ?? 7;
+  for (let i = 0; i < (options.warmupRounds ?? 2); i++) for (const c of cases) await c.fn(options.ops);
+  const samples = cases.map((): number[] => []);
+  for (let i = 0; i < rounds; i++) {
+    const order = i % 2 === 0 ? cases.keys() : [...cases.keys()].reverse();
+    for (const k of order) {
+      const start = process.hrtime.bigint();
+      await cases[k].fn(options.ops);
+      samples[k].push(Number(process.hrtime.bigint() - start) / options.ops);
+    }
+  }
+  return cases.map((c, k) => {
+    const sorted = samples[k].sort((a, b) => a - b);
+    return { name: c.name, nsPerOp: sorted[Math.floor(sorted.length / 2)] };
+  });
+}
+
 export function formatTime(ns: number): string {
   if (ns < 1_000) return `${ns.toFixed(1)} ns`;
   if (ns < 1_000_000) return `${(ns / 1_000).toFixed(2)} µs`;

@@ -15,6 +15,7 @@ import { Meter } from '../limits/meter.ts';
 import { linkImports, linksAsyncHostFunctions, type LinkCounters } from '../linker.ts';
 import { toSandboxError } from '../traps.ts';
 import { isStdinStream, type CapturedOutput, type InstanceMetrics, type ResolvedInstanceConfig, type RuntimeObserver, type SyncCall, type WasmInstance, type WasmResult, type WasmValue } from '../types.ts';
+import { monotonicMs } from '../monotonic.ts';
 
 type State = 'ready' | 'unusable' | 'destroyed';
 
@@ -222,11 +223,11 @@ export class InProcessInstance implements WasmInstance {
   async call(name: string, args: readonly WasmValue[]): Promise<WasmResult> {
     if (this.p.suspending) return this.exclusive(() => this.callSuspending(name, args));
     const handle = this.syncHandle(name);
-    const start = performance.now();
+    const start = monotonicMs();
     try {
       return handle(...args);
     } finally {
-      this.p.counters.wallTimeMs += performance.now() - start;
+      this.p.counters.wallTimeMs += monotonicMs() - start;
       this.trackPeak();
     }
   }
@@ -266,7 +267,7 @@ export class InProcessInstance implements WasmInstance {
   private async guarded<T>(name: string, guard: CallGuard, run: () => Promise<T>): Promise<T> {
     if (!guard.ready) guard.enter();
     guard.calls++;
-    const start = performance.now();
+    const start = monotonicMs();
     const meter = this.p.meter;
     meter?.enter();
     try {
@@ -275,7 +276,7 @@ export class InProcessInstance implements WasmInstance {
       throw guard.fail(err);
     } finally {
       meter?.exit();
-      this.p.counters.wallTimeMs += performance.now() - start;
+      this.p.counters.wallTimeMs += monotonicMs() - start;
       this.trackPeak();
     }
   }
@@ -314,7 +315,7 @@ export class InProcessInstance implements WasmInstance {
     if (!guard.ready) guard.enter();
     guard.calls++;
     const meter = this.p.meter;
-    const start = performance.now();
+    const start = monotonicMs();
     meter?.enter();
     try {
       return run();
@@ -322,7 +323,7 @@ export class InProcessInstance implements WasmInstance {
       throw guard.fail(err);
     } finally {
       meter?.exit();
-      this.p.counters.wallTimeMs += performance.now() - start;
+      this.p.counters.wallTimeMs += monotonicMs() - start;
       this.trackPeak();
     }
   }

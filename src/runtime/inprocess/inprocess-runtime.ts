@@ -1,4 +1,5 @@
 import { InvalidModule, ResourceLimitExceeded } from '../../errors.ts';
+import { compileModule } from '../../module/compile.ts';
 import type { ModuleInfo } from '../../module/module-info.ts';
 import { WASM_PAGE_BYTES } from '../../security/resource-limits.ts';
 import type { ResolvedInstanceConfig, RuntimeObserver, WasmInstance, WasmModule, WasmRuntime } from '../types.ts';
@@ -24,7 +25,7 @@ export class InProcessRuntime implements WasmRuntime {
   async compile(bytes: Uint8Array, info: ModuleInfo): Promise<WasmModule> {
     let module: WebAssembly.Module;
     try {
-      module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+      module = await compileModule(bytes);
     } catch (err) {
       throw new InvalidModule(`module failed validation: ${(err as Error).message}`, { cause: err });
     }

@@ -1,4 +1,5 @@
 import { instrument, type InstrumentOptions } from '../../module/instrument.ts';
+import { compileModule } from '../../module/compile.ts';
 import { inspect } from '../../module/inspect.ts';
 import type { ModuleInfo } from '../../module/module-info.ts';
 import type { ResourceLimits } from '../../security/resource-limits.ts';
@@ -42,9 +43,9 @@ export class InstrumentationCache {
     if (!variant) {
       variant = (async () => {
         const stored = this.store?.get(this.bytes, options);
-        if (stored) return { module: await WebAssembly.compile(stored.bytes as Uint8Array<ArrayBuffer>), info: stored.info };
+        if (stored) return { module: await compileModule(stored.bytes), info: stored.info };
         const { bytes } = instrument(this.bytes, options);
-        const prepared = { module: await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>), info: inspect(bytes) };
+        const prepared = { module: await compileModule(bytes), info: inspect(bytes) };
         this.store?.put(this.bytes, options, { bytes, info: prepared.info });
         return prepared;
       })();

@@ -37,7 +37,8 @@ Options:
   --policy FILE           policy file (JSON or YAML); the flags above add to it or override it
   --stdin FILE            feed FILE to the guest's stdin instead of the terminal's
   --json                  print a final JSON report (exit code, error, metrics) on stderr
-  --no-cache              do not keep the instrumented module in the cache directory
+  --no-cache              read and write nothing in the cache directory, where the instrumented
+                          module and the CLI's compiled code are kept between runs
                           ($WASM_SANDBOX_CACHE_DIR, else $XDG_CACHE_HOME/wasm-sandbox or ~/.cache/wasm-sandbox)
   -h, --help              this help
 

@@ -12,9 +12,10 @@
  * writable only by the user running the host. It is created with mode 0700, and one that is not owned
  * by this user or is writable by others is not used at all.
  */
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fingerprint, ownedPrivately, privateDirectory, writeAtomically } from '../../cache-dir.ts';
 import type { InstrumentOptions } from '../../module/instrument.ts';
 import type { ModuleInfo } from '../../module/module-info.ts';
 
@@ -80,50 +81,21 @@ export class InstrumentedStore {
     header.writeUInt32LE(keyBytes.length, 4);
     header.writeUInt32LE(original.length, 8);
     header.writeUInt32LE(info.length, 12);
-    const path = this.entryPath(original, key);
-    // Written aside and renamed into place, so no reader ever sees half an entry.
-    const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    try {
-      writeFileSync(tmp, Buffer.concat([header, keyBytes, original, info, variant.bytes]), { mode: 0o600 });
-      renameSync(tmp, path);
-    } catch {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // Nothing was written.
-      }
-    }
+    writeAtomically(this.entryPath(original, key), Buffer.concat([header, keyBytes, original, info, variant.bytes]));
   }
 
   /** Whether the directory can be trusted (creating it when `create`); decided once per store. */
   private trusted(create: boolean): boolean {
     if (this.usable !== undefined) return this.usable;
-    try {
-      if (create) mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      const fd = openSync(this.dir, 'r');
-      try {
-        const st = fstatSync(fd);
-        this.usable = st.isDirectory() && ownedPrivately(st);
-      } finally {
-        closeSync(fd);
-      }
-    } catch {
-      // Missing and not to be created yet: ask again when there is something to write.
-      if (!create) return false;
-      this.usable = false;
-    }
-    return this.usable;
+    const usable = privateDirectory(this.dir, create);
+    // Missing and not to be created yet: ask again when there is something to write.
+    if (usable || create) this.usable = usable;
+    return usable;
   }
 
   private entryPath(original: Uint8Array, key: string): string {
-    return join(this.dir, `${original.length.toString(36)}-${spread(original, 16)}-${spread(Buffer.from(key), 1)}.bin`);
+    return join(this.dir, `${original.length.toString(36)}-${fingerprint(original, 16)}-${fingerprint(Buffer.from(key), 1)}.bin`);
   }
-}
-
-/** Owned by this user and writable by nobody else. */
-function ownedPrivately(st: Stats): boolean {
-  const uid = process.getuid?.();
-  return (uid === undefined || st.uid === uid) && (st.mode & 0o022) === 0;
 }
 
 function entryKey(options: InstrumentOptions): string {
@@ -148,24 +120,4 @@ function rewriterIdentity(): string {
 function sourceFiles(): string[] {
   const folders = [fileURLToPath(new URL('../../module/', import.meta.url)), fileURLToPath(new URL('./', import.meta.url))];
   return folders.flatMap((d) => readdirSync(d).filter((n) => n.endsWith('.ts')).sort().map((n) => join(d, n)));
-}
-
-/**
- * A 64-bit spread of every `stride`-th word (and the tail). Over a module, every 16th word takes about
- * 0.1 ms on a cold start where every byte in JS takes over a millisecond. Collisions cost a miss and a
- * rewrite, never a wrong module: entries are compared in full.
- */
-function spread(bytes: Uint8Array, stride: number): string {
-  let a = 0x811c9dc5 ^ bytes.length;
-  let b = 0x01000193;
-  const words = bytes.length >>> 2;
-  const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice(0, words * 4);
-  const view = new Int32Array(aligned.buffer, aligned.byteOffset, words);
-  for (let i = 0; i < words; i += stride) {
-    const w = view[i];
-    a = Math.imul(a ^ w, 0x9e3779b1);
-    b = Math.imul((b + w) | 0, 0x85ebca77) ^ (b >>> 15);
-  }
-  for (let i = words * 4; i < bytes.length; i++) a = Math.imul(a ^ bytes[i], 0x9e3779b1);
-  return (a >>> 0).toString(36) + (b >>> 0).toString(36);
 }

@@ -1,0 +1,67 @@
+/**
+ * Loads a bundled command (CommonJS) with a V8 code cache made after the command ran. Node's own
+ * compile cache is made when a module is compiled, before it runs, so it holds only the top level:
+ * every function a `wasm-sandbox run` calls is still parsed and compiled on each start, about 5 ms of
+ * a ~35 ms run. A cache created after execution holds those functions too (V8's "create the cache
+ * after execution"; v8-compile-cache does the same for CommonJS).
+ *
+ * V8 checks a cache against its own version, its flags and the source's length only, so the entry is
+ * also keyed by the bundle's size, modification time and inode and by Node's version: a rebuilt CLI
+ * never runs an old cache. The cache is code the host runs, so it lives in the user-private cache
+ * directory (see cache-dir.ts) or nowhere.
+ */
+import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { constants, Script } from 'node:vm';
+import { fingerprint, ownedPrivately, privateDirectory, writeAtomically } from '../cache-dir.ts';
+
+type Exports = Record<string, unknown>;
+
+/** `file`'s exports; the cache is read from and written to `cacheDir/v8` unless `cacheDir` is undefined. */
+export function loadWithCodeCache(file: string, cacheDir: string | undefined): Exports {
+  const source = readFileSync(file, 'utf8');
+  const st = statSync(file);
+  const identity = Buffer.from(`${process.version}|${process.arch}|${st.size}|${st.mtimeMs}|${st.ino}|${file}`);
+  const dir = cacheDir === undefined ? undefined : join(cacheDir, 'v8');
+  const entry = dir === undefined ? undefined : join(dir, `${fingerprint(identity, 1)}.bin`);
+  const cachedData = entry === undefined ? undefined : readEntry(entry, identity);
+  // The same wrapper as Node's CommonJS loader, on one line so stack traces keep their positions.
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+    filename: file,
+    cachedData,
+    importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  });
+  const module = { exports: {} as Exports };
+  (script.runInThisContext() as (...args: unknown[]) => void)(module.exports, createRequire(file), module, file, dirname(file));
+  if (entry !== undefined && (cachedData === undefined || script.cachedDataRejected === true)) {
+    // At exit the functions the command ran are compiled, and so go into the cache.
+    process.once('exit', () => {
+      if (!privateDirectory(dir!, true)) return;
+      const header = Buffer.alloc(4);
+      header.writeUInt32LE(identity.length, 0);
+      writeAtomically(entry, Buffer.concat([header, identity, script.createCachedData()]));
+    });
+  }
+  return module.exports;
+}
+
+function readEntry(path: string, identity: Buffer): Buffer | undefined {
+  if (!privateDirectory(dirname(path), false)) return undefined;
+  let data: Buffer;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      if (!ownedPrivately(fstatSync(fd))) return undefined;
+      data = readFileSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+  if (data.length < 4) return undefined;
+  const end = 4 + data.readUInt32LE(0);
+  if (end > data.length || !data.subarray(4, end).equals(identity)) return undefined;
+  return data.subarray(end);
+}

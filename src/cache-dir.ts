@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, mkdirSync, openSync, renameSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 
 /** `$WASM_SANDBOX_CACHE_DIR`, else `$XDG_CACHE_HOME/wasm-sandbox`, else `~/.cache/wasm-sandbox`. */
@@ -49,6 +49,36 @@ export function writeAtomically(path: string, data: Uint8Array): boolean {
       // Nothing was written.
     }
     return false;
+  }
+}
+
+/**
+ * Deletes the least recently written `.bin` entries of `dir` beyond the newest `keep`, so a cache
+ * that is written on every miss stays bounded. Best effort: entries another process removes first
+ * are simply gone.
+ */
+export function keepNewest(dir: string, keep: number): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith('.bin'));
+  } catch {
+    return;
+  }
+  if (names.length <= keep) return;
+  const aged = names.flatMap((name) => {
+    try {
+      return [{ name, mtime: statSync(join(dir, name)).mtimeMs }];
+    } catch {
+      return [];
+    }
+  });
+  aged.sort((a, b) => b.mtime - a.mtime);
+  for (const { name } of aged.slice(keep)) {
+    try {
+      unlinkSync(join(dir, name));
+    } catch {
+      // Already gone.
+    }
   }
 }
 

@@ -14,7 +14,7 @@ import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { constants, Script } from 'node:vm';
-import { fingerprint, ownedPrivately, privateDirectory, writeAtomically } from '../cache-dir.ts';
+import { fingerprint, keepNewest, ownedPrivately, privateDirectory, writeAtomically } from '../cache-dir.ts';
 
 type Exports = Record<string, unknown>;
 
@@ -40,7 +40,8 @@ export function loadWithCodeCache(file: string, cacheDir: string | undefined): E
       if (!privateDirectory(dir!, true)) return;
       const header = Buffer.alloc(4);
       header.writeUInt32LE(identity.length, 0);
-      writeAtomically(entry, Buffer.concat([header, identity, script.createCachedData()]));
+      // One entry per build of the CLI; a few builds side by side are plenty.
+      if (writeAtomically(entry, Buffer.concat([header, identity, script.createCachedData()]))) keepNewest(dir!, 4);
     });
   }
   return module.exports;

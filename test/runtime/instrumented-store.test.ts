@@ -124,3 +124,19 @@ test('wasm-sandbox run keeps the rewrite in the cache directory unless told not 
   run(on);
   assert.equal(entries(on).length, 1, 'the second run reads the entry instead of writing another');
 });
+
+test('the store keeps a bounded number of entries, dropping the oldest', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'istore-'));
+  const store = new InstrumentedStore(dir);
+  const grow = variant(GROW_ONLY);
+  // 300 distinct "originals" (the store never parses them) under the same options.
+  for (let i = 0; i < 300; i++) {
+    const original = Uint8Array.from(LIMITS);
+    new DataView(original.buffer).setUint32(0, i);
+    store.put(original, GROW_ONLY, grow);
+  }
+  assert.equal(entries(dir).length, 256);
+  const newest = Uint8Array.from(LIMITS);
+  new DataView(newest.buffer).setUint32(0, 299);
+  assert.ok(store.get(newest, GROW_ONLY), 'the newest entry is kept');
+});

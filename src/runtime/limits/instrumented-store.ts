@@ -15,11 +15,13 @@
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fingerprint, ownedPrivately, privateDirectory, writeAtomically } from '../../cache-dir.ts';
+import { fingerprint, keepNewest, ownedPrivately, privateDirectory, writeAtomically } from '../../cache-dir.ts';
 import type { InstrumentOptions } from '../../module/instrument.ts';
 import type { ModuleInfo } from '../../module/module-info.ts';
 
 const MAGIC = 0x31435357; // "WSC1", little-endian
+/** Entries kept; the oldest beyond this go when a new one is written. */
+const MAX_ENTRIES = 256;
 /** Magic, then the lengths of the key, the original bytes and the info JSON. */
 const HEADER_BYTES = 16;
 
@@ -81,7 +83,7 @@ export class InstrumentedStore {
     header.writeUInt32LE(keyBytes.length, 4);
     header.writeUInt32LE(original.length, 8);
     header.writeUInt32LE(info.length, 12);
-    writeAtomically(this.entryPath(original, key), Buffer.concat([header, keyBytes, original, info, variant.bytes]));
+    if (writeAtomically(this.entryPath(original, key), Buffer.concat([header, keyBytes, original, info, variant.bytes]))) keepNewest(this.dir, MAX_ENTRIES);
   }
 
   /** Whether the directory can be trusted (creating it when `create`); decided once per store. */

@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 
 /** `$WASM_SANDBOX_CACHE_DIR`, else `$XDG_CACHE_HOME/wasm-sandbox`, else `~/.cache/wasm-sandbox`. */
@@ -32,6 +32,20 @@ export function privateDirectory(dir: string, create: boolean): boolean {
     }
   } catch {
     return false;
+  }
+}
+
+/** The file's contents when it is owned by this user and writable by nobody else; undefined otherwise or when it cannot be read. */
+export function readPrivateFile(path: string): Buffer | undefined {
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      return ownedPrivately(fstatSync(fd)) ? readFileSync(fd) : undefined;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
   }
 }
 

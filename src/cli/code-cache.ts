@@ -10,11 +10,11 @@
  * never runs an old cache. The cache is code the host runs, so it lives in the user-private cache
  * directory (see cache-dir.ts) or nowhere.
  */
-import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { constants, Script } from 'node:vm';
-import { fingerprint, keepNewest, ownedPrivately, privateDirectory, writeAtomically } from '../cache-dir.ts';
+import { fingerprint, keepNewest, privateDirectory, readPrivateFile, writeAtomically } from '../cache-dir.ts';
 
 type Exports = Record<string, unknown>;
 
@@ -49,19 +49,8 @@ export function loadWithCodeCache(file: string, cacheDir: string | undefined): E
 
 function readEntry(path: string, identity: Buffer): Buffer | undefined {
   if (!privateDirectory(dirname(path), false)) return undefined;
-  let data: Buffer;
-  try {
-    const fd = openSync(path, 'r');
-    try {
-      if (!ownedPrivately(fstatSync(fd))) return undefined;
-      data = readFileSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    return undefined;
-  }
-  if (data.length < 4) return undefined;
+  const data = readPrivateFile(path);
+  if (data === undefined || data.length < 4) return undefined;
   const end = 4 + data.readUInt32LE(0);
   if (end > data.length || !data.subarray(4, end).equals(identity)) return undefined;
   return data.subarray(end);

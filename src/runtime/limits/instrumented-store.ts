@@ -12,10 +12,10 @@
  * writable only by the user running the host. It is created with mode 0700, and one that is not owned
  * by this user or is writable by others is not used at all.
  */
-import { closeSync, fstatSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fingerprint, keepNewest, ownedPrivately, privateDirectory, writeAtomically } from '../../cache-dir.ts';
+import { fingerprint, keepNewest, privateDirectory, readPrivateFile, writeAtomically } from '../../cache-dir.ts';
 import type { InstrumentOptions } from '../../module/instrument.ts';
 import type { ModuleInfo } from '../../module/module-info.ts';
 
@@ -43,19 +43,8 @@ export class InstrumentedStore {
   get(original: Uint8Array, options: InstrumentOptions): StoredVariant | undefined {
     if (!this.trusted(false)) return undefined;
     const key = entryKey(options);
-    let data: Buffer;
-    try {
-      const fd = openSync(this.entryPath(original, key), 'r');
-      try {
-        if (!ownedPrivately(fstatSync(fd))) return undefined;
-        data = readFileSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-    } catch {
-      return undefined;
-    }
-    if (data.length < HEADER_BYTES || data.readUInt32LE(0) !== MAGIC) return undefined;
+    const data = readPrivateFile(this.entryPath(original, key));
+    if (data === undefined || data.length < HEADER_BYTES || data.readUInt32LE(0) !== MAGIC) return undefined;
     const keyEnd = HEADER_BYTES + data.readUInt32LE(4);
     const originalEnd = keyEnd + data.readUInt32LE(8);
     const infoEnd = originalEnd + data.readUInt32LE(12);

@@ -67,24 +67,33 @@ export default async function httpBench(): Promise<void> {
     await wrapper.close();
     rows.push(row(`WAGI hello (C), ${runtime} runtime, fresh instance per request`, ours, plainLoad, '(informational: a fresh WASI instance per request)', true));
   }
-  // Each wasi:http component behind our server and behind `jco serve`. The WAT hello has no guest
-  // runtime, so it measures the server itself; the StarlingMonkey one is informational.
+  // Each wasi:http component behind our server (default: worker threads; and in-process) and behind
+  // `jco serve`. The WAT hello has no guest runtime, so it measures the server itself; the
+  // StarlingMonkey one is informational.
   const components = [
     { path: HELLO, what: 'wasi:http component hello (WAT)', goals: true },
     { path: STARLING, what: 'wasi:http component (JS, StarlingMonkey)', goals: false },
   ];
   for (const c of components) {
-    const wrapper = new HttpServerWrapper();
-    const cid = await wrapper.startServer({ path: c.path, pool: { maxConcurrency: 64, maxInstances: 4 } });
-    await fetch(`${wrapper.address(cid).url}/hello`).then((r) => r.text());
-    const ours = await load(`${wrapper.address(cid).url}/hello`);
-    await wrapper.close();
+    const serve = async (runtime: 'worker' | 'inprocess'): Promise<Load> => {
+      const wrapper = new HttpServerWrapper();
+      const cid = await wrapper.startServer({ path: c.path, runtime, pool: { maxConcurrency: 64, maxInstances: 4 } });
+      // The warm worker threads start (and instantiate) in the background: let them, then warm up.
+      if (runtime === 'worker') await new Promise((resolve) => setTimeout(resolve, 1500));
+      for (let i = 0; i < 8; i++) await fetch(`${wrapper.address(cid).url}/hello`).then((r) => r.text());
+      const result = await load(`${wrapper.address(cid).url}/hello`);
+      await wrapper.close();
+      return result;
+    };
+    const ours = await serve('worker');
     const vsPlain = ours.rps / plainLoad.rps;
-    rows.push(row(`${c.what}, instance reused`, ours, plainLoad, c.goals ? '≥ 0.5×' : '(informational)', !c.goals || vsPlain >= 0.5));
+    rows.push(row(`${c.what}, worker threads (default), instance reused`, ours, plainLoad, c.goals ? '≥ 0.5×' : '(informational)', !c.goals || vsPlain >= 0.5));
+    const inprocess = await serve('inprocess');
+    rows.push(row(`same component, runtime inprocess`, inprocess, plainLoad, '(informational)', true));
     const jco = await jcoServe(c.path);
     if (jco) {
       const vsJco = ours.rps / jco.rps;
-      rows.push(`| same component: ours vs \`jco serve\` | ${ours.rps.toFixed(0)} req/s, p99 ${ours.p99} ms | jco serve: ${jco.rps.toFixed(0)} req/s, p99 ${jco.p99} ms (${jco.errors + jco.non2xx} failed) | ${vsJco.toFixed(2)}× | ${c.goals ? `≥ 5× ${vsJco >= 5 ? '✓' : '✗'}` : '(informational)'} |`);
+      rows.push(`| same component (worker threads): ours vs \`jco serve\` | ${ours.rps.toFixed(0)} req/s, p99 ${ours.p99} ms | jco serve: ${jco.rps.toFixed(0)} req/s, p99 ${jco.p99} ms (${jco.errors + jco.non2xx} failed) | ${vsJco.toFixed(2)}× | ${c.goals ? `≥ 5× ${vsJco >= 5 ? '✓' : '✗'}` : '(informational)'} |`);
     }
   }
 

@@ -48,6 +48,7 @@ const FIXTURES: Record<string, WatFixture | JsFixture> = {
   'http-proxy': { kind: 'js', source: 'http-proxy.js', wit: 'http-proxy.wit', world: 'http-proxy' },
   sockets: { kind: 'wat', wat: 'sockets.wat', wit: 'sockets.wit', world: 'sockets', wasi: true },
   'http-hello': { kind: 'wat', wat: 'http-hello.wat', wit: 'http-hello.wit', world: 'http-hello', wasi: true },
+  'http-echo': { kind: 'wat', wat: 'http-echo.wat', wit: 'http-echo.wit', world: 'http-echo', wasi: true },
 };
 
 const WASI_VERSION = '0.2.10';

@@ -7,7 +7,7 @@ const HELP = `wasm-sandbox: run untrusted WebAssembly under least privilege and 
 
 Usage:
   wasm-sandbox run [options] FILE.wasm [--] [ARGS...]   run a WASI command
-  wasm-sandbox serve [options] FILE.wasm                serve a sandboxed HTTP app (WAGI)
+  wasm-sandbox serve [options] FILE.wasm                serve a sandboxed HTTP app (wasi:http or WAGI)
   wasm-sandbox mcp [options] FILE.wasm                  serve a WASI MCP server or a component as MCP tools
   wasm-sandbox inspect [--policy FILE] FILE.wasm        show imports, exports and unmet needs
   wasm-sandbox types [--out DIR] FILE.wasm              TypeScript declarations for a component

@@ -14,7 +14,7 @@ import type { ComponentModule } from './component-module.ts';
 import { CoreLimits } from './core-limits.ts';
 import { resolveImports, type ImportProvider } from './import-resolver.ts';
 import { ExitSignal, type Violation } from './wasi/host-state.ts';
-import type { HttpErrorCode, HttpRequestInit, HttpResponse } from './wasi/http.ts';
+import type { HttpErrorCode, HttpRequestInit, HttpResponse, HttpStreams, IncomingExchange } from './wasi/http.ts';
 import { Preview2Host, unversioned } from './wasi/preview2-host.ts';
 import { compileDirectCall } from './abi/direct-call.ts';
 import type { CoreItem, Func } from './wit/decode-component.ts';
@@ -48,6 +48,11 @@ export interface ComponentInstanceOptions {
    * involve resources or async always go through jco.
    */
   directCalls?: boolean;
+  /**
+   * @internal Called before the guest's thread waits for anything (I/O, a timer, the network), and
+   * between the slices of a long wait: a host forwarding the guest's output elsewhere flushes it here.
+   */
+  beforeWait?: () => void;
 }
 
 export interface ComponentMetrics {
@@ -122,6 +127,7 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
   /** @internal Creates the live instance; the runtime awaits this before handing the instance out. */
   async start(): Promise<void> {
     const limits = new CoreLimits(this.resourceLimits);
+    const beforeWait = this.options.beforeWait;
     const modules = await this.component.coreModules(limits.instrumentation);
     const host = new Preview2Host({
       capabilities: this.capabilities,
@@ -130,7 +136,7 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
       stdout: this.stdoutSink,
       stderr: this.stderrSink,
       programName: this.options.programName ?? 'component.wasm',
-      checkInterrupt: () => limits.checkClock(),
+      checkInterrupt: beforeWait ? () => (beforeWait(), limits.checkClock()) : () => limits.checkClock(),
       remainingMs: () => limits.remainingMs(),
       onViolation: this.options.onViolation,
     }, this.component.wasiImports);
@@ -395,6 +401,27 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
    * handed to `handle`, and the response the component set is collected once it returns.
    */
   async handleHttpRequest(request: HttpRequestInit): Promise<HttpResponse> {
+    if (this.unusable !== undefined && this.options.reinstantiateOnTrap && !this.closed) await this.restart();
+    const incoming = this.runHttpHandler(request, undefined);
+    const response = incoming.response();
+    if (response === undefined) throw new Trap('host-error', 'the HTTP handler returned without setting a response');
+    if ('status' in response) return response;
+    throw new Trap('host-error', `the HTTP handler answered with error ${(response as HttpErrorCode).tag}`);
+  }
+
+  /**
+   * @internal Serves one request with both bodies streamed, synchronously (for a server on a worker
+   * thread, where blocking reads and writes wait for the main thread): the guest reads the request
+   * body from `streams.body` as it asks for it, and its response goes to `streams.sink` as it is
+   * produced. Returns once the handler has; the sink has then seen the end of the response.
+   */
+  serveHttp(request: HttpRequestInit, streams: HttpStreams): void {
+    const outcome = this.runHttpHandler(request, streams).complete();
+    if (outcome.tag === 'unset') throw new Trap('host-error', 'the HTTP handler returned without setting a response');
+    if (outcome.tag === 'err') throw new Trap('host-error', `the HTTP handler answered with error ${outcome.val.tag}`);
+  }
+
+  private runHttpHandler(request: HttpRequestInit, streams: HttpStreams | undefined): IncomingExchange {
     // Looked up once: a server calls this for every request.
     let handler = this.httpHandlerPath;
     if (handler === undefined) {
@@ -402,16 +429,12 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
       if (!name) throw new FunctionNotFound('wasi:http/incoming-handler#handle', this.component.describe().functions.map((f) => f.path));
       handler = this.httpHandlerPath = `${name}#handle`;
     }
-    if (this.unusable !== undefined && this.options.reinstantiateOnTrap && !this.closed) await this.restart();
     if (this.closed || this.unusable !== undefined) throw new InstanceUnusable(this.id, this.unusable ?? 'it was closed');
     const http = this.live!.host.http;
     if (!http) throw new FunctionNotFound('wasi:http/incoming-handler#handle', []);
-    const incoming = http.incoming(request);
+    const incoming = http.incoming(request, streams);
     this.invoke(handler, [incoming.request, incoming.outparam], true);
-    const response = incoming.response();
-    if (response === undefined) throw new Trap('host-error', 'the HTTP handler returned without setting a response');
-    if ('status' in response) return response;
-    throw new Trap('host-error', `the HTTP handler answered with error ${(response as HttpErrorCode).tag}`);
+    return incoming;
   }
 
   /** @internal Called once when the instance closes (the runtime forgets it then). */

@@ -11,6 +11,17 @@ import { describeComponent, type ComponentDescription } from './wit/describe.ts'
 import type { ComponentInterfaces } from './wit/interfaces.ts';
 import { printInterfaceBodies } from './wit/print-wit.ts';
 
+/**
+ * @internal Core modules already instrumented and compiled for one set of instrumentation options
+ * (on another thread: compiled code is shared, not compiled again), with their static indices.
+ */
+export interface PreparedCoreModules {
+  /** `ComponentModule.instrumentationKey` of the options they were instrumented for. */
+  readonly key: string;
+  readonly modules: ReadonlyMap<string, WebAssembly.Module>;
+  readonly staticIndices: ReadonlyMap<string, number | undefined>;
+}
+
 export class ComponentModule {
   /** SHA-256 of the component bytes, hex. */
   readonly hash: string;
@@ -35,7 +46,11 @@ export class ComponentModule {
   private witText: Promise<string> | undefined;
 
   /** @internal Use `ComponentRuntime.createComponentModule`. */
-  constructor(bytes: Uint8Array, hash: string, decoded: DecodedComponent, interfaces: ComponentInterfaces, transpiled: Transpiled) {
+  constructor(bytes: Uint8Array, hash: string, decoded: DecodedComponent, interfaces: ComponentInterfaces, transpiled: Transpiled, prepared?: PreparedCoreModules) {
+    if (prepared) {
+      this.compiled.set(prepared.key, Promise.resolve(new Map(prepared.modules)));
+      this.staticIndices = new Map(prepared.staticIndices);
+    }
     this.bytes = bytes;
     this.hash = hash;
     this.size = bytes.length;
@@ -88,15 +103,30 @@ export class ComponentModule {
     return this.staticIndices.get(file);
   }
 
+  /** @internal What `coreModules` caches compiled modules under. */
+  static instrumentationKey(options: InstrumentOptions | null): string {
+    return JSON.stringify(options);
+  }
+
+  /** @internal The core modules for `options` with their static indices, ready to hand to another thread. */
+  async prepare(options: InstrumentOptions | null): Promise<PreparedCoreModules> {
+    const modules = await this.coreModules(options);
+    const staticIndices = new Map<string, number | undefined>();
+    for (const name of modules.keys()) staticIndices.set(name, this.staticIndex(name));
+    return { key: ComponentModule.instrumentationKey(options), modules, staticIndices };
+  }
+
   /** @internal Every core module, instrumented for `options` and compiled; cached per options. */
   coreModules(options: InstrumentOptions | null): Promise<Map<string, WebAssembly.Module>> {
-    const key = JSON.stringify(options);
+    const key = ComponentModule.instrumentationKey(options);
     let entry = this.compiled.get(key);
     if (!entry) {
       entry = (async () => {
         const out = new Map<string, WebAssembly.Module>();
         for (const [name, bytes] of this.transpiled.coreModules) {
-          const code = options ? instrument(bytes, options).bytes : bytes;
+          // The engine compiles no views of shared memory (a component handed to another thread is shared).
+          const own = bytes.buffer instanceof SharedArrayBuffer ? bytes.slice() : bytes;
+          const code = options ? instrument(own, options).bytes : own;
           out.set(name, await WebAssembly.compile(code as Uint8Array<ArrayBuffer>));
         }
         return out;

@@ -8,10 +8,15 @@ export { exitFor } from '../exit-codes.ts';
 
 export const SERVE_HELP = `Usage: wasm-sandbox serve [options] FILE.wasm
 
-Serves a sandboxed HTTP app: a WASI command following the WAGI convention (request as CGI
-environment variables plus the body on stdin; response headers, a blank line and the body on
-stdout). Every request runs in a fresh instance with its own deadline, fuel and memory limits.
-A trap answers 500, a deadline 504, a limit 503, a body over the limit 413, saturation 503.
+Serves a sandboxed HTTP app, either
+  - a wasi:http/proxy component (what wasmtime serve and Spin run), each request on a worker
+    thread holding an instance (reused after a clean answer), bodies streamed both ways; or
+  - a WASI command following the WAGI convention (request as CGI environment variables plus the
+    body on stdin; response headers, a blank line and the body on stdout), in a fresh instance
+    per request.
+Every request has its own deadline, fuel and memory limits; a request past its deadline has its
+thread stopped while others go on. A trap answers 500, a deadline 504, a limit 503, a body over
+the limit 413, saturation 503 with Retry-After; the client never sees the details.
 
 Options:
   --listen HOST:PORT        address to listen on (default 127.0.0.1:8080)

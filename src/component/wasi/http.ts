@@ -4,8 +4,11 @@
  * the guest handles like any other failed request. Allowed requests are sent when the guest first
  * waits for the response, with the body written so far, through the blocking helper in sync-fetch.
  * The incoming side (requests the host hands to a `wasi:http/incoming-handler` export, and the
- * response the guest sets) is built by `incoming()` for the embedder.
+ * response the guest sets) is built by `incoming()` for the embedder: either whole (the request body
+ * given as bytes, the response collected once the handler returns) or streamed (the body read from a
+ * ByteSource as the guest asks for it, the response handed to a ResponseSink as the guest produces it).
  */
+import { WasmSandboxError } from '../../errors.ts';
 import { guardClass, guardFunctions, type HostState } from './host-state.ts';
 import type { ByteSink, ByteSource, Io } from './io.ts';
 import { networkAllows, splitHostPort } from './network-policy.ts';
@@ -31,6 +34,28 @@ export interface HttpResponse {
   status: number;
   headers: [string, string][];
   body: Uint8Array;
+}
+
+/** Where a streamed response goes, in order: the head once, then body bytes, then the end. */
+export interface ResponseSink {
+  /**
+   * The guest set its response (`response-outparam.set`): its head, with the body it had written by
+   * then, and `ended` when it had finished the body too (then nothing follows).
+   */
+  head(status: number, headers: [string, string][], body: readonly Uint8Array[], ended: boolean): void;
+  /** Body bytes, in order; may block until the consumer has room for them. */
+  body(bytes: Uint8Array): void;
+  /** The body is complete: finished by the guest, or left unfinished when its handler returned. */
+  end(): void;
+}
+
+/** How a streamed exchange's response stands. */
+export type ResponseOutcome = { tag: 'unset' } | { tag: 'ok' } | { tag: 'err'; val: HttpErrorCode };
+
+/** A streamed exchange: the request body comes from `body`, the response goes to `sink`. */
+export interface HttpStreams {
+  body: ByteSource;
+  sink: ResponseSink;
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -79,10 +104,47 @@ export interface IncomingExchange {
   readonly outparam: object;
   /** The response the guest set, its error code, or undefined while it has set none. */
   response(): HttpResponse | HttpErrorCode | undefined;
+  /** For a streamed exchange once the handler has returned: what it set, ending a body it left open. */
+  complete(): ResponseOutcome;
+}
+
+/**
+ * The sink of a streamed response, guarded so that it sees one head, then bytes, then one end. A
+ * limit the sink enforces stops the guest for good, as every limit does.
+ */
+class StreamedResponse {
+  readonly #sink: ResponseSink;
+  readonly #state: HostState;
+  #ended = false;
+  constructor(sink: ResponseSink, state: HostState) {
+    this.#sink = sink;
+    this.#state = state;
+  }
+  head(status: number, headers: [string, string][], body: readonly Uint8Array[], ended: boolean): void {
+    this.#ended = ended;
+    this.#guard(() => this.#sink.head(status, headers, body, ended));
+  }
+  body(bytes: Uint8Array): void {
+    if (this.#ended) throw new Error('body already finished');
+    if (bytes.length > 0) this.#guard(() => this.#sink.body(bytes));
+  }
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#guard(() => this.#sink.end());
+  }
+  #guard(send: () => void): void {
+    try {
+      send();
+    } catch (err) {
+      if (err instanceof WasmSandboxError) this.#state.stop(err);
+      throw err;
+    }
+  }
 }
 
 export interface HttpHost {
-  incoming(init: HttpRequestInit): IncomingExchange;
+  incoming(init: HttpRequestInit, streams?: HttpStreams): IncomingExchange;
   readonly interfaces: Record<string, Record<string, unknown>>;
 }
 
@@ -156,12 +218,13 @@ export function createHttp(state: HostState, io: Io): HttpHost {
     if (value.some((b) => b === 0 || b === 10 || b === 13)) throw { tag: 'invalid-syntax' };
   }
 
-  /** A body being written by the guest. */
+  /** A body being written by the guest: kept, or handed on once its response is streamed. */
   class OutgoingBody {
     readonly chunks: Uint8Array[] = [];
     size = 0;
     finished = false;
     #stream = false;
+    #sink: StreamedResponse | undefined;
     write(): InstanceType<Io['OutputStream']> {
       if (this.#stream) throw undefined;
       this.#stream = true;
@@ -170,8 +233,10 @@ export function createHttp(state: HostState, io: Io): HttpHost {
           if (this.finished) throw new Error('body already finished');
           const max = state.limits.io.maxWriteBytes;
           if (max !== null && this.size + bytes.length > max) state.countWrite(bytes.length);
-          this.chunks.push(bytes.slice());
           this.size += bytes.length;
+          // The sink copies what it forwards; kept chunks need their own copy.
+          if (this.#sink) this.#sink.body(bytes);
+          else this.chunks.push(bytes.slice());
         },
         capacity: () => 1 << 20,
       };
@@ -179,6 +244,12 @@ export function createHttp(state: HostState, io: Io): HttpHost {
     }
     static finish(body: OutgoingBody, _trailers: Fields | undefined): void {
       body.finished = true;
+      body.#sink?.end();
+    }
+    /** From now on the body goes to `sink`; returns what was written before, and whether it was finished. */
+    static attach(body: OutgoingBody, sink: StreamedResponse): { chunks: Uint8Array[]; finished: boolean } {
+      body.#sink = sink;
+      return { chunks: body.chunks.splice(0), finished: body.finished };
     }
     static bytes(body: OutgoingBody | undefined): Uint8Array | undefined {
       if (!body || body.size === 0) return undefined;
@@ -285,32 +356,44 @@ export function createHttp(state: HostState, io: Io): HttpHost {
   }
 
   class IncomingBody {
-    readonly #data: Uint8Array;
+    readonly #source: ByteSource;
     #streamed = false;
-    constructor(data: Uint8Array) {
-      this.#data = data;
+    constructor(source: ByteSource) {
+      this.#source = source;
     }
     stream(): InstanceType<Io['InputStream']> {
       if (this.#streamed) throw undefined;
       this.#streamed = true;
-      let pos = 0;
-      const data = this.#data;
-      const source: ByteSource = {
+      const source = this.#source;
+      return new io.InputStream({
         read: (len) => {
-          if (pos >= data.length) return undefined;
-          const n = Math.min(len, data.length - pos);
-          state.countRead(n);
-          const out = data.slice(pos, pos + n);
-          pos += n;
+          const out = source.read(len);
+          if (out !== undefined && out.length > 0) state.countRead(out.length);
           return out;
         },
-        ready: () => true,
-      };
-      return new io.InputStream(source);
+        ready: () => source.ready(),
+        block: source.block && ((ms) => source.block!(ms)),
+        close: source.close && (() => source.close!()),
+      });
     }
     static finish(_body: IncomingBody): FutureTrailers {
       return new FutureTrailers();
     }
+  }
+
+  /** A body known whole. */
+  function bytesSource(data: Uint8Array): ByteSource {
+    let pos = 0;
+    return {
+      read: (len) => {
+        if (pos >= data.length) return undefined;
+        const n = Math.min(len, data.length - pos);
+        const out = data.slice(pos, pos + n);
+        pos += n;
+        return out;
+      },
+      ready: () => true,
+    };
   }
 
   class IncomingResponse {
@@ -330,7 +413,7 @@ export function createHttp(state: HostState, io: Io): HttpHost {
     }
     consume(): IncomingBody {
       if (!this.#body) throw undefined;
-      const body = new IncomingBody(this.#body);
+      const body = new IncomingBody(bytesSource(this.#body));
       this.#body = undefined;
       return body;
     }
@@ -367,10 +450,10 @@ export function createHttp(state: HostState, io: Io): HttpHost {
   class IncomingRequest {
     readonly #init: HttpRequestInit;
     #headers: Fields | undefined;
-    #body: Uint8Array | undefined;
-    constructor(init: HttpRequestInit) {
+    #body: ByteSource | undefined;
+    constructor(init: HttpRequestInit, body: ByteSource | undefined) {
       this.#init = init;
-      this.#body = typeof init.body === 'string' ? encoder.encode(init.body) : (init.body ?? new Uint8Array(0));
+      this.#body = body ?? bytesSource(typeof init.body === 'string' ? encoder.encode(init.body) : (init.body ?? new Uint8Array(0)));
     }
     /** Encoded on first use: many handlers never look at the request's headers. */
     #fields(): Fields {
@@ -407,6 +490,7 @@ export function createHttp(state: HostState, io: Io): HttpHost {
     #status = 200;
     readonly #headers: Fields;
     #body: OutgoingBody | undefined;
+    #sink: StreamedResponse | undefined;
     constructor(headers: Fields) {
       this.#headers = headers;
     }
@@ -423,18 +507,30 @@ export function createHttp(state: HostState, io: Io): HttpHost {
     body(): OutgoingBody {
       if (this.#body) throw undefined;
       this.#body = new OutgoingBody();
+      if (this.#sink) OutgoingBody.attach(this.#body, this.#sink);
       return this.#body;
     }
     static collect(r: OutgoingResponse): HttpResponse {
       return { status: r.#status, headers: Fields.text(r.#headers), body: OutgoingBody.bytes(r.#body) ?? new Uint8Array(0) };
+    }
+    /** Sends the head now with the body written so far, and the rest of the body as it comes. */
+    static stream(r: OutgoingResponse, sink: StreamedResponse): void {
+      r.#sink = sink;
+      const sofar = r.#body ? OutgoingBody.attach(r.#body, sink) : { chunks: [], finished: false };
+      sink.head(r.#status, Fields.text(r.#headers), sofar.chunks, sofar.finished);
     }
   }
 
   type Outcome = { tag: 'ok'; val: OutgoingResponse } | { tag: 'err'; val: HttpErrorCode };
   class ResponseOutparam {
     #outcome: Outcome | undefined;
+    readonly #sink: StreamedResponse | undefined;
+    constructor(sink?: StreamedResponse) {
+      this.#sink = sink;
+    }
     static set(param: ResponseOutparam, response: Outcome): void {
       param.#outcome = response;
+      if (param.#sink && response.tag === 'ok') OutgoingResponse.stream(response.val, param.#sink);
     }
     static outcome(param: ResponseOutparam): Outcome | undefined {
       return param.#outcome;
@@ -486,10 +582,15 @@ export function createHttp(state: HostState, io: Io): HttpHost {
   }
 
   return {
-    /** For the embedder: a request to hand to `incoming-handler.handle`, and the slot the guest answers in. */
-    incoming(init: HttpRequestInit): IncomingExchange {
-      const request = new IncomingRequest(init);
-      const outparam = new ResponseOutparam();
+    /**
+     * For the embedder: a request to hand to `incoming-handler.handle`, and the slot the guest
+     * answers in. With `streams`, the body is read from `streams.body` and the response goes to
+     * `streams.sink` as the guest produces it; otherwise `response()` collects it afterwards.
+     */
+    incoming(init: HttpRequestInit, streams?: HttpStreams): IncomingExchange {
+      const sink = streams && new StreamedResponse(streams.sink, state);
+      const request = new IncomingRequest(init, streams?.body);
+      const outparam = new ResponseOutparam(sink);
       return {
         request,
         outparam,
@@ -497,6 +598,14 @@ export function createHttp(state: HostState, io: Io): HttpHost {
           const outcome = ResponseOutparam.outcome(outparam);
           if (!outcome) return undefined;
           return outcome.tag === 'ok' ? OutgoingResponse.collect(outcome.val) : outcome.val;
+        },
+        complete() {
+          const outcome = ResponseOutparam.outcome(outparam);
+          if (!outcome) return { tag: 'unset' };
+          if (outcome.tag === 'err') return outcome;
+          // The handler is done: a body it left unfinished ends with what it wrote.
+          sink?.end();
+          return { tag: 'ok' };
         },
       };
     },

@@ -129,12 +129,8 @@ export interface WorkerLinks {
  * thread already validated; these stand-ins answer the same questions from the transferred data.
  */
 export function importConfig(portable: PortableConfig, links: WorkerLinks): ResolvedInstanceConfig {
-  const allowed = new Set(portable.allowedHostFunctions);
-  const capabilities = Object.freeze({
-    ...portable.capabilities,
-    allowsHostFunction: (module: string, name: string) => allowed.has(`${module}.${name}`),
-  }) as unknown as Capabilities;
-  const resourceLimits = Object.freeze({ ...portable.resourceLimits, maxPages: portable.maxPages }) as unknown as ResourceLimits;
+  const capabilities = standInCapabilities(portable.capabilities, portable.allowedHostFunctions);
+  const resourceLimits = standInLimits(portable.resourceLimits, portable.maxPages);
   const hostFunctions: HostFunctions = {};
   portable.hostFunctions.forEach(([module, name], index) => {
     (hostFunctions[module] ??= {})[name] = links.hostFunction(index, module, name);
@@ -160,4 +156,18 @@ export function importConfig(portable: PortableConfig, links: WorkerLinks): Reso
       onLog: portable.extism.forwardLogs ? (level, message) => links.log(level, message) : undefined,
     },
   };
+}
+
+/** A Capabilities object rebuilt from its data (`{ ...capabilities }`) without validating it again. */
+export function standInCapabilities(data: object, allowedHostFunctions: readonly string[]): Capabilities {
+  const allowed = new Set(allowedHostFunctions);
+  return Object.freeze({
+    ...data,
+    allowsHostFunction: (module: string, name: string) => allowed.has(`${module}.${name}`),
+  }) as unknown as Capabilities;
+}
+
+/** A ResourceLimits object rebuilt from its data (`{ ...limits }`) and its `maxPages`. */
+export function standInLimits(data: object, maxPages: number | null): ResourceLimits {
+  return Object.freeze({ ...data, maxPages }) as unknown as ResourceLimits;
 }

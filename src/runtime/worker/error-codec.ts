@@ -66,12 +66,16 @@ function encode(r: ErrorReport): string {
   return JSON.stringify({ ...r, message: cut(r.message, 4000), fields: undefined });
 }
 
-function decode(channel: Channel): ErrorReport {
+function parseReport(text: string): ErrorReport {
   try {
-    return JSON.parse(channel.readText()) as ErrorReport;
+    return JSON.parse(text) as ErrorReport;
   } catch {
     return { name: 'Trap', message: 'the worker thread sent an unreadable error report', fields: { code: 'TRAP', name: 'Trap', kind: 'unknown', wasmStack: [] } };
   }
+}
+
+function decode(channel: Channel): ErrorReport {
+  return parseReport(channel.readText());
 }
 
 function rebuild(r: ErrorReport): Error {
@@ -89,6 +93,17 @@ function rebuild(r: ErrorReport): Error {
   }
   Error.captureStackTrace(err, rebuild);
   return err;
+}
+
+// --- as text, for protocols of their own --------------------------------------------------------
+
+/** An error as text that `decodeError` turns back into an error of the same class and fields. */
+export function encodeError(err: unknown): string {
+  return encode(report(err));
+}
+
+export function decodeError(text: string): Error {
+  return rebuild(parseReport(text));
 }
 
 // --- worker side ------------------------------------------------------------------------------

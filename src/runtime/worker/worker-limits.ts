@@ -1,6 +1,8 @@
 /**
- * The V8 limits a worker thread is started with. They are fixed for the life of a thread, so the pool
- * keeps warm workers per distinct set of limits; values are rounded to keep that number small.
+ * How a guest's ResourceLimits split between a worker thread and the main thread: the V8 limits the
+ * thread is started with (fixed for its life, so the pool keeps warm workers per distinct set of
+ * limits; values are rounded to keep that number small), and the limits the guest is instrumented
+ * for inside it (everything but deadlines, which the main thread enforces by terminating it).
  */
 import type { ResourceLimits } from '../../security/resource-limits.ts';
 
@@ -38,4 +40,26 @@ export function workerLimits(limits: ResourceLimits): WorkerLimits {
 /** A key identifying threads started with the same limits. */
 export function limitsKey(limits: WorkerLimits): string {
   return `${limits.stackSizeMb ?? '-'}/${limits.maxOldGenerationSizeMb ?? '-'}`;
+}
+
+/**
+ * Node stops a worker that exhausts its heap cleanly only when the failing allocation fits in a small
+ * grace (16 MB); a single larger one aborts the whole process. Table growth allocates the whole table
+ * at once, so tables are held to a size whose backing array stays well under that.
+ */
+const MAX_WORKER_TABLE_ELEMENTS = 1_000_000;
+
+/**
+ * The limits the worker enforces itself. Deadlines are enforced by terminating the thread, so the
+ * guest needs no instrumentation for them.
+ */
+export function limitsInWorker(limits: ResourceLimits): ResourceLimits {
+  const tables = limits.memory.maxTableElements;
+  const deadlines = limits.time.callTimeoutMs !== null || limits.time.instanceLifetimeMs !== null;
+  const bigTables = tables === null || tables > MAX_WORKER_TABLE_ELEMENTS;
+  if (!deadlines && !bigTables) return limits;
+  return limits.with({
+    time: { callTimeoutMs: null, instanceLifetimeMs: null },
+    memory: { maxTableElements: bigTables ? MAX_WORKER_TABLE_ELEMENTS : tables },
+  });
 }

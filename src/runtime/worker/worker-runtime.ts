@@ -12,7 +12,7 @@ import { Meter } from '../limits/meter.ts';
 import type { ResolvedInstanceConfig, RuntimeObserver, WasmInstance, WasmModule, WasmRuntime } from '../types.ts';
 import { exportConfig } from './config-transfer.ts';
 import { WorkerInstance } from './worker-instance.ts';
-import { workerLimits } from './worker-limits.ts';
+import { limitsInWorker, workerLimits } from './worker-limits.ts';
 import { WorkerPool } from './worker-pool.ts';
 
 export interface WorkerRuntimeOptions {
@@ -63,28 +63,6 @@ export class WorkerRuntime implements WasmRuntime {
     this.closed = true;
     await this.pool.close();
   }
-}
-
-/**
- * Node stops a worker that exhausts its heap cleanly only when the failing allocation fits in a small
- * grace (16 MB); a single larger one aborts the whole process. Table growth allocates the whole table
- * at once, so tables are held to a size whose backing array stays well under that.
- */
-const MAX_WORKER_TABLE_ELEMENTS = 1_000_000;
-
-/**
- * The limits the worker enforces itself. Deadlines are enforced by terminating the thread, so the
- * guest needs no instrumentation for them.
- */
-function limitsInWorker(limits: ResourceLimits): ResourceLimits {
-  const tables = limits.memory.maxTableElements;
-  const deadlines = limits.time.callTimeoutMs !== null || limits.time.instanceLifetimeMs !== null;
-  const bigTables = tables === null || tables > MAX_WORKER_TABLE_ELEMENTS;
-  if (!deadlines && !bigTables) return limits;
-  return limits.with({
-    time: { callTimeoutMs: null, instanceLifetimeMs: null },
-    memory: { maxTableElements: bigTables ? MAX_WORKER_TABLE_ELEMENTS : tables },
-  });
 }
 
 class WorkerModule implements WasmModule {

@@ -36,18 +36,7 @@ export class WorkerThread {
   constructor(limits: WorkerLimits) {
     this.limits = limits;
     this.key = limitsKey(limits);
-    this.worker = new Worker(ENTRY, {
-      name: 'wasm-sandbox',
-      workerData: this.channel.buffer,
-      execArgv: EXEC_ARGV,
-      // The same live environment as the main thread: WASI's env.inherit reads it from here.
-      env: SHARE_ENV,
-      resourceLimits: { ...limits },
-    });
-    this.worker.unref();
-    this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
-    this.worker.on('error', (err) => this.died(this.crashError(err)));
-    this.worker.on('exit', (code) => this.died(new Trap('unknown', `the worker thread exited unexpectedly (exit code ${code})`)));
+    ({ worker: this.worker, exited: this.exited } = startGuestThread(ENTRY, 'wasm-sandbox', this.channel.buffer, limits, (error) => this.died(error)));
     // Not held while starting: a spare thread warming up must not keep the process alive; whoever
     // awaits `ready` holds it.
     this.ready = this.channel.waitAsync(0, () => this.death !== undefined).then((turn) => {
@@ -106,12 +95,28 @@ export class WorkerThread {
     for (const listener of this.deathListeners) listener(error);
     this.deathListeners.clear();
   }
+}
 
-  private crashError(err: Error): WasmSandboxError {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY') {
-      const max = (this.limits.maxOldGenerationSizeMb ?? 0) * MiB;
-      return new ResourceLimitExceeded('memory', max, max, `the worker thread ran out of JavaScript heap and was stopped: ${err.message}`);
-    }
-    return new Trap('unknown', `the worker thread crashed: ${err.message}`, { cause: err });
+/** What a worker thread's 'error' event means for whoever was waiting on it. */
+/**
+ * Starts a thread that runs guests under `limits`: with only the flags its entry needs, the main
+ * thread's live environment (a guest's inherited variables are read there), and unreferenced, so an
+ * idle thread never keeps the process alive. Its death (crash, heap exhaustion, exit) reaches `died`
+ * as a typed error; `exited` settles when it is gone.
+ */
+export function startGuestThread(entry: URL, name: string, workerData: unknown, limits: WorkerLimits, died: (error: WasmSandboxError) => void): { worker: Worker; exited: Promise<void> } {
+  const worker = new Worker(entry, { name, workerData, execArgv: EXEC_ARGV, env: SHARE_ENV, resourceLimits: { ...limits } });
+  worker.unref();
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  worker.on('error', (err) => died(workerCrashError(err, limits)));
+  worker.on('exit', (code) => died(new Trap('unknown', `the worker thread exited unexpectedly (exit code ${code})`)));
+  return { worker, exited };
+}
+
+function workerCrashError(err: Error, limits: WorkerLimits): WasmSandboxError {
+  if ((err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY') {
+    const max = (limits.maxOldGenerationSizeMb ?? 0) * MiB;
+    return new ResourceLimitExceeded('memory', max, max, `the worker thread ran out of JavaScript heap and was stopped: ${err.message}`);
   }
+  return new Trap('unknown', `the worker thread crashed: ${err.message}`, { cause: err });
 }

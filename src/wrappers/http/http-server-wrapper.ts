@@ -15,6 +15,7 @@ import { RequestBodyTooLarge, StreamedBody, type HttpBackend } from './backend.t
 import { WagiBackend } from './wagi-backend.ts';
 import { MalformedResponse } from './wagi.ts';
 import { WasiHttpBackend } from './wasi-http-backend.ts';
+import { WasiHttpWorkerBackend } from './wasi-http-worker-backend.ts';
 
 export interface HttpServerWrapperOptions {
   /** Where JSON-lines access logs go: a stream, a file path, or false (default) for none. */
@@ -22,9 +23,12 @@ export interface HttpServerWrapperOptions {
 }
 
 export interface PoolOptions {
-  /** Idle instances kept ready: warm worker threads for WAGI, reusable instances for components. Default 2. */
+  /**
+   * Kept ready while idle: warm worker threads (a component's each hold an instance), or on the
+   * inprocess runtime, reusable component instances. Default 2.
+   */
   maxInstances?: number;
-  /** Requests handled at once; beyond it the server answers 503 with Retry-After. Default 16. */
+  /** Requests handled at once (and worker threads at most); beyond it the server answers 503 with Retry-After. Default 16. */
   maxConcurrency?: number;
   /** Components: serve later requests with an instance that answered cleanly (default true). WAGI guests run once per request. */
   reuse?: boolean;
@@ -47,7 +51,13 @@ export interface HttpServerConfig {
   maxRequestBodyBytes?: number | string;
   /** Deadline for one request's guest (504 beyond it). Default 10 s. */
   requestTimeoutMs?: number | string;
-  /** WAGI guests: `worker` (default) runs each request's guest on a worker thread; `inprocess` on the server's thread, fastest. Components run in-process. */
+  /**
+   * `worker` (default): each request's guest runs on a worker thread, with both bodies streamed and a
+   * hard stop at the deadline (the thread is terminated) while other threads go on serving.
+   * `inprocess`: on the server's thread, where a guest cannot wait for the network, so a component's
+   * request and response bodies are whole, and a request that loops holds every other one up until
+   * its deadline stops it.
+   */
   runtime?: RuntimeKind;
   /** Components: where transpiled output is cached (see ComponentRuntime). */
   cacheDir?: string;
@@ -132,9 +142,11 @@ export class HttpServerWrapper {
     const maxBody = parseSize(config.maxRequestBodyBytes ?? 1024 * 1024, 'maxRequestBodyBytes');
     const capabilities = Capabilities.from(config.capabilities);
     const resourceLimits = ResourceLimits.from(config.resourceLimits).with({ time: { callTimeoutMs: requestTimeoutMs } });
+    const runtime = config.runtime ?? 'worker';
+    if (runtime !== 'worker' && runtime !== 'inprocess') throw new InvalidArguments(`runtime must be 'worker' or 'inprocess', got ${String(runtime)}`);
     const backend = info.kind === 'component'
-      ? await wasiHttpBackend(bytes, capabilities, resourceLimits, { reuse: pool.reuse ?? true, maxIdle: maxInstances }, config.cacheDir)
-      : await wagiBackend(bytes, info, capabilities, resourceLimits, config.runtime ?? 'worker', maxInstances);
+      ? await wasiHttpBackend(bytes, capabilities, resourceLimits, runtime, { reuse: pool.reuse ?? true, maxInstances, maxConcurrency }, config.cacheDir)
+      : await wagiBackend(bytes, info, capabilities, resourceLimits, runtime, maxInstances);
     const id = `server-${this.next++}`;
     const server: RunningServer = {
       id,
@@ -216,7 +228,8 @@ export class HttpServerWrapper {
       outcome = why;
       if (res.headersSent) {
         // Too late for a status: cut the response so the client sees it incomplete rather than whole.
-        res.destroy();
+        // One that went out whole before the failure (a guest that fails after finishing its answer) stands.
+        if (!res.writableEnded) res.destroy();
         return;
       }
       res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...extra });
@@ -301,14 +314,21 @@ async function wagiBackend(bytes: Uint8Array, info: ReturnType<typeof inspect>, 
   }
 }
 
-async function wasiHttpBackend(bytes: Uint8Array, capabilities: Capabilities, limits: ResourceLimits, pool: { reuse: boolean; maxIdle: number }, cacheDir: string | undefined): Promise<HttpBackend> {
+async function wasiHttpBackend(
+  bytes: Uint8Array, capabilities: Capabilities, limits: ResourceLimits, kind: RuntimeKind, pool: { reuse: boolean; maxInstances: number; maxConcurrency: number },
+  cacheDir: string | undefined,
+): Promise<HttpBackend> {
   const runtime = await ComponentRuntime.create(capabilities, limits, { cacheDir });
   try {
     const component = await runtime.createComponentModule(bytes);
     if (!component.exportNames.some((n) => n.replace(/@[^@/]*$/, '') === 'wasi:http/incoming-handler')) {
       throw new InvalidArguments('the component does not export wasi:http/incoming-handler');
     }
-    return new WasiHttpBackend(runtime, component, capabilities, limits, pool);
+    if (kind === 'inprocess') return new WasiHttpBackend(runtime, component, capabilities, limits, { reuse: pool.reuse, maxIdle: pool.maxInstances });
+    // The threads receive the component prepared here; this runtime has no instances to keep.
+    const backend = await WasiHttpWorkerBackend.create(component, capabilities, limits, { reuse: pool.reuse, warm: pool.maxInstances, max: pool.maxConcurrency });
+    runtime.close();
+    return backend;
   } catch (err) {
     runtime.close();
     throw err;

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { isHopByHop } from './http-headers.ts';
 
 /**
  * The WAGI convention (CGI for WebAssembly): the request travels as environment variables plus the
@@ -62,8 +63,6 @@ export interface ParsedHead {
 export class MalformedResponse extends Error {}
 
 const MAX_HEAD_BYTES = 64 * 1024;
-/** Hop-by-hop headers belong to the server's connection, not the guest's response. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer', 'content-length']);
 
 /**
  * Incremental parser for the guest's stdout: buffers until the blank line ending the headers, then
@@ -127,7 +126,7 @@ function parseHead(text: string): ParsedHead {
       status = code;
       continue;
     }
-    if (HOP_BY_HOP.has(lower)) continue;
+    if (isHopByHop(lower)) continue;
     if (lower === 'location') location = true;
     headers.push([name, value]);
   }

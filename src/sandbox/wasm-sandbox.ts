@@ -353,12 +353,13 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
 }
 
 async function createRuntime(kind: RuntimeKind, observer: RuntimeObserver, options: SandboxOptions): Promise<WasmRuntime> {
+  const store = options.cacheDir === undefined ? undefined : new InstrumentedStore(options.cacheDir);
   switch (kind) {
     case 'inprocess':
-      return new InProcessRuntime(observer, options.cacheDir === undefined ? undefined : new InstrumentedStore(options.cacheDir));
+      return new InProcessRuntime(observer, store);
     case 'worker': {
       const { WorkerRuntime } = await import('../runtime/worker/worker-runtime.ts');
-      return new WorkerRuntime(observer, { poolSize: options.workerPoolSize });
+      return new WorkerRuntime(observer, { poolSize: options.workerPoolSize, store });
     }
     default:
       throw new InvalidArguments(`unknown runtime '${String(kind)}'; expected 'inprocess' or 'worker'`);

@@ -85,27 +85,29 @@ test('a cache directory others can write to is not used', () => {
   assert.equal(new InstrumentedStore(dir).get(LIMITS, GROW_ONLY), undefined, 'an entry others can write is not read');
 });
 
-test('instances built from stored variants enforce the same limits', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'istore-'));
-  const limits = { memory: { maxMemoryBytes: '1MiB' } };
-  let inode: number | undefined;
-  for (const round of ['cold', 'from disk']) {
-    const sandbox = await WasmSandbox.create({ cacheDir: dir });
-    const moduleId = await sandbox.loadModule(LIMITS);
-    const id = await sandbox.createInstance(moduleId, { resourceLimits: limits });
-    const refused: unknown[] = [];
-    sandbox.on('limit', (e) => refused.push(e.error));
-    assert.equal(await sandbox.callFunction(id, 'grow', [100]), -1, `${round}: grow past 1 MiB refused`);
-    assert.ok(refused[0] instanceof ResourceLimitExceeded, `${round}: the refusal is reported`);
-    await sandbox.close();
-    const files = entries(dir);
-    assert.equal(files.length, 1, `${round}: one entry`);
-    // Entries are renamed into place, so a rewrite would show as a new inode.
-    const ino = statSync(join(dir, 'instrumented', files[0])).ino;
-    if (inode !== undefined) assert.equal(ino, inode, 'the second sandbox read the entry instead of rewriting the module');
-    inode = ino;
-  }
-});
+for (const runtime of ['inprocess', 'worker'] as const) {
+  test(`${runtime} instances built from stored variants enforce the same limits`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'istore-'));
+    const limits = { memory: { maxMemoryBytes: '1MiB' } };
+    let inode: number | undefined;
+    for (const round of ['cold', 'from disk']) {
+      const sandbox = await WasmSandbox.create({ runtime, cacheDir: dir });
+      const moduleId = await sandbox.loadModule(LIMITS);
+      const id = await sandbox.createInstance(moduleId, { resourceLimits: limits });
+      const refused: unknown[] = [];
+      sandbox.on('limit', (e) => refused.push(e.error));
+      assert.equal(await sandbox.callFunction(id, 'grow', [100]), -1, `${round}: grow past 1 MiB refused`);
+      assert.ok(refused[0] instanceof ResourceLimitExceeded, `${round}: the refusal is reported`);
+      await sandbox.close();
+      const files = entries(dir);
+      assert.equal(files.length, 1, `${round}: one entry`);
+      // Entries are renamed into place, so a rewrite would show as a new inode.
+      const ino = statSync(join(dir, 'instrumented', files[0])).ino;
+      if (inode !== undefined) assert.equal(ino, inode, 'the second sandbox read the entry instead of rewriting the module');
+      inode = ino;
+    }
+  });
+}
 
 test('wasm-sandbox run keeps the rewrite in the cache directory unless told not to', () => {
   const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));

@@ -14,6 +14,7 @@ import { exportConfig } from './config-transfer.ts';
 import { WorkerInstance } from './worker-instance.ts';
 import { limitsInWorker, workerLimits } from './worker-limits.ts';
 import { WorkerPool } from './worker-pool.ts';
+import type { InstrumentedStore } from '../limits/instrumented-store.ts';
 
 export interface WorkerRuntimeOptions {
   /**
@@ -22,6 +23,8 @@ export interface WorkerRuntimeOptions {
    * need them, until they have been idle a few seconds. 0 starts a thread for every instance.
    */
   poolSize?: number;
+  /** Keeps instrumented modules between processes (see `SandboxOptions.cacheDir`). */
+  store?: InstrumentedStore;
 }
 
 const MAX_POOL_SIZE = 64;
@@ -30,6 +33,7 @@ export class WorkerRuntime implements WasmRuntime {
   readonly kind = 'worker' as const;
   private readonly observer: RuntimeObserver;
   private readonly pool: WorkerPool;
+  private readonly store: InstrumentedStore | undefined;
   private warmed = false;
   private closed = false;
 
@@ -40,6 +44,7 @@ export class WorkerRuntime implements WasmRuntime {
     }
     this.observer = observer;
     this.pool = new WorkerPool(poolSize);
+    this.store = options.store;
   }
 
   /** Compiles here, once; threads receive the compiled module, which they share without recompiling. */
@@ -56,7 +61,7 @@ export class WorkerRuntime implements WasmRuntime {
       this.warmed = true;
       this.pool.warm(workerLimits(ResourceLimits.default()));
     }
-    return new WorkerModule(module, bytes, info, this.pool, this.observer);
+    return new WorkerModule(module, bytes, info, this.pool, this.observer, this.store);
   }
 
   async close(): Promise<void> {
@@ -72,13 +77,13 @@ class WorkerModule implements WasmModule {
   private readonly observer: RuntimeObserver;
   private readonly variants: InstrumentationCache;
 
-  constructor(module: WebAssembly.Module, bytes: Uint8Array, info: ModuleInfo, pool: WorkerPool, observer: RuntimeObserver) {
+  constructor(module: WebAssembly.Module, bytes: Uint8Array, info: ModuleInfo, pool: WorkerPool, observer: RuntimeObserver, store: InstrumentedStore | undefined) {
     this.module = module;
     this.info = info;
     this.pool = pool;
     this.observer = observer;
     // The caller may reuse its buffer; instrumentation reads the bytes later.
-    this.variants = new InstrumentationCache(bytes.slice());
+    this.variants = new InstrumentationCache(bytes.slice(), store);
   }
 
   async instantiate(instanceId: string, config: ResolvedInstanceConfig): Promise<WasmInstance> {

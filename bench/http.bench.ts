@@ -97,11 +97,16 @@ export default async function httpBench(): Promise<void> {
     }
   }
 
-  // Soak: a long run against one server; errors must stay at zero and memory must level off.
+  // Soak: a long run against one server per kind of guest; errors must stay at zero and memory must
+  // level off (RSS covers the worker threads too).
   const soakSeconds = Number(process.env.HTTP_SOAK_SECONDS ?? 60);
-  if (soakSeconds > 0) {
+  const soaks = [
+    { what: 'WAGI hello, inprocess', path: APP, runtime: 'inprocess' as const },
+    { what: 'wasi:http hello component, worker threads', path: HELLO, runtime: 'worker' as const },
+  ];
+  for (const c of soakSeconds > 0 ? soaks : []) {
     const wrapper = new HttpServerWrapper();
-    const id = await wrapper.startServer({ path: APP, runtime: 'inprocess', pool: { maxConcurrency: 64 } });
+    const id = await wrapper.startServer({ path: c.path, runtime: c.runtime, pool: { maxConcurrency: 64 } });
     const url = `${wrapper.address(id).url}/hello`;
     await autocannon({ url, connections: 10, duration: 5 });
     const rssBefore = process.memoryUsage().rss;
@@ -109,7 +114,8 @@ export default async function httpBench(): Promise<void> {
     const rssAfter = process.memoryUsage().rss;
     await wrapper.close();
     const growth = (rssAfter - rssBefore) / rssBefore;
-    rows.push(`| soak: ${soakSeconds} s of WAGI hello, inprocess | ${soak.requests.total} requests, ${soak.errors + soak.timeouts + soak.non2xx} failed; RSS ${(rssBefore / 1048576).toFixed(0)} → ${(rssAfter / 1048576).toFixed(0)} MiB (${(growth * 100).toFixed(1)}%) | | | 0 errors, RSS growth < 10% ${soak.errors + soak.timeouts + soak.non2xx === 0 && growth < 0.1 ? '✓' : '✗'} |`);
+    const failed = soak.errors + soak.timeouts + soak.non2xx;
+    rows.push(`| soak: ${soakSeconds} s of ${c.what} | ${soak.requests.total} requests, ${failed} failed; RSS ${(rssBefore / 1048576).toFixed(0)} → ${(rssAfter / 1048576).toFixed(0)} MiB (${(growth * 100).toFixed(1)}%) | | | 0 errors, RSS growth < 10% ${failed === 0 && growth < 0.1 ? '✓' : '✗'} |`);
   }
   console.log(`\n## HTTP (autocannon, 10 connections, ${DURATION_S} s, loopback)`);
   console.log('| what | ours | plain node:http | ratio | goal |');

@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ let outdir: string;
 
 before(() => {
   // Inside the package: the CLI reads the policy schema and resolves dependencies from there.
+  mkdirSync(join(root, 'dist'), { recursive: true });
   outdir = mkdtempSync(join(root, 'dist', 'test-bundle-'));
   const r = spawnSync(process.execPath, [join(root, 'scripts', 'bundle.ts'), '--outdir', outdir], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);

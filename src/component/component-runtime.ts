@@ -10,7 +10,8 @@ import { Capabilities, type CapabilitiesInit } from '../security/capabilities.ts
 import { ResourceLimits, type ResourceLimitsInit } from '../security/resource-limits.ts';
 import { ComponentInstance, type ComponentInstanceOptions } from './component-instance.ts';
 import { ComponentModule } from './component-module.ts';
-import { contentHash, defaultCacheDir, TranspileCache, type CacheStats } from './transpile-cache.ts';
+import { defaultCacheDir } from '../cache-dir.ts';
+import { contentHash, TranspileCache, type CacheStats } from './transpile-cache.ts';
 import { decodeComponent } from './wit/decode-component.ts';
 import { componentInterfaces } from './wit/interfaces.ts';
 

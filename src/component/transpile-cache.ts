@@ -15,7 +15,6 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InvalidModule } from '../errors.ts';
-export { defaultCacheDir } from '../cache-dir.ts';
 import { GLUE_TRANSFORM_VERSION, transformGlue } from './glue-transform.ts';
 
 /** jco's generated `instantiate`. */

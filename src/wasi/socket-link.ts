@@ -7,14 +7,13 @@
  */
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { InvalidArguments, Trap } from '../errors.ts';
+import { THREAD_EXEC_ARGV } from '../runtime/thread-exec-argv.ts';
 import {
   CTL_EVENT, CTL_GONE, CTL_REPLY, CTL_WORDS, STARTUP_ID, type HelperData, type ListenerSpec, type Reply, type Request,
 } from './socket-protocol.ts';
 
 // Run from source the helper is TypeScript, from dist JavaScript: follow whatever this file is.
 const ENTRY = new URL(`./socket-helper${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
-// As for the worker runtime's threads: the embedder's preloads and main-script flags stay out.
-const EXEC_ARGV = process.execArgv.filter((flag) => /^--(no-)?experimental-(strip|transform)-types$/.test(flag));
 
 /** Starting a thread and binding takes ~0.1 s; the margin is for loaded machines. */
 const STARTUP_MS = 15_000;
@@ -59,7 +58,7 @@ export class SocketLink {
     const { MessageChannel, Worker } = process.getBuiltinModule('node:worker_threads');
     const { port1, port2 } = new MessageChannel();
     const data: HelperData = { ctl, port: port2, listeners: specs.map((s) => ({ host: s.host, port: s.port })), lingerMs: LINGER_MS };
-    const worker = new Worker(ENTRY, { name: 'wasm-sandbox-sockets', workerData: data, transferList: [port2], execArgv: EXEC_ARGV });
+    const worker = new Worker(ENTRY, { name: 'wasm-sandbox-sockets', workerData: data, transferList: [port2], execArgv: THREAD_EXEC_ARGV });
     worker.unref();
     // Errors arrive on this thread's event loop, which a running guest may hold for a long time; the
     // waits below notice a dead helper on their own, so this only keeps the event from crashing the host.

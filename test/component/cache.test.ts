@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TranspileCache, defaultCacheDir } from '../../src/component/transpile-cache.ts';
+import { defaultCacheDir } from '../../src/cache-dir.ts';
+import { TranspileCache } from '../../src/component/transpile-cache.ts';
 import { fixturePath, runtime } from './helpers.ts';
 
 test('a second load of the same bytes does not transpile again: memory, then disk', async () => {

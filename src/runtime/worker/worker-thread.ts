@@ -5,6 +5,7 @@
  */
 import { SHARE_ENV, Worker } from 'node:worker_threads';
 import { ResourceLimitExceeded, Trap, type WasmSandboxError } from '../../errors.ts';
+import { THREAD_EXEC_ARGV } from '../thread-exec-argv.ts';
 import { Channel, REPLY_READY } from './channel.ts';
 import { limitsKey, type WorkerLimits } from './worker-limits.ts';
 
@@ -13,12 +14,6 @@ const MiB = 1024 * 1024;
 // Run from source the entry is TypeScript, from dist JavaScript: follow whatever this file is.
 const ENTRY = new URL(`./worker-entry${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
-/**
- * Workers inherit the process's flags by default, which would run the embedder's preloads
- * (--import, --require) next to the guest and break on flags meant for the main script alone
- * (--input-type, --eval). Only what loading the entry itself may need is passed on.
- */
-const EXEC_ARGV = process.execArgv.filter((flag) => /^--(no-)?experimental-(strip|transform)-types$/.test(flag));
 
 export class WorkerThread {
   readonly channel = new Channel();
@@ -105,7 +100,7 @@ export class WorkerThread {
  * as a typed error; `exited` settles when it is gone.
  */
 export function startGuestThread(entry: URL, name: string, workerData: unknown, limits: WorkerLimits, died: (error: WasmSandboxError) => void): { worker: Worker; exited: Promise<void> } {
-  const worker = new Worker(entry, { name, workerData, execArgv: EXEC_ARGV, env: SHARE_ENV, resourceLimits: { ...limits } });
+  const worker = new Worker(entry, { name, workerData, execArgv: THREAD_EXEC_ARGV, env: SHARE_ENV, resourceLimits: { ...limits } });
   worker.unref();
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   worker.on('error', (err) => died(workerCrashError(err, limits)));

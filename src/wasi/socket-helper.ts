@@ -208,7 +208,8 @@ function serve(r: Request): Reply | undefined {
       if (c === undefined) return { id: r.id, code: 'EAGAIN' };
       const sock = nextSock++;
       conns.set(sock, c);
-      return { id: r.id, sock };
+      const { remoteAddress, remotePort } = c.socket;
+      return { id: r.id, sock, remote: remoteAddress === undefined || remotePort === undefined ? undefined : { host: remoteAddress, port: remotePort } };
     }
     case 'recv': {
       const c = conns.get(r.sock);
@@ -279,7 +280,8 @@ function serve(r: Request): Reply | undefined {
       });
       const sock = nextSock++;
       conns.set(sock, c);
-      return { id: r.id, sock };
+      const { remoteAddress, remotePort } = c.socket;
+      return { id: r.id, sock, remote: remoteAddress === undefined || remotePort === undefined ? undefined : { host: remoteAddress, port: remotePort } };
     }
     case 'conn-info': {
       const c = conns.get(r.sock);

@@ -98,6 +98,7 @@ export interface Reply {
   /** conn-info: the connection is not established yet (and has not failed). */
   connecting?: boolean;
   local?: { host: string; port: number };
+  /** conn-info, accept: the peer. */
   remote?: { host: string; port: number };
   /** listen: the new listener's index, for accept, poll and close-listener. */
   listener?: number;

@@ -1,6 +1,7 @@
-import { networkAllows } from '../component/wasi/network-policy.ts';
 import { InvalidArguments, ResourceLimitExceeded, SecurityViolation } from '../errors.ts';
-import type { Capabilities } from '../security/capabilities.ts';
+import { canonicalIp } from '../host/addresses.ts';
+import { checkNetwork, describePolicy } from '../host/network.ts';
+import type { Capabilities, NetworkPolicy } from '../security/capabilities.ts';
 import { CONNECTION_RIGHTS, FDFLAGS, FILETYPE, LISTENER_RIGHTS, RIFLAGS, RIGHTS, SDFLAGS } from './constants.ts';
 import type { WasiContext } from './context.ts';
 import { ERRNO, errnoOf, fail } from './errno.ts';
@@ -35,15 +36,23 @@ function errnoOfCode(code: string): number {
   return errnoOf({ code }) ?? ERRNO.IO;
 }
 
-function display(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+/** The address a listener binds: an IP address (`localhost` stands for 127.0.0.1); undefined for anything else. */
+export function listenerHost(host: string): string | undefined {
+  return host.trim().toLowerCase() === 'localhost' ? '127.0.0.1' : canonicalIp(host);
+}
+
+/** Why the network grant refuses listening on `spec` (an address from listenerHost), or undefined when it allows it. */
+export function listenerRefusal(spec: ListenerSpec, network: NetworkPolicy): string | undefined {
+  const verdict = checkNetwork(network, { use: 'listen', address: spec.host, port: spec.port });
+  return verdict.allowed ? undefined : verdict.detail;
 }
 
 /**
  * Validates the listeners an embedder asked for and checks each against the network grant (the
- * address as requested: port 0 needs `host:0` or `host:*` in an allow list). A refusal is thrown as
- * SecurityViolation, so the instance is never created; it is the embedder's error, not a guest's
- * attempt, so it is not also passed to onViolation (the sandbox reports it as an event once).
+ * address as requested: port 0 needs `host:0` or `host:*` in an allow list). What is bound is what
+ * was checked. A refusal is thrown as SecurityViolation, so the instance is never created; it is
+ * the embedder's error, not a guest's attempt, so it is not also passed to onViolation (the
+ * sandbox reports it as an event once).
  */
 export function checkListeners(specs: unknown, caps: Capabilities): ListenerSpec[] {
   if (!Array.isArray(specs)) throw new InvalidArguments('wasi.listeners must be an array of { host, port }');
@@ -55,12 +64,11 @@ export function checkListeners(specs: unknown, caps: Capabilities): ListenerSpec
     if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
       throw new InvalidArguments(`${where}.port must be an integer from 0 to 65535 (0 picks a free port)`);
     }
-    const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-    if (!networkAllows(caps.network, bare, port)) {
-      const policy = typeof caps.network === 'string' ? `'${caps.network}'` : `allow [${caps.network.allow.join(', ')}]`;
-      throw new SecurityViolation('network', `listening on ${display(bare, port)} is not allowed by the network policy (${policy})`);
-    }
-    return { host: bare, port };
+    const address = listenerHost(host);
+    if (address === undefined) throw new InvalidArguments(`${where}.host must be an IP address or localhost, got '${host}'`);
+    const refusal = listenerRefusal({ host: address, port }, caps.network);
+    if (refusal !== undefined) throw new SecurityViolation('network', `${refusal} (${describePolicy(caps.network)})`);
+    return { host: address, port };
   });
 }
 
@@ -73,13 +81,15 @@ export class Sockets {
   readonly listeners: readonly ListenerAddress[];
   private readonly ctx: WasiContext;
   private readonly link: SocketLink;
+  private readonly network: NetworkPolicy;
   private readonly onLimit: (error: ResourceLimitExceeded) => void;
   /** Set once a refusal at the connection limit was reported, until a connection closes. */
   private limitReported = false;
 
-  private constructor(ctx: WasiContext, link: SocketLink, firstFd: number, onLimit: (error: ResourceLimitExceeded) => void) {
+  private constructor(ctx: WasiContext, link: SocketLink, firstFd: number, network: NetworkPolicy, onLimit: (error: ResourceLimitExceeded) => void) {
     this.ctx = ctx;
     this.link = link;
+    this.network = network;
     this.onLimit = onLimit;
     this.listeners = link.addresses.map((a, index) => {
       const fd = firstFd + index;
@@ -92,8 +102,8 @@ export class Sockets {
   }
 
   /** Binds `specs` (already checked) on a new helper thread and places them as descriptors firstFd, firstFd + 1, … */
-  static open(ctx: WasiContext, specs: readonly ListenerSpec[], firstFd: number, onLimit: (error: ResourceLimitExceeded) => void): Sockets {
-    return new Sockets(ctx, SocketLink.start(specs, ctx), firstFd, onLimit);
+  static open(ctx: WasiContext, specs: readonly ListenerSpec[], firstFd: number, network: NetworkPolicy, onLimit: (error: ResourceLimitExceeded) => void): Sockets {
+    return new Sockets(ctx, SocketLink.start(specs, ctx), firstFd, network, onLimit);
   }
 
   /** Ends every socket; see SocketLink.close. Later releases of socket descriptors are no-ops for the helper. */
@@ -130,10 +140,16 @@ export class Sockets {
     fds.reserve();
     const link = this.link;
     const sock = this.blocking(listener, () => {
-      const r = link.request({ op: 'accept', listener: listener.socket! });
-      if (r.code === 'EAGAIN') return undefined;
-      if (r.code !== undefined) fail(errnoOfCode(r.code));
-      return r.sock!;
+      for (;;) {
+        const r = link.request({ op: 'accept', listener: listener.socket! });
+        if (r.code === 'EAGAIN') return undefined;
+        if (r.code !== undefined) fail(errnoOfCode(r.code));
+        // A peer the grant does not cover never reaches the guest: its connection is closed and the next one taken.
+        const verdict = checkNetwork(this.network, { use: 'accept', address: r.remote?.host ?? '', port: r.remote?.port ?? 0 });
+        if (verdict.allowed) return r.sock!;
+        this.ctx.violation('network', verdict.detail);
+        link.post({ op: 'close', sock: r.sock! });
+      }
     });
     const entry = socketEntry('socket', sock, listener.rightsInheriting & CONNECTION_RIGHTS, 0, fdflags);
     entry.release = () => {

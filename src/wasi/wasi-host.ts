@@ -122,7 +122,7 @@ export class WasiHost {
 
   private openListeners(specs: ListenerSpec[], firstFd: number, options: WasiHostOptions): void {
     try {
-      this.ctx.sockets = Sockets.open(this.ctx, specs, firstFd, options.onLimit ?? noop);
+      this.ctx.sockets = Sockets.open(this.ctx, specs, firstFd, options.capabilities.network, options.onLimit ?? noop);
       options.onListening?.(this.listenerAddresses());
     } catch (err) {
       this.close();

@@ -5,7 +5,8 @@ import { loadPolicy } from '../../security/policy.ts';
 import { ResourceLimits } from '../../security/resource-limits.ts';
 import { parseDuration, parseSize } from '../../security/units.ts';
 import { CliWrapper } from '../../wrappers/cli-wrapper.ts';
-import { networkAllows } from '../../component/wasi/network-policy.ts';
+import { formatHostPort } from '../../host/network.ts';
+import { listenerHost, listenerRefusal } from '../../wasi/sockets.ts';
 import type { ListenerSpec } from '../../wasi/socket-protocol.ts';
 import { hostPortOption, parseArgs, parseDirMapping, UsageError, type OptionSpec } from '../args.ts';
 import { exitFor } from '../exit-codes.ts';
@@ -151,24 +152,25 @@ export function runPolicy(options: Map<string, string[]>, defaults: { cli: boole
   return { capabilities, resourceLimits };
 }
 
-function hostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 /**
  * The listeners `--listen` asks for, and the capabilities widened to allow them: asking for a
  * listener is granting it, as with wasmtime's --tcplisten. Exported for tests.
  */
 export function listenGrant(values: readonly string[], capabilities: Capabilities): { listeners: ListenerSpec[]; capabilities: Capabilities } {
-  const listeners = values.map((v) => hostPortOption('listen', v));
+  const listeners = values.map((v) => {
+    const { host, port } = hostPortOption('listen', v);
+    const address = listenerHost(host);
+    if (address === undefined) throw new UsageError(`--listen ${v}: the host must be an IP address or localhost`);
+    return { host: address, port };
+  });
   const network = capabilities.network;
-  const missing = listeners.filter((l) => !networkAllows(network, l.host, l.port));
+  const missing = listeners.filter((l) => listenerRefusal(l, network) !== undefined);
   if (missing.length === 0) return { listeners, capabilities };
   // 'loopback' cannot be written as an allow list, so it cannot be widened by one address.
   if (network === 'loopback') {
-    throw new UsageError(`--listen ${hostPort(missing[0].host, missing[0].port)}: the policy grants only loopback networking; grant this address in the policy instead`);
+    throw new UsageError(`--listen ${formatHostPort(missing[0].host, missing[0].port)}: the policy grants only loopback networking; grant this address in the policy instead`);
   }
-  const allow = [...(typeof network === 'object' ? network.allow : []), ...missing.map((l) => hostPort(l.host, l.port))];
+  const allow = [...(typeof network === 'object' ? network.allow : []), ...missing.map((l) => formatHostPort(l.host, l.port))];
   return { listeners, capabilities: capabilities.with({ network: { allow } }) };
 }
 
@@ -209,7 +211,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       programName: args.file,
       listeners,
       onListening: (bound) => {
-        for (const l of bound) process.stderr.write(`wasm-sandbox: listening on ${hostPort(l.host, l.port)} (fd ${l.fd})\n`);
+        for (const l of bound) process.stderr.write(`wasm-sandbox: listening on ${formatHostPort(l.host, l.port)} (fd ${l.fd})\n`);
       },
     });
     const failure = result.error ? exitFor(result.error) : undefined;

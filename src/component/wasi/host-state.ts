@@ -9,6 +9,8 @@
  *    it again: a guest that catches the exception with wasm exception handling cannot carry on.
  */
 import { ResourceLimitExceeded, SecurityViolation } from '../../errors.ts';
+import { Counter } from '../../host/counters.ts';
+import { checkNetwork, type NetworkRequest } from '../../host/network.ts';
 import type { Capabilities } from '../../security/capabilities.ts';
 import type { ResourceLimits } from '../../security/resource-limits.ts';
 import { ERRNO, errnoOf } from '../../wasi/errno.ts';
@@ -53,12 +55,28 @@ export class HostState {
   bytesWritten = 0;
   /** Host file descriptors held for the guest (preopens included), against io.maxFileDescriptors. */
   openFiles = 0;
-  networkConnections = 0;
+  /** Sockets and outgoing HTTP requests the guest holds, against io.maxNetworkConnections. */
+  readonly connections: Counter;
 
   constructor(options: HostOptions) {
     this.options = options;
     this.caps = options.capabilities;
     this.limits = options.resourceLimits;
+    this.connections = new Counter(this.limits.io.maxNetworkConnections);
+  }
+
+  get networkConnections(): number {
+    return this.connections.held;
+  }
+
+  /**
+   * The network check (src/host/network.ts) for this grant; a refusal is reported as a violation
+   * (unless `report` is false) and returned so the caller can answer with its ABI's error.
+   */
+  allowsNetwork(request: NetworkRequest, report = true): boolean {
+    const verdict = checkNetwork(this.caps.network, request);
+    if (!verdict.allowed && report) this.violation('network', verdict.detail);
+    return verdict.allowed;
   }
 
   /** Rethrows the error that stopped the guest, if any. */

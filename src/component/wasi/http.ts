@@ -1,8 +1,14 @@
 /**
- * wasi:http (types, outgoing-handler). Every outgoing request is checked against the grant's network
- * policy before anything leaves the host; a refusal is the WIT error `HTTP-request-denied`, which
- * the guest handles like any other failed request. Allowed requests are sent when the guest first
- * waits for the response, with the body written so far, through the blocking helper in sync-fetch.
+ * wasi:http (types, outgoing-handler). An outgoing request's scheme, authority and path-with-query
+ * are validated as the WIT types define them (an authority is `host[:port]` without userinfo, a path
+ * starts with `/`; anything else is `HTTP-request-URI-invalid`), and the request goes to exactly that
+ * host and port: the parts are never pasted into a URL for something else to parse. The network
+ * check (src/host/network.ts) sees it twice: before anything leaves the host (the address, or the
+ * lookup of the name for that port), and, for a name, each resolved address before connecting, to
+ * the one address that passed. A refusal is the WIT error `HTTP-request-denied`, which the guest
+ * handles like any other failed request. Allowed requests are sent when the guest first waits for
+ * the response, with the body written so far, through the blocking helper in sync-fetch; each holds
+ * a place under io.maxNetworkConnections until its response has arrived (or the guest drops it unsent).
  * The incoming side (requests the host hands to a `wasi:http/incoming-handler` export, and the
  * response the guest sets) is built by `incoming()` for the embedder: either whole (the request body
  * given as bytes, the response collected once the handler returns) or streamed (the body read from a
@@ -11,8 +17,8 @@
 import { WasmSandboxError } from '../../errors.ts';
 import { guardClass, guardFunctions, type HostState } from './host-state.ts';
 import type { ByteSink, ByteSource, Io } from './io.ts';
-import { networkAllows, splitHostPort } from './network-policy.ts';
-import { fetchSync, type FetchResult } from './sync-fetch.ts';
+import { canonicalIp, normalHost, parseIp } from '../../host/addresses.ts';
+import { fetchSync, lookupSync, type FetchResult } from './sync-fetch.ts';
 
 export type Method = { tag: 'get' | 'head' | 'post' | 'put' | 'delete' | 'connect' | 'options' | 'trace' | 'patch' } | { tag: 'other'; val: string };
 export type Scheme = { tag: 'HTTP' | 'HTTPS' } | { tag: 'other'; val: string };
@@ -59,6 +65,34 @@ export interface HttpStreams {
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/;
+/** RFC 3986 path-absolute and query characters: pchar, `/` and `?`; no fragment, no backslash, no space. */
+const PATH_WITH_QUERY = /^\/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*$/;
+const LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+/** The code a request the network check refused settles with (the WIT error HTTP-request-denied). */
+const DENIED = 'HTTP-request-denied';
+
+/**
+ * An authority as `wasi:http/types` means it: `host[:port]`, the host a DNS name, a dotted IPv4
+ * address or an IPv6 address in brackets. No userinfo, percent-encoding, backslash or zone; a name
+ * whose last label is a number is not a name (URL parsers read `0x7f.1` as an IPv4 address).
+ */
+export function parseAuthority(authority: string): { host: string; port: number | undefined } | undefined {
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(authority);
+  if (!m) return undefined;
+  const port = m[2] === undefined ? undefined : Number(m[2]);
+  if (port !== undefined && (port < 1 || port > 65535)) return undefined;
+  const host = m[1];
+  if (host.startsWith('[')) return parseIp(host)?.family === 6 ? { host: host.slice(1, -1), port } : undefined;
+  const labels = (host.endsWith('.') ? host.slice(0, -1) : host).split('.');
+  if (/^(\d+|0x[0-9a-f]*)$/i.test(labels[labels.length - 1])) return parseIp(host)?.family === 4 && canonicalIp(host) === host ? { host, port } : undefined;
+  if (host.length > 254 || !labels.every((l) => LABEL.test(l))) return undefined;
+  return { host, port };
+}
+
+export function validPathWithQuery(path: string): boolean {
+  return PATH_WITH_QUERY.test(path);
+}
 // Headers the host's HTTP client manages itself; a guest's values for them are dropped.
 const HOST_MANAGED = new Set(['connection', 'content-length', 'host', 'keep-alive', 'transfer-encoding', 'upgrade', 'expect', 'te', 'trailer']);
 const encoder = new TextEncoder();
@@ -92,6 +126,8 @@ function fetchError(code: string, message: string): HttpErrorCode {
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
       return { tag: 'destination-unavailable' };
+    case DENIED:
+      return { tag: DENIED };
     default:
       if (/CERT|SSL|TLS/i.test(code)) return { tag: 'TLS-certificate-error' };
       return { tag: 'internal-error', val: message };
@@ -291,19 +327,21 @@ export function createHttp(state: HostState, io: Io): HttpHost {
       return this.#path;
     }
     setPathWithQuery(p: string | undefined): void {
+      if (p !== undefined && !validPathWithQuery(p)) throw undefined;
       this.#path = p;
     }
     scheme(): Scheme | undefined {
       return this.#scheme;
     }
     setScheme(s: Scheme | undefined): void {
+      if (s?.tag === 'other' && !SCHEME.test(s.val)) throw undefined;
       this.#scheme = s;
     }
     authority(): string | undefined {
       return this.#authority;
     }
     setAuthority(a: string | undefined): void {
-      if (a !== undefined && /[\s/?#@]/.test(a)) throw undefined;
+      if (a !== undefined && parseAuthority(a) === undefined) throw undefined;
       this.#authority = a;
     }
     headers(): Fields {
@@ -423,14 +461,22 @@ export function createHttp(state: HostState, io: Io): HttpHost {
     #send: (() => FetchResult) | undefined;
     #result: FetchResult | undefined;
     #taken = false;
-    constructor(send: () => FetchResult) {
+    /** Gives the request's place under io.maxNetworkConnections back. */
+    readonly #release: () => void;
+    constructor(send: () => FetchResult, release: () => void) {
       this.#send = send;
+      this.#release = release;
     }
     #settle(): FetchResult {
       if (!this.#result) {
         const send = this.#send!;
         this.#send = undefined;
-        this.#result = send();
+        try {
+          this.#result = send();
+        } finally {
+          // The helper's connection has ended: the response is whole (or cut) or the request failed.
+          this.#release();
+        }
       }
       return this.#result;
     }
@@ -444,6 +490,11 @@ export function createHttp(state: HostState, io: Io): HttpHost {
       if (!r.ok) return { tag: 'ok', val: { tag: 'err', val: fetchError(r.code, r.message) } };
       const headers = new Fields(r.headers.map(([k, v]) => [k, encoder.encode(v)]), true);
       return { tag: 'ok', val: { tag: 'ok', val: new IncomingResponse(r.status, headers, r.body) } };
+    }
+    [Symbol.dispose](): void {
+      // Dropped before it was sent: nothing was opened.
+      this.#send = undefined;
+      this.#release();
     }
   }
 
@@ -549,36 +600,53 @@ export function createHttp(state: HostState, io: Io): HttpHost {
     const parts = OutgoingRequest.parts(request);
     const scheme = parts.scheme?.tag === 'HTTP' ? 'http' : parts.scheme?.tag === 'HTTPS' || parts.scheme === undefined ? 'https' : undefined;
     if (scheme === undefined) throw { tag: 'HTTP-protocol-error' };
-    if (!parts.authority) throw { tag: 'HTTP-request-URI-invalid' };
-    const { host, port } = splitHostPort(parts.authority);
-    const portNumber = port === undefined ? (scheme === 'http' ? 80 : 443) : Number(port);
-    if (!host || !Number.isInteger(portNumber) || portNumber < 1 || portNumber > 65535) throw { tag: 'HTTP-request-URI-invalid' };
-    if (!networkAllows(state.caps.network, host, portNumber)) {
-      state.violation('network', `HTTP ${methodName(parts.method)} ${scheme}://${parts.authority} refused by the network policy`);
-      throw { tag: 'HTTP-request-denied' };
-    }
-    const maxConnections = state.limits.io.maxNetworkConnections;
-    if (maxConnections !== null && state.networkConnections >= maxConnections) throw { tag: 'connection-limit-reached' };
-    state.networkConnections++;
-    const url = `${scheme}://${parts.authority}${parts.path ?? '/'}`;
+    const target = parts.authority === undefined ? undefined : parseAuthority(parts.authority);
+    const path = parts.path ?? '/';
+    if (target === undefined || !validPathWithQuery(path)) throw { tag: 'HTTP-request-URI-invalid' };
+    const port = target.port ?? (scheme === 'http' ? 80 : 443);
+    const literal = canonicalIp(target.host);
+    const allowed = literal === undefined
+      ? state.allowsNetwork({ use: 'lookup', name: target.host, port })
+      : state.allowsNetwork({ use: 'http', address: literal, port });
+    if (!allowed) throw { tag: DENIED };
+    const release = state.connections.take();
+    if (release === undefined) throw { tag: 'connection-limit-reached' };
+    const authority = parts.authority!;
     return new FutureIncomingResponse(() => {
       state.interrupt();
+      const wait = (): number => {
+        state.interrupt();
+        return state.options.remainingMs();
+      };
+      let address = literal;
+      if (address === undefined) {
+        const found = lookupSync(target.host, wait);
+        if (!found.ok) return found;
+        const names = [normalHost(target.host)];
+        address = found.addresses.find((a) => state.allowsNetwork({ use: 'http', address: a, port, names }, false));
+        if (address === undefined) {
+          // Reported once, for the first answer: a name with many refused answers is one refusal.
+          state.allowsNetwork({ use: 'http', address: found.addresses[0] ?? '', port, names });
+          return { ok: false, code: DENIED, message: `no address of '${target.host}' is granted` };
+        }
+      }
       const headers = Fields.text(parts.headers).filter(([k]) => !HOST_MANAGED.has(k.toLowerCase()));
-      const remaining = state.options.remainingMs();
       const requested = RequestOptions.totalMs(options);
-      const timeoutMs = Math.min(requested ?? Infinity, remaining);
+      const timeoutMs = Math.min(requested ?? Infinity, state.options.remainingMs());
       return fetchSync({
-        url,
+        scheme,
+        address,
+        port,
+        authority,
+        servername: scheme === 'https' && literal === undefined ? target.host.replace(/\.$/, '') : undefined,
+        path,
         method: methodName(parts.method),
         headers,
         body: OutgoingBody.bytes(parts.body),
         maxBodyBytes: state.limits.io.maxReadBytes ?? 64 * 1024 * 1024,
         timeoutMs: Number.isFinite(timeoutMs) ? Math.max(1, Math.floor(timeoutMs)) : undefined,
-      }, () => {
-        state.interrupt();
-        return state.options.remainingMs();
-      });
-    });
+      }, wait);
+    }, release);
   }
 
   return {

@@ -7,11 +7,11 @@
  * UDP is real too: each datagram's destination is checked on its own, and the helper keeps a bounded
  * queue of what arrived for the guest to receive without blocking.
  */
-import { isIP } from 'node:net';
+import { formatIpv6, ipv6Groups, parseIp } from '../../host/addresses.ts';
+import type { AddressUse } from '../../host/network.ts';
 import { SocketLink } from '../../wasi/socket-link.ts';
 import { SHUT_RD, SHUT_WR, type Datagram, type Reply } from '../../wasi/socket-protocol.ts';
 import { guardClass, guardFunctions, type HostState } from './host-state.ts';
-import { networkAllows } from './network-policy.ts';
 import type { ByteSink, ByteSource, Io } from './io.ts';
 
 type SocketAddress =
@@ -41,50 +41,16 @@ function errorCode(code: string): string {
   return ERROR_CODES[code] ?? 'unknown';
 }
 
-/** The canonical text form of an IPv6 address: the longest run of two or more zero groups becomes `::`. */
-function ipv6(groups: readonly number[]): string {
-  const hex = groups.map((g) => g.toString(16));
-  let best = -1;
-  let bestLen = 0;
-  for (let i = 0; i < groups.length; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < groups.length && groups[j] === 0) j++;
-    if (j - i >= 2 && j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (best < 0) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
-}
-
 function hostOf(addr: SocketAddress): string {
-  return addr.tag === 'ipv4' ? addr.val.address.join('.') : ipv6(addr.val.address);
+  return addr.tag === 'ipv4' ? addr.val.address.join('.') : formatIpv6(addr.val.address);
 }
 
-/** The eight groups of an IPv6 address as Node prints it (a zone and a dotted IPv4 tail allowed). */
-function ipv6Groups(text: string): number[] {
-  let t = text.split('%')[0];
-  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(t);
-  if (dotted) {
-    const [a, b, c, d] = dotted.slice(1).map(Number);
-    t = `${t.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head, tail] = t.split('::');
-  const part = (s: string | undefined): number[] => (s ? s.split(':').map((g) => parseInt(g, 16)) : []);
-  const h = part(head);
-  const rest = part(tail);
-  return tail === undefined ? h : [...h, ...new Array<number>(8 - h.length - rest.length).fill(0), ...rest];
-}
-
+/** An address the host got from Node (always a literal) as the WIT variant, IPv4-mapped IPv6 staying IPv6. */
 function ipAddress(host: string): IpAddress {
-  if (isIP(host) === 4) return { tag: 'ipv4', val: host.split('.').map(Number) as [number, number, number, number] };
-  return { tag: 'ipv6', val: ipv6Groups(host) };
+  const ip = parseIp(host);
+  if (ip === undefined) throw new Error(`not an IP address: ${host}`);
+  if (ip.family === 4) return { tag: 'ipv4', val: [...ip.bytes] as [number, number, number, number] };
+  return { tag: 'ipv6', val: ipv6Groups(ip.bytes) };
 }
 
 function socketAddress(host: string, port: number): SocketAddress {
@@ -143,30 +109,21 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
     }
   }
 
-  function allows(host: string, port: number | undefined): boolean {
-    if (networkAllows(state.caps.network, host, port)) return true;
-    const names = resolvedNames.get(host);
-    return names !== undefined && [...names].some((name) => networkAllows(state.caps.network, name, port));
+  /** Whether `use` of the address is granted; a refusal is reported as a violation. */
+  function allows(use: AddressUse, host: string, port: number): boolean {
+    return state.allowsNetwork({ use, address: host, port, names: [...(resolvedNames.get(host) ?? [])] });
   }
 
-  /** The WIT error for an address outside the policy, reported as a violation too. */
-  function check(addr: SocketAddress, what: string): void {
-    const host = hostOf(addr);
-    if (!allows(host, addr.val.port)) {
-      state.violation('network', `${what} ${host}:${addr.val.port} refused by the network policy`);
-      throw 'access-denied';
-    }
+  /** The WIT error for an address outside the policy. */
+  function check(addr: SocketAddress, use: AddressUse): void {
+    if (!allows(use, hostOf(addr), addr.val.port)) throw 'access-denied';
   }
 
-  /** Holds one host socket against io.maxNetworkConnections. */
-  function reserve(): void {
-    const max = state.limits.io.maxNetworkConnections;
-    if (max !== null && state.networkConnections >= max) throw 'new-socket-limit';
-    state.networkConnections++;
-  }
-
-  function release(): void {
-    state.networkConnections--;
+  /** Holds one host socket against io.maxNetworkConnections; returns its release. */
+  function reserve(): () => void {
+    const release = state.connections.take();
+    if (release === undefined) throw 'new-socket-limit';
+    return release;
   }
 
   /** A connection's receiving side; EOF is the stream's `closed`. */
@@ -227,7 +184,8 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
     #local: SocketAddress | undefined;
     #sock: number | undefined;
     #listener: number | undefined;
-    #counted = false;
+    /** Gives the socket's place under io.maxNetworkConnections back; set while it holds one. */
+    #release: (() => void) | undefined;
     #backlog = 128;
     readonly #flags = { sendClosed: false };
 
@@ -235,11 +193,11 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
       this.#family = family;
     }
 
-    static accepted(family: string, sock: number): TcpSocket {
+    static accepted(family: string, sock: number, release: () => void): TcpSocket {
       const s = new TcpSocket(family);
       s.#state = 'connected';
       s.#sock = sock;
-      s.#counted = true;
+      s.#release = release;
       return s;
     }
 
@@ -259,8 +217,8 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
       this.#sock = undefined;
       this.#listener = undefined;
       this.#flags.sendClosed = true;
-      if (this.#counted) release();
-      this.#counted = false;
+      this.#release?.();
+      this.#release = undefined;
     }
 
     #info(): Reply {
@@ -271,7 +229,7 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
       if (this.#pending !== undefined) throw 'concurrency-conflict';
       if (this.#state !== 'unbound') throw 'invalid-state';
       this.#checkFamily(local);
-      check(local, 'tcp bind to');
+      check(local, 'bind');
       this.#local = local;
       this.#pending = 'bind';
     }
@@ -284,9 +242,9 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
       if (this.#pending !== undefined) throw 'concurrency-conflict';
       if (this.#state !== 'unbound' && this.#state !== 'bound') throw 'invalid-state';
       this.#checkFamily(remote);
-      check(remote, 'tcp connect to');
+      check(remote, 'connect');
       if (remote.val.port === 0 || isUnspecified(remote)) throw 'invalid-argument';
-      reserve();
+      const release = reserve();
       const local = this.#local;
       const r = ask({
         op: 'connect', host: hostOf(remote), port: remote.val.port,
@@ -296,7 +254,7 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
         release();
         throw errorCode(r.code ?? 'EIO');
       }
-      this.#counted = true;
+      this.#release = release;
       this.#sock = r.sock;
       this.#state = 'connecting';
       this.#pending = 'connect';
@@ -318,13 +276,13 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
     startListen(): void {
       if (this.#pending !== undefined) throw 'concurrency-conflict';
       if (this.#state !== 'bound' || this.#local === undefined) throw 'invalid-state';
-      reserve();
+      const release = reserve();
       const r = ask({ op: 'listen', host: hostOf(this.#local), port: this.#local.val.port, backlog: this.#backlog });
       if (r.code !== undefined || r.listener === undefined) {
         release();
         throw errorCode(r.code ?? 'EIO');
       }
-      this.#counted = true;
+      this.#release = release;
       this.#listener = r.listener;
       const bound = r.addresses?.[0];
       if (bound !== undefined) this.#local = socketAddress(bound.host, bound.port);
@@ -337,15 +295,22 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
     }
     accept(): [TcpSocket, object, object] {
       if (this.#state !== 'listening' || this.#listener === undefined) throw 'invalid-state';
-      reserve();
-      const r = ask({ op: 'accept', listener: this.#listener });
-      if (r.code !== undefined || r.sock === undefined) {
-        release();
-        throw errorCode(r.code ?? 'EIO');
+      const release = reserve();
+      for (;;) {
+        const r = ask({ op: 'accept', listener: this.#listener });
+        if (r.code !== undefined || r.sock === undefined) {
+          release();
+          throw errorCode(r.code ?? 'EIO');
+        }
+        // A peer the grant does not cover never reaches the guest: its connection is closed and the next one taken.
+        if (!allows('accept', r.remote?.host ?? '', r.remote?.port ?? 0)) {
+          link?.post({ op: 'close', sock: r.sock });
+          continue;
+        }
+        const s = TcpSocket.accepted(this.#family, r.sock, release);
+        const [input, output] = s.#streams();
+        return [s, input, output];
       }
-      const s = TcpSocket.accepted(this.#family, r.sock);
-      const [input, output] = s.#streams();
-      return [s, input, output];
     }
     localAddress(): SocketAddress {
       if (this.#state === 'connected') {
@@ -447,7 +412,7 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
     #sock: number | undefined;
     #local: SocketAddress | undefined;
     #remote: SocketAddress | undefined;
-    #counted = false;
+    #release: (() => void) | undefined;
     constructor(family: string) {
       this.#family = family;
     }
@@ -458,14 +423,14 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
       if (this.#binding) throw 'concurrency-conflict';
       if (this.#sock !== undefined) throw 'invalid-state';
       this.#checkFamily(local);
-      check(local, 'udp bind to');
-      reserve();
+      check(local, 'bind');
+      const release = reserve();
       const r = ask({ op: 'udp-bind', host: hostOf(local), port: local.val.port, ipv6: this.#family === 'ipv6' });
       if (r.code !== undefined || r.sock === undefined) {
         release();
         throw errorCode(r.code ?? 'EIO');
       }
-      this.#counted = true;
+      this.#release = release;
       this.#sock = r.sock;
       this.#local = r.local === undefined ? local : socketAddress(r.local.host, r.local.port);
       this.#binding = true;
@@ -480,7 +445,7 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
       if (!this.#bound || this.#sock === undefined) throw 'invalid-state';
       if (remote !== undefined) {
         this.#checkFamily(remote);
-        check(remote, 'udp send to');
+        check(remote, 'send-to');
         if (remote.val.port === 0 || isUnspecified(remote)) throw 'invalid-argument';
       }
       const r = ask({ op: 'udp-connect', sock: this.#sock, remote: remote === undefined ? undefined : { host: hostOf(remote), port: remote.val.port } });
@@ -519,14 +484,16 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
       if (this.#sock !== undefined) link?.post({ op: 'udp-close', sock: this.#sock });
       this.#sock = undefined;
       this.#bound = false;
-      if (this.#counted) release();
-      this.#counted = false;
+      this.#release?.();
+      this.#release = undefined;
     }
   }
 
   class IncomingDatagramStream {
     readonly #sock: number;
     #seq = 0;
+    /** Set once a datagram from a peer outside the grant was dropped and reported: anyone can send them, so once per stream. */
+    #reported = false;
     constructor(sock: number) {
       this.#sock = sock;
     }
@@ -535,10 +502,17 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
       const max = Number(maxResults > BigInt(DATAGRAM_BATCH) ? BigInt(DATAGRAM_BATCH) : maxResults);
       const r = ask({ op: 'udp-recv', sock: this.#sock, max });
       if (r.code !== undefined) throw errorCode(r.code);
-      return (r.datagrams ?? []).map((d) => {
+      const out: { data: Uint8Array; remoteAddress: SocketAddress }[] = [];
+      for (const d of r.datagrams ?? []) {
+        const allowed = state.allowsNetwork({ use: 'receive-from', address: d.host, port: d.port, names: [...(resolvedNames.get(d.host) ?? [])] }, !this.#reported);
+        if (!allowed) {
+          this.#reported = true;
+          continue;
+        }
         state.countRead(d.data.length);
-        return { data: d.data, remoteAddress: socketAddress(d.host, d.port) };
-      });
+        out.push({ data: d.data, remoteAddress: socketAddress(d.host, d.port) });
+      }
+      return out;
     }
     subscribe(): InstanceType<Io['Pollable']> {
       const sock = this.#sock;
@@ -571,7 +545,7 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
       const dest = given ?? remote;
       if (dest === undefined || dest.tag !== this.#family) throw 'invalid-argument';
       if (remote !== undefined && given !== undefined && (hostOf(given) !== hostOf(remote) || given.val.port !== remote.val.port)) throw 'invalid-argument';
-      check(dest, 'udp send to');
+      check(dest, 'send-to');
       if (dest.val.port === 0 || isUnspecified(dest)) throw 'invalid-argument';
       return dest;
     }
@@ -661,12 +635,8 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
   for (const cls of [Network, TcpSocket, UdpSocket, IncomingDatagramStream, OutgoingDatagramStream, ResolveAddressStream]) guardClass(cls, state);
 
   function resolveAddresses(_network: Network, name: string): ResolveAddressStream {
-    if (!networkAllows(state.caps.network, name, undefined)) {
-      state.violation('network', `name lookup of '${name}' refused by the network policy`);
-      throw 'access-denied';
-    }
-    const literal = name.startsWith('[') && name.endsWith(']') ? name.slice(1, -1) : name;
-    if (isIP(literal) !== 0) return new ResolveAddressStream(name, undefined, [ipAddress(literal)]);
+    if (!state.allowsNetwork({ use: 'lookup', name })) throw 'access-denied';
+    if (parseIp(name) !== undefined) return new ResolveAddressStream(name, undefined, [ipAddress(name)]);
     if (name.length === 0 || name.length > 253) throw 'invalid-argument';
     const r = ask({ op: 'lookup', name });
     if (r.code !== undefined || r.lookup === undefined) throw errorCode(r.code ?? 'EIO');

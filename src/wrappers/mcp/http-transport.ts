@@ -1,15 +1,8 @@
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { InvalidArguments } from '../../errors.ts';
+import { isLoopback } from '../../host/addresses.ts';
 import { createMcpServer, type ToolHandlers } from './mcp-protocol.ts';
-
-const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
-
-function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return LOOPBACK_NAMES.has(h) || h.endsWith('.localhost') || (isIP(h) === 4 && h.startsWith('127.'));
-}
 
 /** The host name of a Host header or an Origin, without port or brackets. */
 function hostName(value: string): string | undefined {

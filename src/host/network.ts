@@ -147,6 +147,11 @@ export function checkNetwork(policy: NetworkPolicy, request: NetworkRequest): Ne
   return { allowed: false, detail: `${WORDS[request.use]} ${formatHostPort(request.address, request.port)}${via} refused by the network policy` };
 }
 
+/** The DNS servers a grant names for the guest's lookups; undefined means the system resolver. */
+export function nameserversOf(policy: NetworkPolicy): string[] | undefined {
+  return typeof policy === 'object' && policy.nameservers !== undefined ? [...policy.nameservers] : undefined;
+}
+
 /** The policy in a few words, for messages that explain a refusal. */
 export function describePolicy(policy: NetworkPolicy): string {
   return typeof policy === 'string' ? `'${policy}'` : `allow [${policy.allow.join(', ')}]`;

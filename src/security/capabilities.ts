@@ -10,8 +10,13 @@ export interface Preopen {
   readonly mode: FilesystemMode;
 }
 
-/** `host:port` entries; `*.example.com:443` matches subdomains, `host:*` any port. */
-export type NetworkPolicy = 'none' | 'loopback' | 'unrestricted' | { readonly allow: readonly string[] };
+/**
+ * What the guest may reach; decided by src/host/network.ts. `allow` holds `host:port` entries
+ * (`*.example.com:443` matches subdomains, `host:*` any port); a name grants only its public
+ * addresses, an address literal grants that address. `nameservers` (`IP` or `IP:port`) answer the
+ * guest's name lookups instead of the system resolver.
+ */
+export type NetworkPolicy = 'none' | 'loopback' | 'unrestricted' | { readonly allow: readonly string[]; readonly nameservers?: readonly string[] };
 export interface EnvPolicy {
   /** Host variable names the guest may see with their host values. */
   readonly inherit: readonly string[];
@@ -123,7 +128,7 @@ export class Capabilities {
   toJSON(): CapabilitiesInit {
     return {
       filesystem: this.filesystem.map((p) => ({ ...p })),
-      network: typeof this.network === 'string' ? this.network : { allow: [...this.network.allow] },
+      network: typeof this.network === 'string' ? this.network : { allow: [...this.network.allow], ...(this.network.nameservers && { nameservers: [...this.network.nameservers] }) },
       env: { inherit: [...this.env.inherit], set: { ...this.env.set } },
       args: [...this.args],
       stdio: { ...this.stdio },

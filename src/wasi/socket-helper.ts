@@ -10,10 +10,10 @@
  * queues at most DATAGRAMS_MAX datagrams the guest has not received; later ones are dropped, as a
  * full kernel buffer would drop them.
  */
-import { lookup as dnsLookup } from 'node:dns';
 import { createSocket as createDgram, type Socket as DgramSocket } from 'node:dgram';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { workerData } from 'node:worker_threads';
+import { resolveName } from '../host/resolve.ts';
 import {
   CTL_EVENT, CTL_GONE, CTL_REPLY, SHUT_RD, SHUT_WR, STARTUP_ID, type Datagram, type HelperData, type PollItem, type Readiness, type Reply, type Request,
 } from './socket-protocol.ts';
@@ -305,10 +305,10 @@ function serve(r: Request): Reply | undefined {
       const lookup = nextLookup++;
       const entry: Lookup = { done: false, addresses: [], code: undefined };
       lookups.set(lookup, entry);
-      dnsLookup(r.name, { all: true, order: 'verbatim' }, (err, found) => {
+      void resolveName(r.name, r.servers).then((found) => {
         entry.done = true;
-        if (err) entry.code = err.code ?? 'EIO';
-        else entry.addresses = [...new Set(found.map((a) => a.address))];
+        if (found.ok) entry.addresses = found.addresses;
+        else entry.code = found.code;
         wake();
       });
       return { id: r.id, lookup };

@@ -65,7 +65,8 @@ export type Request =
   | { id: number; op: 'conn-info'; sock: number }
   | { id: number; op: 'listen'; host: string; port: number; backlog: number }
   // lookup answers at once with a lookup id; lookup-result answers EAGAIN until the resolver is done.
-  | { id: number; op: 'lookup'; name: string }
+  // servers: the DNS servers the grant names, instead of the system resolver.
+  | { id: number; op: 'lookup'; name: string; servers: string[] | undefined }
   | { id: number; op: 'lookup-result'; lookup: number }
   // UDP (wasi:sockets): udp-bind answers once the socket is bound; udp-recv returns only what has
   // arrived; udp-send answers once Node has handed every datagram to the kernel (or one failed).

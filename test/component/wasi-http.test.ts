@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import assert from 'node:assert/strict';
 import { Capabilities, type Violation } from '../../src/index.ts';
+import { dnsServer } from '../helpers/dns-server.ts';
 import { load, peerThread, runtime, text } from './helpers.ts';
 
 /**
@@ -277,5 +278,28 @@ test('outgoing HTTP does not follow a redirect to a host that is not granted', a
     assert.equal(seen.connections.b, 0);
   } finally {
     await servers.close();
+  }
+});
+
+test("outgoing HTTP to a granted name whose DNS answers are 127.0.0.1 and 10.0.0.1 reaches them only when granted literally", async () => {
+  const dns = await dnsServer({ 'inside.test': ['10.0.0.1', '127.0.0.1'] });
+  const servers = await recorders();
+  try {
+    const violations: Violation[] = [];
+    const named = await httpImports(Capabilities.captured().with({ network: { allow: [`inside.test:${servers.a}`], nameservers: [dns.address] } }), 16, violations);
+    assert.equal(named.fetch(named.request(`inside.test:${servers.a}`, '/named')), 'HTTP-request-denied');
+    assert.ok(violations.some((v) => /HTTP to 10\.0\.0\.1:\d+ \(resolved from 'inside\.test'; a private address is granted only literally\)/.test(v.detail)), JSON.stringify(violations));
+    assert.deepEqual((await servers.seen()).a, [], 'nothing reached the loopback answer');
+    const literal = await httpImports(Capabilities.captured().with({ network: { allow: [`inside.test:${servers.a}`, `127.0.0.1:${servers.a}`], nameservers: [dns.address] } }));
+    // 10.0.0.1 is skipped (not granted); the granted loopback answer is the one connected to, with the name as Host.
+    assert.equal(literal.fetch(literal.request(`inside.test:${servers.a}`, '/literal')), `200 a says /literal`);
+    assert.deepEqual((await servers.seen()).a, [`GET /literal host=inside.test:${servers.a}`]);
+    const unknown = await httpImports(Capabilities.captured().with({ network: { allow: [`*.test:${servers.a}`], nameservers: [dns.address] } }));
+    assert.equal(unknown.fetch(unknown.request(`nowhere.test:${servers.a}`, '/')), 'DNS-error');
+    const questions = await dns.questions();
+    assert.ok(questions.includes('inside.test A') && questions.includes('nowhere.test A'), JSON.stringify(questions));
+  } finally {
+    await servers.close();
+    await dns.close();
   }
 });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { Capabilities, type Violation } from '../../src/index.ts';
 import type { NetworkPolicy } from '../../src/security/capabilities.ts';
+import { dnsServer } from '../helpers/dns-server.ts';
 import { load, peerThread, runtime } from './helpers.ts';
 
 /** The wasi:sockets error-code enum, in WIT order: the fixture answers -(1 + index). */
@@ -271,4 +272,53 @@ test('UDP sockets count against io.maxNetworkConnections (new-socket-limit)', as
   const c = boundUdp(imports);
   assert.ok(c.localAddress().val.port > 0);
   instance.close();
+});
+
+test("a granted name's DNS answers 127.0.0.1, 10.0.0.1 and fc00::1 are refused unless granted literally", async () => {
+  const dns = await dnsServer({ 'inside.test': ['127.0.0.1', '10.0.0.1', 'fc00::1'] });
+  const server = await echoServer();
+  try {
+    for (const literal of [false, true]) {
+      const violations: Violation[] = [];
+      const allow = [`inside.test:${server.port}`, ...(literal ? [`127.0.0.1:${server.port}`] : [])];
+      const instance = await client({ allow, nameservers: [dns.address] }, violations);
+      const imports = importsOf(instance);
+      const net = imports['wasi:sockets/instance-network'].instanceNetwork();
+      const lookup = imports['wasi:sockets/ip-name-lookup'].resolveAddresses(net, 'inside.test');
+      const answers: string[] = [];
+      for (let i = 0; i < 500; i++) {
+        let next: { tag: string; val: number[] } | undefined;
+        try {
+          next = lookup.resolveNextAddress();
+        } catch (e) {
+          if (e !== 'would-block') throw e;
+          await new Promise((r) => setTimeout(r, 10));
+          continue;
+        }
+        if (next === undefined) break;
+        answers.push(next.tag === 'ipv4' ? next.val.join('.') : next.val.map((g) => g.toString(16)).join(':'));
+      }
+      assert.deepEqual(answers, ['127.0.0.1', '10.0.0.1', 'fc00:0:0:0:0:0:0:1'], 'the guest learns every answer');
+      const create = imports['wasi:sockets/tcp-create-socket'].createTcpSocket;
+      // Nothing is sent to the private and unique-local answers: refused before any connection.
+      assert.throws(() => create('ipv4').startConnect(net, V4([10, 0, 0, 1], server.port)), (e: unknown) => e === 'access-denied');
+      const v6 = { tag: 'ipv6', val: { port: server.port, address: [0xfc00, 0, 0, 0, 0, 0, 0, 1], flowInfo: 0, scopeId: 0 } };
+      assert.throws(() => create('ipv6').startConnect(net, v6), (e: unknown) => e === 'access-denied');
+      const socket = create('ipv4');
+      if (!literal) {
+        assert.throws(() => socket.startConnect(net, V4(LOCALHOST, server.port)), (e: unknown) => e === 'access-denied');
+        assert.ok(violations.some((v) => v.detail.includes(`127.0.0.1:${server.port}`) && v.detail.includes("resolved from 'inside.test'")), JSON.stringify(violations));
+      } else {
+        socket.startConnect(net, V4(LOCALHOST, server.port));
+        socket.subscribe().block();
+        assert.equal(socket.finishConnect().length, 2, 'granted literally: connected');
+      }
+      socket[Symbol.dispose]();
+      instance.close();
+    }
+    assert.ok((await dns.questions()).includes('inside.test A'), 'the answers came from the grant\'s nameserver');
+  } finally {
+    await server.close();
+    await dns.close();
+  }
 });

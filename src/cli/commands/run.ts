@@ -136,7 +136,8 @@ export function runPolicy(options: Map<string, string[]>, defaults: { cli: boole
     else inherit.push(v);
   }
   const allow = options.get('allow-net');
-  const network = allow ? { allow: [...(typeof base.capabilities.network === 'object' ? base.capabilities.network.allow : []), ...allow] } : base.capabilities.network;
+  const granted = base.capabilities.network;
+  const network = allow ? { ...(typeof granted === 'object' && granted), allow: [...(typeof granted === 'object' ? granted.allow : []), ...allow] } : granted;
   const capabilities = base.capabilities.with({ filesystem: preopens, env: { set, inherit }, network });
 
   const memory = options.get('max-memory')?.[0];
@@ -171,7 +172,7 @@ export function listenGrant(values: readonly string[], capabilities: Capabilitie
     throw new UsageError(`--listen ${formatHostPort(missing[0].host, missing[0].port)}: the policy grants only loopback networking; grant this address in the policy instead`);
   }
   const allow = [...(typeof network === 'object' ? network.allow : []), ...missing.map((l) => formatHostPort(l.host, l.port))];
-  return { listeners, capabilities: capabilities.with({ network: { allow } }) };
+  return { listeners, capabilities: capabilities.with({ network: { ...(typeof network === 'object' && network), allow } }) };
 }
 
 export async function runCommand(argv: string[]): Promise<number> {

@@ -18,6 +18,7 @@ import { WasmSandboxError } from '../../errors.ts';
 import { guardClass, guardFunctions, type HostState } from './host-state.ts';
 import type { ByteSink, ByteSource, Io } from './io.ts';
 import { canonicalIp, normalHost, parseIp } from '../../host/addresses.ts';
+import { nameserversOf } from '../../host/network.ts';
 import { fetchSync, lookupSync, type FetchResult } from './sync-fetch.ts';
 
 export type Method = { tag: 'get' | 'head' | 'post' | 'put' | 'delete' | 'connect' | 'options' | 'trace' | 'patch' } | { tag: 'other'; val: string };
@@ -620,7 +621,7 @@ export function createHttp(state: HostState, io: Io): HttpHost {
       };
       let address = literal;
       if (address === undefined) {
-        const found = lookupSync(target.host, wait);
+        const found = lookupSync(target.host, nameserversOf(state.caps.network), wait);
         if (!found.ok) return found;
         const names = [normalHost(target.host)];
         address = found.addresses.find((a) => state.allowsNetwork({ use: 'http', address: a, port, names }, false));

@@ -8,7 +8,7 @@
  * queue of what arrived for the guest to receive without blocking.
  */
 import { formatIpv6, ipv6Groups, parseIp } from '../../host/addresses.ts';
-import type { AddressUse } from '../../host/network.ts';
+import { nameserversOf, type AddressUse } from '../../host/network.ts';
 import { SocketLink } from '../../wasi/socket-link.ts';
 import { SHUT_RD, SHUT_WR, type Datagram, type Reply } from '../../wasi/socket-protocol.ts';
 import { guardClass, guardFunctions, type HostState } from './host-state.ts';
@@ -638,7 +638,7 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
     if (!state.allowsNetwork({ use: 'lookup', name })) throw 'access-denied';
     if (parseIp(name) !== undefined) return new ResolveAddressStream(name, undefined, [ipAddress(name)]);
     if (name.length === 0 || name.length > 253) throw 'invalid-argument';
-    const r = ask({ op: 'lookup', name });
+    const r = ask({ op: 'lookup', name, servers: nameserversOf(state.caps.network) });
     if (r.code !== undefined || r.lookup === undefined) throw errorCode(r.code ?? 'EIO');
     return new ResolveAddressStream(name.toLowerCase().replace(/\.$/, ''), r.lookup, undefined);
   }

@@ -452,6 +452,21 @@ describe('the network capability', () => {
     }
   });
 
+  it('binds what it checked: a listener host is an address (localhost meaning 127.0.0.1), never a name to resolve', () => {
+    const w = host('loopback', [{ host: 'localhost', port: 0 }]).make();
+    try {
+      assert.equal(w.listenerAddresses()[0].host, '127.0.0.1');
+    } finally {
+      w.close();
+    }
+    for (const name of ['example.com', 'localhost.attacker.example', '0x7f.0.0.1']) {
+      assert.throws(() => host('unrestricted', [{ host: name, port: 0 }]).make(), (err: unknown) => err instanceof InvalidArguments && err.message.includes(name), name);
+    }
+    // The mapped form of a granted address is that address.
+    const mapped = host({ allow: ['127.0.0.1:0'] }, [{ host: '::ffff:127.0.0.1', port: 0 }]).make();
+    mapped.close();
+  });
+
   it('rejects malformed listeners and addresses that cannot be bound', async () => {
     for (const bad of [[{ host: '', port: 0 }], [{ host: '127.0.0.1', port: 70000 }], [{ host: '127.0.0.1', port: 1.5 }], 'x']) {
       assert.throws(() => host('unrestricted', bad as never).make(), InvalidArguments);
@@ -621,6 +636,10 @@ describe('wasm-sandbox run --listen', () => {
     const open = none.with({ network: 'unrestricted' });
     assert.equal(listenGrant(['0.0.0.0:9000'], open).capabilities, open);
     assert.throws(() => listenGrant(['127.0.0.1:65536'], none), UsageError);
+    assert.deepEqual(listenGrant(['localhost:0'], none).capabilities.network, { allow: ['127.0.0.1:0'] }, 'the address bound is the address granted');
+    assert.throws(() => listenGrant(['example.com:80'], none), UsageError);
+    const named = none.with({ network: { allow: ['example.org:443'], nameservers: ['127.0.0.1:53'] } });
+    assert.deepEqual(listenGrant(['127.0.0.1:0'], named).capabilities.network, { allow: ['example.org:443', '127.0.0.1:0'], nameservers: ['127.0.0.1:53'] });
   });
 });
 

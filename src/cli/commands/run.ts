@@ -29,8 +29,10 @@ Options:
   --fuel N                instruction budget (one unit is about one wasm instruction)
   --timeout DURATION      wall-clock limit: 500ms, 2s, 1m, or plain milliseconds
   --max-fds N             most file descriptors the guest may hold open
-  --allow-net HOST:PORT   allow network access to HOST:PORT (repeatable)
-  --listen HOST:PORT      pre-open a TCP listener for the guest (repeatable; IPv6 in brackets),
+  --allow-net HOST:PORT   allow network access to HOST:PORT (repeatable); a host name grants
+                          only its public addresses, loopback and private ones need the address
+  --listen HOST:PORT      pre-open a TCP listener for the guest (repeatable; HOST an IP address
+                          or localhost, IPv6 in brackets),
                           like wasmtime's --tcplisten: the guest gets it as a socket descriptor
                           after the --dir/--ro-dir preopens and serves it with accept/recv/send.
                           Implies --allow-net for that address. Port 0 picks a free port; each

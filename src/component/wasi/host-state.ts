@@ -65,10 +65,6 @@ export class HostState {
     this.connections = new Counter(this.limits.io.maxNetworkConnections);
   }
 
-  get networkConnections(): number {
-    return this.connections.held;
-  }
-
   /**
    * The network check (src/host/network.ts) for this grant; a refusal is reported as a violation
    * (unless `report` is false) and returned so the caller can answer with its ABI's error.

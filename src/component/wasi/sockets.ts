@@ -1,13 +1,15 @@
 /**
- * wasi:sockets: every address is checked against the grant's network policy and a refusal is the
- * WIT `access-denied` error, never a trap. TCP (connect, bind + listen + accept, streams, shutdown)
+ * wasi:sockets: every address the guest binds, connects or sends to, every peer it accepts or
+ * receives from, and every name it looks up goes through the network check (src/host/network.ts),
+ * with the names the host's own lookups resolved to that address; a refusal is the WIT
+ * `access-denied` error (a refused peer is never handed over), never a trap. TCP (connect, bind + listen + accept, streams, shutdown)
  * and IP name lookup for allowed addresses are real: the preview1 socket helper (a worker thread
  * that owns the Node sockets) does the I/O, and the guest's thread waits for it with Atomics.wait in
  * slices that notice the call's deadline. The helper starts on first use and ends with the instance.
  * UDP is real too: each datagram's destination is checked on its own, and the helper keeps a bounded
  * queue of what arrived for the guest to receive without blocking.
  */
-import { formatIpv6, ipv6Groups, parseIp } from '../../host/addresses.ts';
+import { canonicalIp, formatIpv6, ipv6Groups, parseIp } from '../../host/addresses.ts';
 import { nameserversOf, type AddressUse } from '../../host/network.ts';
 import { SocketLink } from '../../wasi/socket-link.ts';
 import { SHUT_RD, SHUT_WR, type Datagram, type Reply } from '../../wasi/socket-protocol.ts';
@@ -73,9 +75,9 @@ type LinkRequest = Parameters<SocketLink['request']>[0];
 export function createSockets(state: HostState, io: Io): SocketsHost {
   let link: SocketLink | undefined;
   /**
-   * IP → the names host lookups resolved to it. The host did the resolving, so an address a lookup
-   * of an allowed name returned may be used under that name's grant; an address the guest merely
-   * claims a name has is still checked literally.
+   * Canonical IP → the names host lookups resolved to it. The host did the resolving, so the
+   * network check may let a (public) answer of an allowed name be used under that name's grant; an
+   * address the guest merely claims a name has is still checked literally.
    */
   const resolvedNames = new Map<string, Set<string>>();
 
@@ -109,9 +111,14 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
     }
   }
 
+  /** The names host lookups resolved to `host`, whatever spelling of the address either used. */
+  function namesOf(host: string): string[] {
+    return [...(resolvedNames.get(canonicalIp(host) ?? host) ?? [])];
+  }
+
   /** Whether `use` of the address is granted; a refusal is reported as a violation. */
   function allows(use: AddressUse, host: string, port: number): boolean {
-    return state.allowsNetwork({ use, address: host, port, names: [...(resolvedNames.get(host) ?? [])] });
+    return state.allowsNetwork({ use, address: host, port, names: namesOf(host) });
   }
 
   /** The WIT error for an address outside the policy. */
@@ -504,7 +511,7 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
       if (r.code !== undefined) throw errorCode(r.code);
       const out: { data: Uint8Array; remoteAddress: SocketAddress }[] = [];
       for (const d of r.datagrams ?? []) {
-        const allowed = state.allowsNetwork({ use: 'receive-from', address: d.host, port: d.port, names: [...(resolvedNames.get(d.host) ?? [])] }, !this.#reported);
+        const allowed = state.allowsNetwork({ use: 'receive-from', address: d.host, port: d.port, names: namesOf(d.host) }, !this.#reported);
         if (!allowed) {
           this.#reported = true;
           continue;
@@ -606,8 +613,9 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
       }
       const hosts = (r.addresses ?? []).map((a) => a.host);
       for (const host of hosts) {
-        let names = resolvedNames.get(host);
-        if (names === undefined) resolvedNames.set(host, (names = new Set()));
+        const key = canonicalIp(host) ?? host;
+        let names = resolvedNames.get(key);
+        if (names === undefined) resolvedNames.set(key, (names = new Set()));
         names.add(this.#name);
       }
       this.#results = hosts.map(ipAddress);

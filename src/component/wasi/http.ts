@@ -70,8 +70,6 @@ const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/;
 /** RFC 3986 path-absolute and query characters: pchar, `/` and `?`; no fragment, no backslash, no space. */
 const PATH_WITH_QUERY = /^\/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*$/;
 const LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
-/** The code a request the network check refused settles with (the WIT error HTTP-request-denied). */
-const DENIED = 'HTTP-request-denied';
 
 /**
  * An authority as `wasi:http/types` means it: `host[:port]`, the host a DNS name, a dotted IPv4
@@ -109,6 +107,15 @@ function methodOf(name: string): Method {
   return known.includes(lower) ? { tag: lower as 'get' } : { tag: 'other', val: name };
 }
 
+/** What an outgoing request came to: the helper's response, or the WIT error-code it failed with. */
+type Sent = Extract<FetchResult, { ok: true }> | { ok: false; error: HttpErrorCode };
+
+/** The WIT error-code for a failed name lookup (Node's and c-ares's codes). */
+function lookupError(code: string): HttpErrorCode {
+  if (code === 'ETIMEOUT' || code === 'ETIMEDOUT') return { tag: 'DNS-timeout' };
+  return { tag: 'DNS-error', val: { rcode: code, infoCode: undefined } };
+}
+
 /** The WIT error-code for a failed fetch. */
 function fetchError(code: string, message: string): HttpErrorCode {
   switch (code) {
@@ -127,8 +134,6 @@ function fetchError(code: string, message: string): HttpErrorCode {
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
       return { tag: 'destination-unavailable' };
-    case DENIED:
-      return { tag: DENIED };
     default:
       if (/CERT|SSL|TLS/i.test(code)) return { tag: 'TLS-certificate-error' };
       return { tag: 'internal-error', val: message };
@@ -459,16 +464,16 @@ export function createHttp(state: HostState, io: Io): HttpHost {
   }
 
   class FutureIncomingResponse {
-    #send: (() => FetchResult) | undefined;
-    #result: FetchResult | undefined;
+    #send: (() => Sent) | undefined;
+    #result: Sent | undefined;
     #taken = false;
     /** Gives the request's place under io.maxNetworkConnections back. */
     readonly #release: () => void;
-    constructor(send: () => FetchResult, release: () => void) {
+    constructor(send: () => Sent, release: () => void) {
       this.#send = send;
       this.#release = release;
     }
-    #settle(): FetchResult {
+    #settle(): Sent {
       if (!this.#result) {
         const send = this.#send!;
         this.#send = undefined;
@@ -488,7 +493,7 @@ export function createHttp(state: HostState, io: Io): HttpHost {
       if (this.#taken) return { tag: 'err', val: undefined };
       const r = this.#settle();
       this.#taken = true;
-      if (!r.ok) return { tag: 'ok', val: { tag: 'err', val: fetchError(r.code, r.message) } };
+      if (!r.ok) return { tag: 'ok', val: { tag: 'err', val: r.error } };
       const headers = new Fields(r.headers.map(([k, v]) => [k, encoder.encode(v)]), true);
       return { tag: 'ok', val: { tag: 'ok', val: new IncomingResponse(r.status, headers, r.body) } };
     }
@@ -609,7 +614,7 @@ export function createHttp(state: HostState, io: Io): HttpHost {
     const allowed = literal === undefined
       ? state.allowsNetwork({ use: 'lookup', name: target.host, port })
       : state.allowsNetwork({ use: 'http', address: literal, port });
-    if (!allowed) throw { tag: DENIED };
+    if (!allowed) throw { tag: 'HTTP-request-denied' };
     const release = state.connections.take();
     if (release === undefined) throw { tag: 'connection-limit-reached' };
     const authority = parts.authority!;
@@ -622,19 +627,19 @@ export function createHttp(state: HostState, io: Io): HttpHost {
       let address = literal;
       if (address === undefined) {
         const found = lookupSync(target.host, nameserversOf(state.caps.network), wait);
-        if (!found.ok) return found;
+        if (!found.ok) return { ok: false, error: lookupError(found.code) };
         const names = [normalHost(target.host)];
         address = found.addresses.find((a) => state.allowsNetwork({ use: 'http', address: a, port, names }, false));
         if (address === undefined) {
           // Reported once, for the first answer: a name with many refused answers is one refusal.
           state.allowsNetwork({ use: 'http', address: found.addresses[0] ?? '', port, names });
-          return { ok: false, code: DENIED, message: `no address of '${target.host}' is granted` };
+          return { ok: false, error: { tag: 'HTTP-request-denied' } };
         }
       }
       const headers = Fields.text(parts.headers).filter(([k]) => !HOST_MANAGED.has(k.toLowerCase()));
       const requested = RequestOptions.totalMs(options);
       const timeoutMs = Math.min(requested ?? Infinity, state.options.remainingMs());
-      return fetchSync({
+      const r = fetchSync({
         scheme,
         address,
         port,
@@ -647,6 +652,7 @@ export function createHttp(state: HostState, io: Io): HttpHost {
         maxBodyBytes: state.limits.io.maxReadBytes ?? 64 * 1024 * 1024,
         timeoutMs: Number.isFinite(timeoutMs) ? Math.max(1, Math.floor(timeoutMs)) : undefined,
       }, wait);
+      return r.ok ? r : { ok: false, error: fetchError(r.code, r.message) };
     }, release);
   }
 

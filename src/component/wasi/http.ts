@@ -602,6 +602,18 @@ export function createHttp(state: HostState, io: Io): HttpHost {
   guardClass(IncomingBody, state, 'finish');
   guardClass(ResponseOutparam, state, 'set');
 
+  /** The first resolved address of `host` the grant lets a request to `port` use, or the WIT error that ends the request. */
+  function grantedAddress(host: string, port: number, wait: () => number): string | HttpErrorCode {
+    const found = lookupSync(host, nameserversOf(state.caps.network), wait);
+    if (!found.ok) return lookupError(found.code);
+    const names = [normalHost(host)];
+    const address = found.addresses.find((a) => state.allowsNetwork({ use: 'http', address: a, port, names }, false));
+    if (address !== undefined) return address;
+    // Reported once, for the first answer: a name with many refused answers is one refusal.
+    state.allowsNetwork({ use: 'http', address: found.addresses[0] ?? '', port, names });
+    return { tag: 'HTTP-request-denied' };
+  }
+
   function handle(request: OutgoingRequest, options: RequestOptions | undefined): FutureIncomingResponse {
     const parts = OutgoingRequest.parts(request);
     const scheme = parts.scheme?.tag === 'HTTP' ? 'http' : parts.scheme?.tag === 'HTTPS' || parts.scheme === undefined ? 'https' : undefined;
@@ -624,18 +636,8 @@ export function createHttp(state: HostState, io: Io): HttpHost {
         state.interrupt();
         return state.options.remainingMs();
       };
-      let address = literal;
-      if (address === undefined) {
-        const found = lookupSync(target.host, nameserversOf(state.caps.network), wait);
-        if (!found.ok) return { ok: false, error: lookupError(found.code) };
-        const names = [normalHost(target.host)];
-        address = found.addresses.find((a) => state.allowsNetwork({ use: 'http', address: a, port, names }, false));
-        if (address === undefined) {
-          // Reported once, for the first answer: a name with many refused answers is one refusal.
-          state.allowsNetwork({ use: 'http', address: found.addresses[0] ?? '', port, names });
-          return { ok: false, error: { tag: 'HTTP-request-denied' } };
-        }
-      }
+      const address = literal ?? grantedAddress(target.host, port, wait);
+      if (typeof address !== 'string') return { ok: false, error: address };
       const headers = Fields.text(parts.headers).filter(([k]) => !HOST_MANAGED.has(k.toLowerCase()));
       const requested = RequestOptions.totalMs(options);
       const timeoutMs = Math.min(requested ?? Infinity, state.options.remainingMs());

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
-import { Worker } from 'node:worker_threads';
 import assert from 'node:assert/strict';
 import { Capabilities, type Violation } from '../../src/index.ts';
 import { dnsServer } from '../helpers/dns-server.ts';
+import { peerWorker } from '../helpers/peer-worker.ts';
 import { load, peerThread, runtime, text } from './helpers.ts';
 
 /**
@@ -97,8 +97,7 @@ test('outgoing HTTP the policy allows reaches the server; redirects are not foll
  * `/redirect` to `b`; `b` should never be reached unless granted.
  */
 async function recorders(): Promise<{ a: number; b: number; seen(): Promise<{ a: string[]; b: string[]; connections: { a: number; b: number } }>; close(): Promise<void> }> {
-  const worker = new Worker(`
-    const { parentPort } = require('node:worker_threads');
+  const peer = await peerWorker<{ a: number; b: number }>(`
     const http = require('node:http');
     const seen = { a: [], b: [] };
     const connections = { a: 0, b: 0 };
@@ -120,23 +119,12 @@ async function recorders(): Promise<{ a: number; b: number; seen(): Promise<{ a:
       if (++listening === 2) parentPort.postMessage({ a: servers.a.address().port, b: servers.b.address().port });
     });
     parentPort.on('message', (m) => {
-      if (m === 'seen') return parentPort.postMessage({ ...seen, connections });
+      if (m !== 'stop') return parentPort.postMessage({ ...seen, connections });
       for (const s of Object.values(servers)) s.close();
       process.exit(0);
     });
-  `, { eval: true });
-  const ports = await new Promise<{ a: number; b: number }>((resolve) => worker.once('message', resolve));
-  return {
-    ...ports,
-    seen: () => {
-      worker.postMessage('seen');
-      return new Promise((resolve) => worker.once('message', resolve));
-    },
-    close: async () => {
-      worker.postMessage('stop');
-      await new Promise((resolve) => worker.once('exit', resolve));
-    },
-  };
+  `);
+  return { ...peer.ready, seen: () => peer.ask('seen'), close: () => peer.close() };
 }
 
 type Imports = Record<string, Record<string, any>>;

@@ -3,7 +3,7 @@
  * thread while the host's helper asks it). It answers A and AAAA questions from `records` and
  * NXDOMAIN for names it does not know, and remembers every question it was asked.
  */
-import { Worker } from 'node:worker_threads';
+import { peerWorker } from './peer-worker.ts';
 
 export interface DnsServer {
   /** `127.0.0.1:PORT`, for a grant's `nameservers`. */
@@ -14,7 +14,7 @@ export interface DnsServer {
 }
 
 const SOURCE = `
-const { parentPort, workerData: records } = require('node:worker_threads');
+const records = workerData;
 const questions = [];
 const socket = require('node:dgram').createSocket('udp4');
 function rdata(address) {
@@ -58,24 +58,13 @@ socket.on('message', (query, peer) => {
 });
 socket.bind(0, '127.0.0.1', () => parentPort.postMessage(socket.address().port));
 parentPort.on('message', (m) => {
-  if (m === 'questions') return parentPort.postMessage(questions);
+  if (m !== 'stop') return parentPort.postMessage(questions);
   socket.close(() => process.exit(0));
 });
 `;
 
 /** Starts a server answering `records` (name → addresses, IPv4 and IPv6 mixed). */
 export async function dnsServer(records: Record<string, string[]>): Promise<DnsServer> {
-  const worker = new Worker(SOURCE, { eval: true, workerData: records });
-  const port = await new Promise<number>((resolve) => worker.once('message', resolve));
-  return {
-    address: `127.0.0.1:${port}`,
-    questions: () => {
-      worker.postMessage('questions');
-      return new Promise((resolve) => worker.once('message', resolve));
-    },
-    close: async () => {
-      worker.postMessage('stop');
-      await new Promise((resolve) => worker.once('exit', resolve));
-    },
-  };
+  const peer = await peerWorker<number>(SOURCE, records);
+  return { address: `127.0.0.1:${peer.ready}`, questions: () => peer.ask<string[]>('questions'), close: () => peer.close() };
 }

@@ -145,7 +145,7 @@ test('a network grant may name the DNS servers for the guest, kept through copie
   assert.deepEqual(caps.network, { allow: ['api.example.com:443'], nameservers: ['127.0.0.1:5353', '[::1]:53', '10.0.0.53'] });
   assert.deepEqual(Capabilities.from(caps.toJSON()).network, caps.network);
   assert.deepEqual(caps.with({ clock: 'virtual' }).network, caps.network);
-  for (const bad of [['dns.example.com'], [], ['127.0.0.1:53 ; rm'], [53]]) {
+  for (const bad of [['dns.example.com'], ['127.0.0.1:53 ; rm'], [53]]) {
     assert.throws(() => Capabilities.from({ network: { allow: [], nameservers: bad as string[] } }), (err: unknown) => err instanceof InvalidPolicy && /nameservers/.test(err.message), JSON.stringify(bad));
   }
 });

@@ -49,7 +49,7 @@ export function formatHostPort(host: string, port: number): string {
 }
 
 /** Splits `host:port` (IPv6 in brackets); port is undefined when absent. */
-export function splitHostPort(entry: string): { host: string; port: string | undefined } {
+function splitHostPort(entry: string): { host: string; port: string | undefined } {
   const v6 = /^\[([^\]]+)\](?::(.*))?$/.exec(entry);
   if (v6) return { host: v6[1], port: v6[2] };
   const i = entry.lastIndexOf(':');

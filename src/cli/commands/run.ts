@@ -35,8 +35,10 @@ Options:
                           or localhost, IPv6 in brackets),
                           like wasmtime's --tcplisten: the guest gets it as a socket descriptor
                           after the --dir/--ro-dir preopens and serves it with accept/recv/send.
-                          Implies --allow-net for that address. Port 0 picks a free port; each
-                          listener is announced on stderr: 'wasm-sandbox: listening on HOST:PORT (fd N)'
+                          Implies --allow-net for that address. Clients must be granted too: one
+                          on 127.0.0.1 serves clients from 127.0.0.1, one on 0.0.0.0 or [::] anyone.
+                          Port 0 picks a free port; each listener is announced on stderr:
+                          'wasm-sandbox: listening on HOST:PORT (fd N)'
   --policy FILE           policy file (JSON or YAML); the flags above add to it or override it
   --stdin FILE            feed FILE to the guest's stdin instead of the terminal's
   --json                  print a final JSON report (exit code, error, metrics) on stderr

@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { InvalidPolicy, ModuleNotFound } from '../../errors.ts';
-import { Capabilities, type Preopen } from '../../security/capabilities.ts';
+import { Capabilities, type NetworkPolicy, type Preopen } from '../../security/capabilities.ts';
 import { loadPolicy } from '../../security/policy.ts';
 import { ResourceLimits } from '../../security/resource-limits.ts';
 import { parseDuration, parseSize } from '../../security/units.ts';
@@ -104,6 +104,11 @@ function count(value: string, path: string): number {
   return Number(value);
 }
 
+/** An allow list with `entries` added to what `network` allows by entries (its nameservers kept); 'none' becomes just `entries`. */
+function allowAlso(network: NetworkPolicy, entries: readonly string[]): NetworkPolicy {
+  return typeof network === 'object' ? { ...network, allow: [...network.allow, ...entries] } : { allow: [...entries] };
+}
+
 /**
  * Builds a policy from --policy plus the flags. Without --policy a command-line program gets stdio,
  * clocks and randomness (`cli`); a server's guest gets clocks, randomness and stderr for its logs.
@@ -140,8 +145,7 @@ export function runPolicy(options: Map<string, string[]>, defaults: { cli: boole
     else inherit.push(v);
   }
   const allow = options.get('allow-net');
-  const granted = base.capabilities.network;
-  const network = allow ? { ...(typeof granted === 'object' && granted), allow: [...(typeof granted === 'object' ? granted.allow : []), ...allow] } : granted;
+  const network = allow ? allowAlso(base.capabilities.network, allow) : base.capabilities.network;
   const capabilities = base.capabilities.with({ filesystem: preopens, env: { set, inherit }, network });
 
   const memory = options.get('max-memory')?.[0];
@@ -175,8 +179,7 @@ export function listenGrant(values: readonly string[], capabilities: Capabilitie
   if (network === 'loopback') {
     throw new UsageError(`--listen ${formatHostPort(missing[0].host, missing[0].port)}: the policy grants only loopback networking; grant this address in the policy instead`);
   }
-  const allow = [...(typeof network === 'object' ? network.allow : []), ...missing.map((l) => formatHostPort(l.host, l.port))];
-  return { listeners, capabilities: capabilities.with({ network: { ...(typeof network === 'object' && network), allow } }) };
+  return { listeners, capabilities: capabilities.with({ network: allowAlso(network, missing.map((l) => formatHostPort(l.host, l.port))) }) };
 }
 
 export async function runCommand(argv: string[]): Promise<number> {

@@ -1,28 +1,31 @@
 /**
- * Counts of resources a guest holds against a limit. A count goes up when the resource is taken
- * and down exactly once when it ends, whoever ends it, so a guest that reuses one instance for many
- * requests never runs out of places it already gave back.
+ * The io counters of one guest, shared by every ABI it speaks, each checked against its `io`
+ * limit here. Each count is released by the code that ends its resource, through the matching
+ * `release…` call.
  */
+import type { IoLimits } from '../security/resource-limits.ts';
 
-/** Live resources of one kind (network connections, …) against an optional maximum. */
-export class Counter {
-  readonly max: number | null;
-  #held = 0;
-  constructor(max: number | null) {
-    this.max = max;
+export class IoCounters {
+  /**
+   * Network connections the guest holds, against io.maxNetworkConnections. Owned by the network
+   * capability: it takes one with `reserveConnection` and gives it back with `releaseConnection`.
+   */
+  networkConnections = 0;
+  private readonly io: IoLimits;
+
+  constructor(io: IoLimits) {
+    this.io = io;
   }
-  get held(): number {
-    return this.#held;
+
+  /** Takes a network connection if one is available. */
+  reserveConnection(): boolean {
+    const max = this.io.maxNetworkConnections;
+    if (max !== null && this.networkConnections >= max) return false;
+    this.networkConnections++;
+    return true;
   }
-  /** Takes one place and returns its release (which does nothing when called again), or undefined at the limit. */
-  take(): (() => void) | undefined {
-    if (this.max !== null && this.#held >= this.max) return undefined;
-    this.#held++;
-    let held = true;
-    return () => {
-      if (!held) return;
-      held = false;
-      this.#held--;
-    };
+
+  releaseConnection(): void {
+    this.networkConnections--;
   }
 }

@@ -1,20 +1,18 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Counter } from '../../src/host/counters.ts';
+import { IoCounters } from '../../src/host/counters.ts';
+import { ResourceLimits } from '../../src/security/resource-limits.ts';
 
-it('a counter refuses at its maximum and each release gives back exactly one place', () => {
-  const c = new Counter(2);
-  const a = c.take();
-  const b = c.take();
-  assert.ok(a && b);
-  assert.equal(c.take(), undefined);
-  assert.equal(c.held, 2);
-  a();
-  a();
-  assert.equal(c.held, 1, 'a second release of the same place does nothing');
-  assert.ok(c.take());
-  assert.equal(c.held, 2);
-  const unlimited = new Counter(null);
-  for (let i = 0; i < 100; i++) assert.ok(unlimited.take());
-  assert.equal(unlimited.held, 100);
+it('the connection count refuses at io.maxNetworkConnections and each release gives one place back', () => {
+  const c = new IoCounters(ResourceLimits.from({ io: { maxNetworkConnections: 2 } }).io);
+  assert.equal(c.reserveConnection(), true);
+  assert.equal(c.reserveConnection(), true);
+  assert.equal(c.reserveConnection(), false);
+  assert.equal(c.networkConnections, 2);
+  c.releaseConnection();
+  assert.equal(c.networkConnections, 1);
+  assert.equal(c.reserveConnection(), true);
+  const unlimited = new IoCounters(ResourceLimits.from({ io: { maxNetworkConnections: null } }).io);
+  for (let i = 0; i < 100; i++) assert.equal(unlimited.reserveConnection(), true);
+  assert.equal(unlimited.networkConnections, 100);
 });

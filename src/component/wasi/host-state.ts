@@ -9,7 +9,7 @@
  *    it again: a guest that catches the exception with wasm exception handling cannot carry on.
  */
 import { ResourceLimitExceeded, SecurityViolation } from '../../errors.ts';
-import { Counter } from '../../host/counters.ts';
+import { IoCounters } from '../../host/counters.ts';
 import { checkNetwork, type NetworkRequest } from '../../host/network.ts';
 import type { Capabilities } from '../../security/capabilities.ts';
 import type { ResourceLimits } from '../../security/resource-limits.ts';
@@ -55,14 +55,28 @@ export class HostState {
   bytesWritten = 0;
   /** Host file descriptors held for the guest (preopens included), against io.maxFileDescriptors. */
   openFiles = 0;
-  /** Sockets and outgoing HTTP requests the guest holds, against io.maxNetworkConnections. */
-  readonly connections: Counter;
+  /** The core's io counters (network connections: sockets and outgoing HTTP requests). */
+  readonly counters: IoCounters;
 
   constructor(options: HostOptions) {
     this.options = options;
     this.caps = options.capabilities;
     this.limits = options.resourceLimits;
-    this.connections = new Counter(this.limits.io.maxNetworkConnections);
+    this.counters = new IoCounters(this.limits.io);
+  }
+
+  /**
+   * Takes a network connection; returns the one way to give it back (later calls do nothing, so a
+   * resource ended twice frees one place), or undefined at io.maxNetworkConnections.
+   */
+  takeConnection(): (() => void) | undefined {
+    if (!this.counters.reserveConnection()) return undefined;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.counters.releaseConnection();
+    };
   }
 
   /**

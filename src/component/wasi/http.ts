@@ -627,7 +627,7 @@ export function createHttp(state: HostState, io: Io): HttpHost {
       ? state.allowsNetwork({ use: 'lookup', name: target.host, port })
       : state.allowsNetwork({ use: 'http', address: literal, port });
     if (!allowed) throw { tag: 'HTTP-request-denied' };
-    const release = state.connections.take();
+    const release = state.takeConnection();
     if (release === undefined) throw { tag: 'connection-limit-reached' };
     const authority = parts.authority!;
     return new FutureIncomingResponse(() => {

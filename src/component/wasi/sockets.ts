@@ -128,7 +128,7 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
 
   /** Holds one host socket against io.maxNetworkConnections; returns its release. */
   function reserve(): () => void {
-    const release = state.connections.take();
+    const release = state.takeConnection();
     if (release === undefined) throw 'new-socket-limit';
     return release;
   }

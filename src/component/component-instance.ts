@@ -245,6 +245,7 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
     // jco rewrites trap messages with its own 'wasm trap: ' prefix, which toSandboxError adds too.
     if (cause instanceof WebAssembly.RuntimeError && cause.message.startsWith('wasm trap: ')) cause.message = cause.message.slice(11);
     const error = toSandboxError(cause, `component call '${path}'`);
+    if (live.host.state.unreported(cause)) this.options.onViolation?.({ capability: cause.capability, detail: cause.detail });
     this.retire(error.message);
     throw error;
   }

@@ -8,8 +8,8 @@ import type { WasiContext } from './context.ts';
 import { ERRNO, fail } from './errno.ts';
 import { releaseEntry, type DirSnapshot, type FdEntry } from './fd-table.ts';
 import { filetypeOf, nsToSeconds, writeFilestat, writeFilestatUnstable, writeSyntheticFilestat, type TimestampOverrides } from './filestat.ts';
-import { denyReadOnly, needRights } from './fs-access.ts';
-import { childPathBuffer, selfPath } from './path-resolver.ts';
+import { needRights, requireChange } from './fs-access.ts';
+import { childPathBuffer, selfPath } from '../host/path-resolver.ts';
 
 const MAX_OFFSET = BigInt(Number.MAX_SAFE_INTEGER);
 const DIRENT_HEADER = 24;
@@ -192,7 +192,7 @@ export function createFdFunctions(ctx: WasiContext) {
     fd_allocate(fd: number, offset: bigint, len: bigint): number {
       const e = fds.get(fd);
       fileOnly(e);
-      denyReadOnly(ctx, e, 'fd_allocate');
+      requireChange(ctx, e, 'allocate');
       needRights(e, RIGHTS.FD_ALLOCATE);
       const end = BigInt.asUintN(64, offset) + BigInt.asUintN(64, len);
       if (end > MAX_OFFSET) fail(ERRNO.FBIG);
@@ -243,7 +243,7 @@ export function createFdFunctions(ctx: WasiContext) {
       const f = flags & 0xffff;
       if ((f & ~FDFLAGS_ALL) !== 0) fail(ERRNO.INVAL);
       // Append is emulated (see fd_write), sync flags are honoured by syncing after each write.
-      if ((f & FDFLAGS.APPEND) && e.kind === 'file') denyReadOnly(ctx, e, 'fd_fdstat_set_flags(APPEND)');
+      if ((f & FDFLAGS.APPEND) && e.kind === 'file') requireChange(ctx, e, 'write');
       e.fdflags = f;
       return ERRNO.SUCCESS;
     },
@@ -279,7 +279,7 @@ export function createFdFunctions(ctx: WasiContext) {
     fd_filestat_set_size(fd: number, size: bigint): number {
       const e = fds.get(fd);
       fileOnly(e);
-      denyReadOnly(ctx, e, 'fd_filestat_set_size');
+      requireChange(ctx, e, 'set-size');
       needRights(e, RIGHTS.FD_FILESTAT_SET_SIZE);
       ftruncateSync(e.hostFd, offsetOf(size, ERRNO.FBIG));
       return ERRNO.SUCCESS;
@@ -289,7 +289,7 @@ export function createFdFunctions(ctx: WasiContext) {
       const e = fds.get(fd);
       validateFstflags(fst);
       if (e.kind !== 'file' && e.kind !== 'directory') fail(ERRNO.NOTCAPABLE);
-      denyReadOnly(ctx, e, 'fd_filestat_set_times');
+      requireChange(ctx, e, 'set-times');
       needRights(e, RIGHTS.FD_FILESTAT_SET_TIMES);
       const hostFd = e.hostFd;
       applyTimes(ctx.times, () => fstatSync(hostFd, { bigint: true }), (a, m) => futimesSync(hostFd, a, m), atim, mtim, fst);
@@ -310,7 +310,7 @@ export function createFdFunctions(ctx: WasiContext) {
     fd_pwrite(fd: number, iovsPtr: number, iovsLen: number, offset: bigint, nwrittenPtr: number): number {
       const e = fds.get(fd);
       fileOnly(e);
-      denyReadOnly(ctx, e, 'fd_pwrite');
+      requireChange(ctx, e, 'write');
       needRights(e, RIGHTS.FD_WRITE);
       const iovs = mem.iovecs(iovsPtr, iovsLen);
       mem.check(nwrittenPtr, 4);
@@ -344,7 +344,7 @@ export function createFdFunctions(ctx: WasiContext) {
     fd_write(fd: number, iovsPtr: number, iovsLen: number, nwrittenPtr: number): number {
       const e = fds.get(fd);
       if (e.kind === 'directory') fail(ERRNO.ISDIR);
-      if (e.kind === 'file') denyReadOnly(ctx, e, 'fd_write');
+      if (e.kind === 'file') requireChange(ctx, e, 'write');
       needRights(e, RIGHTS.FD_WRITE);
       const iovs = mem.iovecs(iovsPtr, iovsLen);
       mem.check(nwrittenPtr, 4);

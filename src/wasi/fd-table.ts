@@ -1,13 +1,6 @@
 import { closeSync } from 'node:fs';
+import { dirPerms, type FsPerms, type FsTree } from '../host/filesystem.ts';
 import { ERRNO, fail } from './errno.ts';
-
-/** One granted preopen: every descriptor opened beneath it remembers which one, for read-only and cross-tree checks. */
-export interface PreopenTree {
-  readonly index: number;
-  readonly guestPath: string;
-  readonly hostPath: string;
-  readonly readOnly: boolean;
-}
 
 export type FdKind = 'file' | 'directory' | 'stdin' | 'stdout' | 'stderr' | 'listener' | 'socket';
 
@@ -28,7 +21,12 @@ export interface FdEntry {
   fdflags: number;
   /** The guest-visible file offset; Node has no lseek, so every transfer is positional. */
   position: number;
-  tree: PreopenTree | undefined;
+  tree: FsTree | undefined;
+  /**
+   * What the filesystem core lets this handle do, bounded by its preopen. Preview1's finer-grained
+   * per-handle limits are its rights (`rightsBase`), checked by the ABI on top.
+   */
+  perms: FsPerms;
   /** Set only on the preopen's own descriptor, and only until it is renumbered away. */
   preopenName: Uint8Array | undefined;
   /** Directory depth below the preopen root (0 = the root), used to vet symlink targets. */
@@ -42,6 +40,8 @@ export interface FdEntry {
   release?: () => void;
 }
 
+const NO_PERMS = dirPerms(false, false);
+
 /** An entry backed by no host file or directory (stdio, sockets): the file fields stay empty. */
 export function hostlessEntry(kind: FdKind, filetype: number, rightsBase: number, rightsInheriting: number, fdflags: number, socket?: number): FdEntry {
   return {
@@ -53,6 +53,7 @@ export function hostlessEntry(kind: FdKind, filetype: number, rightsBase: number
     fdflags,
     position: 0,
     tree: undefined,
+    perms: NO_PERMS,
     preopenName: undefined,
     depth: 0,
     hostPath: '',

@@ -9,6 +9,8 @@
  *    it again: a guest that catches the exception with wasm exception handling cannot carry on.
  */
 import { ResourceLimitExceeded, SecurityViolation } from '../../errors.ts';
+import { HostError } from '../../host/host-error.ts';
+import { Violations, type Violation } from '../../host/violations.ts';
 import type { Capabilities } from '../../security/capabilities.ts';
 import type { ResourceLimits } from '../../security/resource-limits.ts';
 import { ERRNO, errnoOf } from '../../wasi/errno.ts';
@@ -24,10 +26,7 @@ export class ExitSignal extends Error {
   }
 }
 
-export interface Violation {
-  capability: string;
-  detail: string;
-}
+export type { Violation };
 
 export interface HostOptions {
   capabilities: Capabilities;
@@ -48,7 +47,10 @@ export class HostState {
   readonly caps: Capabilities;
   readonly limits: ResourceLimits;
   readonly options: HostOptions;
+  readonly violations: Violations;
   private stopped: Error | undefined;
+  /** Stops whose violation the core already reported, so the instance does not report them again. */
+  private readonly reportedStops = new WeakSet<Error>();
   bytesRead = 0;
   bytesWritten = 0;
   /** Host file descriptors held for the guest (preopens included), against io.maxFileDescriptors. */
@@ -59,6 +61,7 @@ export class HostState {
     this.options = options;
     this.caps = options.capabilities;
     this.limits = options.resourceLimits;
+    this.violations = new Violations(options.onViolation);
   }
 
   /** Rethrows the error that stopped the guest, if any. */
@@ -86,13 +89,30 @@ export class HostState {
   }
 
   violation(capability: string, detail: string): void {
-    this.options.onViolation?.({ capability, detail });
+    this.violations.report(capability, detail);
   }
 
-  /** A capability the guest has no way to be told about (no error case in WIT): stop it. */
-  deny(capability: string, detail: string): never {
-    this.violation(capability, detail);
-    return this.stop(new SecurityViolation(capability, detail));
+  /**
+   * Runs a core decision whose refusal the guest has no way to be told about (no error case in
+   * WIT): the core's SecurityViolation ends the guest, now and at every later host call.
+   */
+  decide<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof HostError && err.capability !== undefined) {
+        const stop = new SecurityViolation(err.capability, err.detail ?? '');
+        this.reportedStops.add(stop);
+        this.stop(stop);
+      }
+      if (err instanceof Error) this.stop(err);
+      throw err;
+    }
+  }
+
+  /** Whether a SecurityViolation that ended the guest still has to be reported by the instance. */
+  unreported(err: unknown): err is SecurityViolation {
+    return err instanceof SecurityViolation && !this.reportedStops.has(err);
   }
 
   countRead(n: number): void {

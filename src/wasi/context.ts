@@ -1,3 +1,4 @@
+import type { IoCounters } from '../host/counters.ts';
 import type { FilesystemCore } from '../host/filesystem.ts';
 import type { Violations } from '../host/violations.ts';
 import type { IoLimits } from '../security/resource-limits.ts';
@@ -8,12 +9,6 @@ import type { GuestMemory } from './guest-memory.ts';
 import type { Sockets } from './sockets.ts';
 import type { Stdio } from './stdio.ts';
 
-/** Running totals reported by `WasiHost.metrics()` and checked against the io limits. */
-export interface IoCounters {
-  bytesRead: number;
-  bytesWritten: number;
-  networkConnections: number;
-}
 
 /** The state every group of WASI functions shares; one per host. */
 export interface WasiContext {

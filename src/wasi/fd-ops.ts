@@ -2,7 +2,6 @@ import {
   fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, lstatSync, readdirSync, readSync, writeSync,
   type BigIntStats,
 } from 'node:fs';
-import { ResourceLimitExceeded } from '../errors.ts';
 import { ADVICE_MAX, FDFLAGS, FDFLAGS_ALL, FILETYPE, FSTFLAGS, PREOPENTYPE_DIR, RIGHTS, WHENCE, hasUnknownRights, rightsFromBig } from './constants.ts';
 import type { WasiContext } from './context.ts';
 import { ERRNO, fail } from './errno.ts';
@@ -57,28 +56,23 @@ export function validateFstflags(fst: number): void {
 
 /** Descriptor-based functions: fd_*. */
 export function createFdFunctions(ctx: WasiContext) {
-  const { mem, fds, counters, io } = ctx;
+  const { mem, fds, counters } = ctx;
 
   /** Reads a file into guest iovecs at `position`, honouring io.maxReadBytes; returns bytes read. */
   function readFile(e: FdEntry, iovs: Array<{ ptr: number; len: number }>, position: number): number {
     let total = 0;
-    const max = io.maxReadBytes;
     for (const v of iovs) {
       if (v.len === 0) continue;
-      let want = v.len;
-      if (max !== null && counters.bytesRead + want > max) {
-        const left = max - counters.bytesRead;
-        if (left <= 0) {
-          // Only stop the guest if there really is more to read; reading to EOF exactly at the limit is fine.
-          const probe = readSync(e.hostFd, new Uint8Array(1), 0, 1, position + total);
-          if (probe === 0) break;
-          throw new ResourceLimitExceeded('read-bytes', max, counters.bytesRead + want);
-        }
-        want = left;
+      const want = counters.readAllowance(v.len);
+      if (want === 0) {
+        // Only stop the guest if there really is more to read; reading to EOF exactly at the limit is fine.
+        const probe = readSync(e.hostFd, new Uint8Array(1), 0, 1, position + total);
+        if (probe === 0) break;
+        counters.overRead(v.len);
       }
       const n = readSync(e.hostFd, mem.u8(), v.ptr, want, position + total);
       total += n;
-      counters.bytesRead += n;
+      counters.countRead(n);
       if (n < v.len) break;
     }
     return total;
@@ -86,13 +80,12 @@ export function createFdFunctions(ctx: WasiContext) {
 
   function writeFile(e: FdEntry, iovs: Array<{ ptr: number; len: number }>, position: number): number {
     let total = 0;
-    const max = io.maxWriteBytes;
     for (const v of iovs) {
       if (v.len === 0) continue;
-      if (max !== null && counters.bytesWritten + v.len > max) throw new ResourceLimitExceeded('write-bytes', max, counters.bytesWritten + v.len);
+      counters.checkWrite(v.len);
       const n = writeSync(e.hostFd, mem.u8(), v.ptr, v.len, position + total);
       total += n;
-      counters.bytesWritten += n;
+      counters.countWrite(n);
       if (n < v.len) break;
     }
     if (e.fdflags & (FDFLAGS.SYNC | FDFLAGS.RSYNC)) fsyncSync(e.hostFd);

@@ -1,5 +1,6 @@
 import { FunctionNotFound, InvalidModule, Trap, type ResourceLimitExceeded } from '../errors.ts';
 import { createHostClock } from '../host/clock.ts';
+import { IoCounters } from '../host/counters.ts';
 import { FilesystemCore, openPreopens } from '../host/filesystem.ts';
 import { exitCode, grantedArguments, grantedEnvironment } from '../host/grants.ts';
 import { createRandom } from '../host/random.ts';
@@ -8,7 +9,7 @@ import type { Capabilities } from '../security/capabilities.ts';
 import type { ResourceLimits } from '../security/resource-limits.ts';
 import { preview1Clock } from './clocks.ts';
 import { DIR_INHERITING_RO, DIR_INHERITING_RW, DIR_RIGHTS_RO, DIR_RIGHTS_RW, FILETYPE, STDIN_RIGHTS, STDOUT_RIGHTS } from './constants.ts';
-import type { IoCounters, WasiContext } from './context.ts';
+import type { WasiContext } from './context.ts';
 import { ERRNO, errnoOf } from './errno.ts';
 import { createFdFunctions } from './fd-ops.ts';
 import { FdTable, hostlessEntry, type FdEntry, type FdKind } from './fd-table.ts';
@@ -83,7 +84,7 @@ export class WasiHost {
   readonly imports: { wasi_snapshot_preview1: Record<string, HostFunction>; wasi_unstable: Record<string, HostFunction> };
   private readonly ctx: WasiContext;
   private readonly budget: OutputBudget;
-  private readonly counters: IoCounters = { bytesRead: 0, bytesWritten: 0, networkConnections: 0 };
+  private readonly counters: IoCounters;
   private fatal: unknown = undefined;
   private memoryBound = false;
 
@@ -98,7 +99,8 @@ export class WasiHost {
       new OutputSink(caps.stdio.stdout, 1, options.onStdout, this.budget, checkInterrupt),
       new OutputSink(caps.stdio.stderr, 2, options.onStderr, this.budget, checkInterrupt),
     );
-    const fds = new FdTable(io.maxFileDescriptors);
+    this.counters = new IoCounters(io);
+    const fds = new FdTable(this.counters);
     const violations = new Violations(onViolation);
     this.ctx = {
       mem: new GuestMemory(),
@@ -360,7 +362,7 @@ export class WasiHost {
 
   metrics(): WasiMetrics {
     return {
-      openFileDescriptors: this.ctx.fds.count,
+      openFileDescriptors: this.counters.descriptors,
       bytesRead: this.counters.bytesRead,
       bytesWritten: this.counters.bytesWritten,
       outputBytes: this.budget.used,

@@ -388,7 +388,7 @@ export function createFilesystem(state: HostState, io: Io): FilesystemHost {
 
   // Preopens are opened once, up front, by the core; a grant it cannot open is a policy error.
   const preopens = openPreopens(state.caps);
-  state.openFiles += preopens.length;
+  for (let i = 0; i < preopens.length; i++) state.counters.placeDescriptor();
 
   function getDirectories(): [Descriptor, string][] {
     return preopens.map((p) => [new Descriptor(p.hostFd, true, p.tree, p.perms, p.hostPath, 0, false), p.tree.guestPath]);

@@ -8,7 +8,8 @@
  *    lets propagate out of the guest instead, and is remembered so that every later host call throws
  *    it again: a guest that catches the exception with wasm exception handling cannot carry on.
  */
-import { ResourceLimitExceeded, SecurityViolation } from '../../errors.ts';
+import { SecurityViolation } from '../../errors.ts';
+import { IoCounters } from '../../host/counters.ts';
 import { HostError } from '../../host/host-error.ts';
 import { Violations, type Violation } from '../../host/violations.ts';
 import type { Capabilities } from '../../security/capabilities.ts';
@@ -51,17 +52,36 @@ export class HostState {
   private stopped: Error | undefined;
   /** Stops whose violation the core already reported, so the instance does not report them again. */
   private readonly reportedStops = new WeakSet<Error>();
-  bytesRead = 0;
-  bytesWritten = 0;
-  /** Host file descriptors held for the guest (preopens included), against io.maxFileDescriptors. */
-  openFiles = 0;
-  networkConnections = 0;
+  /** The core's io counters, shared in meaning with the preview1 host. */
+  readonly counters: IoCounters;
 
   constructor(options: HostOptions) {
     this.options = options;
     this.caps = options.capabilities;
     this.limits = options.resourceLimits;
     this.violations = new Violations(options.onViolation);
+    this.counters = new IoCounters(options.resourceLimits.io);
+  }
+
+  get bytesRead(): number {
+    return this.counters.bytesRead;
+  }
+
+  get bytesWritten(): number {
+    return this.counters.bytesWritten;
+  }
+
+  /** Host file descriptors held for the guest (preopens included), against io.maxFileDescriptors. */
+  get openFiles(): number {
+    return this.counters.descriptors;
+  }
+
+  get networkConnections(): number {
+    return this.counters.networkConnections;
+  }
+
+  set networkConnections(n: number) {
+    this.counters.networkConnections = n;
   }
 
   /** Rethrows the error that stopped the guest, if any. */
@@ -115,34 +135,29 @@ export class HostState {
     return err instanceof SecurityViolation && !this.reportedStops.has(err);
   }
 
+  /** Counts bytes read; past the limit the guest is stopped. */
   countRead(n: number): void {
-    this.bytesRead += n;
-    const max = this.limits.io.maxReadBytes;
-    if (max !== null && this.bytesRead > max) this.stop(new ResourceLimitExceeded('read-bytes', max, this.bytesRead));
+    this.decide(() => this.counters.countRead(n));
   }
 
   /** How many of `n` bytes may still be read before the read limit. */
   readAllowance(n: number): number {
-    const max = this.limits.io.maxReadBytes;
-    return max === null ? n : Math.max(0, Math.min(n, max - this.bytesRead));
+    return this.counters.readAllowance(n);
   }
 
+  /** Counts bytes about to be written; past the limit the guest is stopped first. */
   countWrite(n: number): void {
-    const max = this.limits.io.maxWriteBytes;
-    if (max !== null && this.bytesWritten + n > max) this.stop(new ResourceLimitExceeded('write-bytes', max, this.bytesWritten + n));
-    this.bytesWritten += n;
+    this.decide(() => this.counters.checkWrite(n));
+    this.counters.countWrite(n);
   }
 
   /** Reserves a host descriptor; false when the limit is reached. */
   reserveFile(): boolean {
-    const max = this.limits.io.maxFileDescriptors;
-    if (max !== null && this.openFiles >= max) return false;
-    this.openFiles++;
-    return true;
+    return this.counters.reserveDescriptor();
   }
 
   releaseFile(): void {
-    this.openFiles--;
+    this.counters.releaseDescriptor();
   }
 }
 

@@ -36,7 +36,10 @@ export interface CapabilitiesInit {
   random?: RandomPolicy;
   /** Host imports the guest may link, as `module.name`, or `module.*` for a whole module. */
   hostFunctions?: readonly string[];
-  /** Whether the guest may end itself with an exit code (`proc_exit`, `wasi:cli/exit`). */
+  /**
+   * Whether the guest may end itself with an exit code (`proc_exit`, `wasi:cli/exit`); without it
+   * an exit stops the guest with SecurityViolation('exit').
+   */
   exit?: boolean;
   /**
    * Accept filesystem grants where paths cannot be resolved race-free (anything but Linux with

@@ -9,6 +9,11 @@
  * interface objects directly (column `preview2`): the StarlingMonkey engine inside a JS component
  * reads the clocks itself while it starts, so it can neither start without a clock nor show a
  * virtual clock's first reading.
+ *
+ * One difference is left to the ABIs' own per-descriptor permissions: set-times through a file
+ * descriptor opened only for reading in a writable preopen. Preview2 refuses it (the descriptor has
+ * no `write`); preview1 allows it when the descriptor holds the `fd_filestat_set_times` right, which
+ * wasi-libc asks for on every open. Neither reaches anything the preopen does not grant.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -397,6 +397,7 @@ export function createFilesystem(state: HostState, io: Io): FilesystemHost {
   return {
     close(): void {
       for (const d of [...open]) d[Symbol.dispose]();
+      for (let i = 0; i < preopens.length; i++) state.counters.releaseDescriptor();
       closePreopens(preopens);
     },
     interfaces: {

@@ -9,7 +9,7 @@
  *    so they stay allowed, bounded by the embedder's deadline.
  */
 import type { ClockPolicy } from '../security/capabilities.ts';
-import { sleepMs } from '../wasi/sleep.ts';
+import { sleepMs } from './sleep.ts';
 import type { Violations } from './violations.ts';
 
 /** Nanoseconds a virtual clock advances on every read, so busy-wait loops still make progress. */

@@ -17,6 +17,8 @@ const READ_RIGHTS = RIGHTS.FD_READ | RIGHTS.FD_READDIR;
  * Path-based functions: path_* and path_open, translated onto the filesystem core
  * (`src/host/filesystem.ts`), which resolves every path beneath the starting directory and decides
  * what the sandbox allows. This layer decodes guest memory, checks preview1 rights and writes results.
+ * Where an operation changes the tree, the core's permission check is asked first, before the
+ * rights: a read-only preopen is a reported EPERM, not an ENOTCAPABLE the embedder never hears of.
  */
 export function createPathFunctions(ctx: WasiContext) {
   const { mem, fds, fs } = ctx;
@@ -83,7 +85,6 @@ export function createPathFunctions(ctx: WasiContext) {
       const reqBase = rightsFromBig(base);
       const reqInh = rightsFromBig(inheriting);
       const write = (reqBase & FILE_MUTATING_RIGHTS) !== 0 || (ff & FDFLAGS.APPEND) !== 0;
-      // The sandbox's decision comes before preview1's rights, as it did for every operation above.
       if (creat || trunc || write) fs.requireMutate(e, 'open for writing');
       if (creat) needRights(e, RIGHTS.PATH_CREATE_FILE);
       if (trunc) needRights(e, RIGHTS.PATH_FILESTAT_SET_SIZE);

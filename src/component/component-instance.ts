@@ -29,7 +29,9 @@ export interface ComponentInstanceOptions {
   /**
    * Non-WASI imports, by interface name (`example:kv/store`): an object of functions and resource
    * classes named as jco names them (camelCase functions, PascalCase classes), or another
-   * `ComponentInstance` exporting that interface.
+   * `ComponentInstance` exporting that interface. Each function must be granted in
+   * `capabilities.hostFunctions` (`example:kv/store.get`, `example:kv/store.*`, `$root.name` for a
+   * world-level function), or instantiation fails with SecurityViolation('hostFunctions').
    */
   imports?: Record<string, object>;
   /** Replace the instance after a trap, stopped call or exit, instead of failing every later call. */

@@ -108,3 +108,22 @@ test('imports the embedder supplies need a host function grant, decided like a c
   const app = await rt.instantiate(await load('kv-consumer'), { capabilities: both, imports: { 'example:kv/store': js } });
   assert.equal(app.usable, true);
 });
+
+test('a function the world imports directly is granted as $root.name (instantiation is checked)', async () => {
+  const { parse, componentEmbed, componentNew } = await import('@bytecodealliance/jco-transpile/wasm-tools');
+  const wit = `package example:root;
+world w {
+  import double: func(x: u32) -> u32;
+  export run: func(x: u32) -> u32;
+}`;
+  const core = await parse(`(module
+    (import "$root" "double" (func $double (param i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "run") (param i32) (result i32) (call $double (local.get 0))))`);
+  const rt = await anyRuntime({}, {}, { cacheDir: false });
+  const component = await rt.createComponentModule(await componentNew(await componentEmbed({ binary: core, witSource: wit, world: 'w' }), []));
+  const imports = { double: (x: number) => x * 2 };
+  await assert.rejects(rt.instantiate(component, { imports }), (e: unknown) => e instanceof SecurityViolation && /'\$root\.double'/.test(e.detail));
+  const app = await rt.instantiate(component, { imports, capabilities: Capabilities.minimal().withHostFunctions('$root.double') });
+  assert.equal(app.usable, true);
+});

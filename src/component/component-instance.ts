@@ -29,7 +29,9 @@ export interface ComponentInstanceOptions {
   /**
    * Non-WASI imports, by interface name (`example:kv/store`): an object of functions and resource
    * classes named as jco names them (camelCase functions, PascalCase classes), or another
-   * `ComponentInstance` exporting that interface.
+   * `ComponentInstance` exporting that interface. Each function must be granted in
+   * `capabilities.hostFunctions` (`example:kv/store.get`, `example:kv/store.*`, `$root.name` for a
+   * world-level function), or instantiation fails with SecurityViolation('hostFunctions').
    */
   imports?: Record<string, object>;
   /** Replace the instance after a trap, stopped call or exit, instead of failing every later call. */
@@ -245,6 +247,7 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
     // jco rewrites trap messages with its own 'wasm trap: ' prefix, which toSandboxError adds too.
     if (cause instanceof WebAssembly.RuntimeError && cause.message.startsWith('wasm trap: ')) cause.message = cause.message.slice(11);
     const error = toSandboxError(cause, `component call '${path}'`);
+    if (live.host.state.unreported(cause)) this.options.onViolation?.({ capability: cause.capability, detail: cause.detail });
     this.retire(error.message);
     throw error;
   }

@@ -2,9 +2,15 @@
  * Builds the import object jco's `instantiate` reads: `wasi:*` interfaces from our preview2 host,
  * everything else from the embedder, either as plain JavaScript (functions and resource classes
  * named the way jco names them) or as another component instance whose exports are wired in after
- * checking that their types match exactly. Whatever is missing is reported all at once.
+ * checking that their types match exactly. Whatever is missing is reported all at once. What the
+ * embedder supplies is a host function grant like a core module's imports, decided by the core
+ * (`requireHostFunction`): `iface.function` for an interface's function (unversioned, e.g.
+ * `example:kv/store.get`), `iface.resource` for a resource's methods, `$root.name` for a function
+ * the world imports directly, `iface.*` for a whole interface.
  */
 import { InvalidArguments, MissingImports, type MissingImport } from '../errors.ts';
+import { requireHostFunction } from '../host/grants.ts';
+import type { Capabilities } from '../security/capabilities.ts';
 import type { ComponentModule } from './component-module.ts';
 import type { Item } from './wit/decode-component.ts';
 import { camelCase, functionRole, pascalCase } from './wit/interfaces.ts';
@@ -49,6 +55,19 @@ function findExport(provider: ImportProvider, name: string): { exportName: strin
   if (direct) return { exportName: name, item: direct };
   for (const [exportName, item] of exports) if (unversioned(exportName) === unversioned(name)) return { exportName, item };
   return undefined;
+}
+
+/** Refuses an embedder-supplied import any of whose functions the grant does not list. */
+function requireGranted(caps: Capabilities, name: string, item: Item): void {
+  if (item.sort === 'func') {
+    requireHostFunction(caps, '$root', name);
+    return;
+  }
+  if (item.sort !== 'instance') return;
+  const iface = unversioned(name);
+  for (const [member, m] of item.instance.exports) {
+    if (m.sort === 'func') requireHostFunction(caps, iface, functionRole(member).resource ?? member);
+  }
 }
 
 /** Wires `provider`'s export into an import of `component`, after checking every type. */
@@ -104,6 +123,7 @@ export function resolveImports(component: ComponentModule, provided: Readonly<Re
       for (const { member, kind } of members) missing.push({ module: name, name: member, kind });
       continue;
     }
+    requireGranted(host.state.caps, name, item);
     if (isImportProvider(given)) {
       imports[key] = adapt(component, name, item, given);
       continue;

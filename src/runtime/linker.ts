@@ -1,5 +1,6 @@
 import { isAsyncHostFunction, withDeadline } from '../communication/async-host-function.ts';
-import { InvalidArguments, MissingImports, SecurityViolation, Trap, type MissingImport } from '../errors.ts';
+import { InvalidArguments, MissingImports, Trap, type MissingImport } from '../errors.ts';
+import { requireHostFunction } from '../host/grants.ts';
 import type { ModuleInfo } from '../module/module-info.ts';
 import type { HostContext } from './host-context.ts';
 import type { ResolvedInstanceConfig } from './types.ts';
@@ -61,9 +62,7 @@ export function linkImports(
         missing.push({ module: imp.module, name: imp.name, kind: 'function' });
         continue;
       }
-      if (!config.capabilities.allowsHostFunction(imp.module, imp.name)) {
-        throw new SecurityViolation('hostFunctions', `host function '${imp.module}.${imp.name}' is not allowed by the capabilities (grant it with hostFunctions: ['${imp.module}.${imp.name}'])`);
-      }
+      requireHostFunction(config.capabilities, imp.module, imp.name);
       if (isAsyncHostFunction(fn)) {
         target[imp.name] = suspendingImport(imp.module, imp.name, async (...args: unknown[]) => {
           counters.hostFunctionCalls++;

@@ -41,8 +41,16 @@ export interface CapabilitiesInit {
   random?: RandomPolicy;
   /** Host imports the guest may link, as `module.name`, or `module.*` for a whole module. */
   hostFunctions?: readonly string[];
-  /** Whether the guest may end itself with an exit code (`proc_exit`, `wasi:cli/exit`). */
+  /**
+   * Whether the guest may end itself with an exit code (`proc_exit`, `wasi:cli/exit`); without it
+   * an exit stops the guest with SecurityViolation('exit').
+   */
   exit?: boolean;
+  /**
+   * Accept filesystem grants where paths cannot be resolved race-free (anything but Linux with
+   * /proc): without it such a grant is refused with SecurityViolation('filesystem').
+   */
+  allowRacyResolution?: boolean;
 }
 
 /**
@@ -59,6 +67,7 @@ export class Capabilities {
   readonly random: RandomPolicy;
   readonly hostFunctions: readonly string[];
   readonly exit: boolean;
+  readonly allowRacyResolution: boolean;
 
   private constructor(init: CapabilitiesInit, baseDir: string) {
     this.filesystem = Object.freeze((init.filesystem ?? []).map((p) => Object.freeze({ hostPath: resolve(baseDir, p.hostPath), guestPath: p.guestPath, mode: p.mode })));
@@ -70,6 +79,7 @@ export class Capabilities {
     this.random = freezeDeep(init.random ?? 'none');
     this.hostFunctions = Object.freeze([...(init.hostFunctions ?? [])]);
     this.exit = init.exit ?? false;
+    this.allowRacyResolution = init.allowRacyResolution ?? false;
     Object.freeze(this);
   }
 
@@ -136,6 +146,7 @@ export class Capabilities {
       random: typeof this.random === 'string' ? this.random : { seed: this.random.seed },
       hostFunctions: [...this.hostFunctions],
       exit: this.exit,
+      allowRacyResolution: this.allowRacyResolution,
     };
   }
 }

@@ -1,3 +1,4 @@
+import { isGranted, type GrantKind } from '../host/grants.ts';
 import type { ModuleInfo } from '../module/module-info.ts';
 import type { Capabilities } from './capabilities.ts';
 import { WASM_PAGE_BYTES, type ResourceLimits } from './resource-limits.ts';
@@ -13,19 +14,21 @@ export interface Requirement {
 
 const WASI_MODULES = new Set(['wasi_snapshot_preview1', 'wasi_unstable']);
 
-/** Which WASI preview1 functions depend on which capability being granted. */
+/** Which WASI preview1 functions depend on which capability; whether it is granted is the core's decision. */
 function wasiCapability(name: string, caps: Capabilities): { capability: string; granted: boolean } | undefined {
-  if (name.startsWith('path_') || name === 'fd_readdir' || name === 'fd_prestat_get' || name === 'fd_prestat_dir_name') {
-    return { capability: 'filesystem', granted: caps.filesystem.length > 0 };
-  }
-  if (name.startsWith('sock_')) return { capability: 'network', granted: caps.network !== 'none' };
-  if (name.startsWith('clock_') || name === 'poll_oneoff') return { capability: 'clock', granted: caps.clock !== 'none' };
-  if (name === 'random_get') return { capability: 'random', granted: caps.random !== 'none' };
-  if (name.startsWith('environ_')) return { capability: 'env', granted: caps.env.inherit.length > 0 || Object.keys(caps.env.set).length > 0 };
-  if (name.startsWith('args_')) return { capability: 'args', granted: true };
-  if (name === 'proc_exit') return { capability: 'exit', granted: caps.exit };
-  if (name === 'fd_write') return { capability: 'stdio', granted: caps.stdio.stdout !== 'null' || caps.stdio.stderr !== 'null' || caps.filesystem.length > 0 };
-  if (name === 'fd_read') return { capability: 'stdio', granted: caps.stdio.stdin !== 'null' || caps.filesystem.length > 0 };
+  const need = (capability: GrantKind, ...alternatives: GrantKind[]) => ({
+    capability,
+    granted: [capability, ...alternatives].some((k) => isGranted(k, caps)),
+  });
+  if (name.startsWith('path_') || name === 'fd_readdir' || name === 'fd_prestat_get' || name === 'fd_prestat_dir_name') return need('filesystem');
+  if (name.startsWith('sock_')) return need('network');
+  if (name.startsWith('clock_') || name === 'poll_oneoff') return need('clock');
+  if (name === 'random_get') return need('random');
+  if (name.startsWith('environ_')) return need('env');
+  if (name.startsWith('args_')) return need('args');
+  if (name === 'proc_exit') return need('exit');
+  if (name === 'fd_write') return { ...need('stdout', 'stderr', 'filesystem'), capability: 'stdio' };
+  if (name === 'fd_read') return { ...need('stdin', 'filesystem'), capability: 'stdio' };
   return undefined;
 }
 

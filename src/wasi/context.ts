@@ -1,3 +1,6 @@
+import type { IoCounters } from '../host/counters.ts';
+import type { FilesystemCore } from '../host/filesystem.ts';
+import type { Violations } from '../host/violations.ts';
 import type { IoLimits } from '../security/resource-limits.ts';
 import type { Clock } from './clocks.ts';
 import type { FdTable } from './fd-table.ts';
@@ -6,12 +9,6 @@ import type { GuestMemory } from './guest-memory.ts';
 import type { Sockets } from './sockets.ts';
 import type { Stdio } from './stdio.ts';
 
-/** Running totals reported by `WasiHost.metrics()` and checked against the io limits. */
-export interface IoCounters {
-  bytesRead: number;
-  bytesWritten: number;
-  networkConnections: number;
-}
 
 /** The state every group of WASI functions shares; one per host. */
 export interface WasiContext {
@@ -24,7 +21,10 @@ export interface WasiContext {
   readonly clock: Clock;
   /** Present only when the embedder pre-opened listeners; set once they are bound. */
   sockets: Sockets | undefined;
+  /** The capability core's filesystem decisions, shared with the preview2 host. */
+  readonly fs: FilesystemCore;
   /** Reports a denied operation to the embedder; the guest still only sees an errno. */
+  readonly violations: Violations;
   violation(capability: string, detail: string): void;
   checkInterrupt(): void;
   remainingMs(): number;

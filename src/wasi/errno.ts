@@ -36,7 +36,8 @@ export function fail(errno: number): never {
   throw CACHED[errno] ?? new WasiErrno(errno);
 }
 
-// Node reports host failures as `err.code` strings; these are the POSIX names it uses.
+// Node reports host failures as `err.code` strings; these are the POSIX names it uses, which the
+// capability core's HostError uses too.
 const NODE_CODES: Record<string, number> = {
   E2BIG: ERRNO.TOOBIG, EACCES: ERRNO.ACCES, EADDRINUSE: ERRNO.ADDRINUSE, EADDRNOTAVAIL: ERRNO.ADDRNOTAVAIL,
   EAFNOSUPPORT: ERRNO.AFNOSUPPORT, EAGAIN: ERRNO.AGAIN, EWOULDBLOCK: ERRNO.AGAIN, EALREADY: ERRNO.ALREADY,
@@ -58,6 +59,8 @@ const NODE_CODES: Record<string, number> = {
   EPROTONOSUPPORT: ERRNO.PROTONOSUPPORT, EPROTOTYPE: ERRNO.PROTOTYPE, ERANGE: ERRNO.RANGE,
   EROFS: ERRNO.ROFS, ESPIPE: ERRNO.SPIPE, ESRCH: ERRNO.SRCH, ESTALE: ERRNO.STALE, ETIMEDOUT: ERRNO.TIMEDOUT,
   ETXTBSY: ERRNO.TXTBSY, EXDEV: ERRNO.XDEV,
+  // Raised by the capability core (src/host) for a grant that is missing; not a Node code.
+  ENOTCAPABLE: ERRNO.NOTCAPABLE,
 };
 
 /**

@@ -2,14 +2,13 @@ import {
   fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, lstatSync, readdirSync, readSync, writeSync,
   type BigIntStats,
 } from 'node:fs';
-import { ResourceLimitExceeded } from '../errors.ts';
 import { ADVICE_MAX, FDFLAGS, FDFLAGS_ALL, FILETYPE, FSTFLAGS, PREOPENTYPE_DIR, RIGHTS, WHENCE, hasUnknownRights, rightsFromBig } from './constants.ts';
 import type { WasiContext } from './context.ts';
 import { ERRNO, fail } from './errno.ts';
 import { releaseEntry, type DirSnapshot, type FdEntry } from './fd-table.ts';
 import { filetypeOf, nsToSeconds, writeFilestat, writeFilestatUnstable, writeSyntheticFilestat, type TimestampOverrides } from './filestat.ts';
-import { denyReadOnly, needRights } from './fs-access.ts';
-import { childPathBuffer, selfPath } from './path-resolver.ts';
+import { needRights, requireChange } from './fs-access.ts';
+import { childPathBuffer, selfPath } from '../host/path-resolver.ts';
 
 const MAX_OFFSET = BigInt(Number.MAX_SAFE_INTEGER);
 const DIRENT_HEADER = 24;
@@ -57,28 +56,23 @@ export function validateFstflags(fst: number): void {
 
 /** Descriptor-based functions: fd_*. */
 export function createFdFunctions(ctx: WasiContext) {
-  const { mem, fds, counters, io } = ctx;
+  const { mem, fds, counters } = ctx;
 
   /** Reads a file into guest iovecs at `position`, honouring io.maxReadBytes; returns bytes read. */
   function readFile(e: FdEntry, iovs: Array<{ ptr: number; len: number }>, position: number): number {
     let total = 0;
-    const max = io.maxReadBytes;
     for (const v of iovs) {
       if (v.len === 0) continue;
-      let want = v.len;
-      if (max !== null && counters.bytesRead + want > max) {
-        const left = max - counters.bytesRead;
-        if (left <= 0) {
-          // Only stop the guest if there really is more to read; reading to EOF exactly at the limit is fine.
-          const probe = readSync(e.hostFd, new Uint8Array(1), 0, 1, position + total);
-          if (probe === 0) break;
-          throw new ResourceLimitExceeded('read-bytes', max, counters.bytesRead + want);
-        }
-        want = left;
+      const want = counters.readAllowance(v.len);
+      if (want === 0) {
+        // Only stop the guest if there really is more to read; reading to EOF exactly at the limit is fine.
+        const probe = readSync(e.hostFd, new Uint8Array(1), 0, 1, position + total);
+        if (probe === 0) break;
+        counters.overRead(v.len);
       }
       const n = readSync(e.hostFd, mem.u8(), v.ptr, want, position + total);
       total += n;
-      counters.bytesRead += n;
+      counters.countRead(n);
       if (n < v.len) break;
     }
     return total;
@@ -86,13 +80,12 @@ export function createFdFunctions(ctx: WasiContext) {
 
   function writeFile(e: FdEntry, iovs: Array<{ ptr: number; len: number }>, position: number): number {
     let total = 0;
-    const max = io.maxWriteBytes;
     for (const v of iovs) {
       if (v.len === 0) continue;
-      if (max !== null && counters.bytesWritten + v.len > max) throw new ResourceLimitExceeded('write-bytes', max, counters.bytesWritten + v.len);
+      counters.checkWrite(v.len);
       const n = writeSync(e.hostFd, mem.u8(), v.ptr, v.len, position + total);
       total += n;
-      counters.bytesWritten += n;
+      counters.countWrite(n);
       if (n < v.len) break;
     }
     if (e.fdflags & (FDFLAGS.SYNC | FDFLAGS.RSYNC)) fsyncSync(e.hostFd);
@@ -192,7 +185,7 @@ export function createFdFunctions(ctx: WasiContext) {
     fd_allocate(fd: number, offset: bigint, len: bigint): number {
       const e = fds.get(fd);
       fileOnly(e);
-      denyReadOnly(ctx, e, 'fd_allocate');
+      requireChange(ctx, e, 'allocate');
       needRights(e, RIGHTS.FD_ALLOCATE);
       const end = BigInt.asUintN(64, offset) + BigInt.asUintN(64, len);
       if (end > MAX_OFFSET) fail(ERRNO.FBIG);
@@ -243,7 +236,7 @@ export function createFdFunctions(ctx: WasiContext) {
       const f = flags & 0xffff;
       if ((f & ~FDFLAGS_ALL) !== 0) fail(ERRNO.INVAL);
       // Append is emulated (see fd_write), sync flags are honoured by syncing after each write.
-      if ((f & FDFLAGS.APPEND) && e.kind === 'file') denyReadOnly(ctx, e, 'fd_fdstat_set_flags(APPEND)');
+      if ((f & FDFLAGS.APPEND) && e.kind === 'file') requireChange(ctx, e, 'write');
       e.fdflags = f;
       return ERRNO.SUCCESS;
     },
@@ -279,7 +272,7 @@ export function createFdFunctions(ctx: WasiContext) {
     fd_filestat_set_size(fd: number, size: bigint): number {
       const e = fds.get(fd);
       fileOnly(e);
-      denyReadOnly(ctx, e, 'fd_filestat_set_size');
+      requireChange(ctx, e, 'set-size');
       needRights(e, RIGHTS.FD_FILESTAT_SET_SIZE);
       ftruncateSync(e.hostFd, offsetOf(size, ERRNO.FBIG));
       return ERRNO.SUCCESS;
@@ -289,7 +282,7 @@ export function createFdFunctions(ctx: WasiContext) {
       const e = fds.get(fd);
       validateFstflags(fst);
       if (e.kind !== 'file' && e.kind !== 'directory') fail(ERRNO.NOTCAPABLE);
-      denyReadOnly(ctx, e, 'fd_filestat_set_times');
+      requireChange(ctx, e, 'set-times');
       needRights(e, RIGHTS.FD_FILESTAT_SET_TIMES);
       const hostFd = e.hostFd;
       applyTimes(ctx.times, () => fstatSync(hostFd, { bigint: true }), (a, m) => futimesSync(hostFd, a, m), atim, mtim, fst);
@@ -310,7 +303,7 @@ export function createFdFunctions(ctx: WasiContext) {
     fd_pwrite(fd: number, iovsPtr: number, iovsLen: number, offset: bigint, nwrittenPtr: number): number {
       const e = fds.get(fd);
       fileOnly(e);
-      denyReadOnly(ctx, e, 'fd_pwrite');
+      requireChange(ctx, e, 'write');
       needRights(e, RIGHTS.FD_WRITE);
       const iovs = mem.iovecs(iovsPtr, iovsLen);
       mem.check(nwrittenPtr, 4);
@@ -344,7 +337,7 @@ export function createFdFunctions(ctx: WasiContext) {
     fd_write(fd: number, iovsPtr: number, iovsLen: number, nwrittenPtr: number): number {
       const e = fds.get(fd);
       if (e.kind === 'directory') fail(ERRNO.ISDIR);
-      if (e.kind === 'file') denyReadOnly(ctx, e, 'fd_write');
+      if (e.kind === 'file') requireChange(ctx, e, 'write');
       needRights(e, RIGHTS.FD_WRITE);
       const iovs = mem.iovecs(iovsPtr, iovsLen);
       mem.check(nwrittenPtr, 4);

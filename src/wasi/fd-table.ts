@@ -1,13 +1,7 @@
 import { closeSync } from 'node:fs';
+import type { IoCounters } from '../host/counters.ts';
+import { dirPerms, type FsPerms, type FsTree } from '../host/filesystem.ts';
 import { ERRNO, fail } from './errno.ts';
-
-/** One granted preopen: every descriptor opened beneath it remembers which one, for read-only and cross-tree checks. */
-export interface PreopenTree {
-  readonly index: number;
-  readonly guestPath: string;
-  readonly hostPath: string;
-  readonly readOnly: boolean;
-}
 
 export type FdKind = 'file' | 'directory' | 'stdin' | 'stdout' | 'stderr' | 'listener' | 'socket';
 
@@ -28,7 +22,12 @@ export interface FdEntry {
   fdflags: number;
   /** The guest-visible file offset; Node has no lseek, so every transfer is positional. */
   position: number;
-  tree: PreopenTree | undefined;
+  tree: FsTree | undefined;
+  /**
+   * What the filesystem core lets this handle do, bounded by its preopen. Preview1's finer-grained
+   * per-handle limits are its rights (`rightsBase`), checked by the ABI on top.
+   */
+  perms: FsPerms;
   /** Set only on the preopen's own descriptor, and only until it is renumbered away. */
   preopenName: Uint8Array | undefined;
   /** Directory depth below the preopen root (0 = the root), used to vet symlink targets. */
@@ -42,6 +41,8 @@ export interface FdEntry {
   release?: () => void;
 }
 
+const NO_PERMS = dirPerms(false, false);
+
 /** An entry backed by no host file or directory (stdio, sockets): the file fields stay empty. */
 export function hostlessEntry(kind: FdKind, filetype: number, rightsBase: number, rightsInheriting: number, fdflags: number, socket?: number): FdEntry {
   return {
@@ -53,6 +54,7 @@ export function hostlessEntry(kind: FdKind, filetype: number, rightsBase: number
     fdflags,
     position: 0,
     tree: undefined,
+    perms: NO_PERMS,
     preopenName: undefined,
     depth: 0,
     hostPath: '',
@@ -63,19 +65,18 @@ export function hostlessEntry(kind: FdKind, filetype: number, rightsBase: number
 
 /**
  * Guest descriptor numbers to entries. Counts every guest-visible descriptor (stdio and preopens
- * included) against `io.maxFileDescriptors`.
+ * included) in the core's io counters, against `io.maxFileDescriptors`.
  */
 export class FdTable {
   private readonly entries: Array<FdEntry | undefined> = [];
-  private open = 0;
-  private readonly max: number | null;
+  private readonly counters: IoCounters;
 
-  constructor(max: number | null) {
-    this.max = max;
+  constructor(counters: IoCounters) {
+    this.counters = counters;
   }
 
   get count(): number {
-    return this.open;
+    return this.counters.descriptors;
   }
 
   get(fd: number): FdEntry {
@@ -90,12 +91,12 @@ export class FdTable {
 
   /** Throws EMFILE when one more descriptor would exceed the limit; call before opening host resources. */
   reserve(): void {
-    if (this.max !== null && this.open >= this.max) fail(ERRNO.MFILE);
+    if (!this.counters.descriptorAvailable()) fail(ERRNO.MFILE);
   }
 
   /** Places an entry at a fixed number during setup (stdio, preopens); setup is not limited. */
   place(fd: number, entry: FdEntry): void {
-    if (this.entries[fd] === undefined) this.open++;
+    if (this.entries[fd] === undefined) this.counters.placeDescriptor();
     this.entries[fd] = entry;
   }
 
@@ -105,7 +106,7 @@ export class FdTable {
     let fd = this.entries.indexOf(undefined);
     if (fd === -1) fd = this.entries.length;
     this.entries[fd] = entry;
-    this.open++;
+    this.counters.placeDescriptor();
     return fd;
   }
 
@@ -113,7 +114,7 @@ export class FdTable {
   remove(fd: number): FdEntry {
     const e = this.get(fd);
     this.entries[fd >>> 0] = undefined;
-    this.open--;
+    this.counters.releaseDescriptor();
     // Keep the array dense-ish so indexOf(undefined) stays meaningful for lowest-free allocation.
     while (this.entries.length > 0 && this.entries[this.entries.length - 1] === undefined) this.entries.pop();
     return e;
@@ -141,11 +142,13 @@ export class FdTable {
   closeAll(): void {
     for (let i = 0; i < this.entries.length; i++) {
       const e = this.entries[i];
-      if (e !== undefined) releaseEntry(e);
+      if (e !== undefined) {
+        releaseEntry(e);
+        this.counters.releaseDescriptor();
+      }
       this.entries[i] = undefined;
     }
     this.entries.length = 0;
-    this.open = 0;
   }
 }
 

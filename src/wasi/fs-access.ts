@@ -1,12 +1,11 @@
 import type { WasiContext } from './context.ts';
 import { ERRNO, fail } from './errno.ts';
 import type { FdEntry } from './fd-table.ts';
-import type { EscapeHandler } from './path-resolver.ts';
 
 /**
- * The two refusals of the filesystem sandbox, shared by descriptor and path operations:
- * missing WASI rights give ENOTCAPABLE; anything that would modify a read-only preopen, or reach
- * outside a preopen, gives EPERM (what wasmtime reports as `not-permitted`) and is reported.
+ * Preview1's own refusal: a descriptor without the WASI rights an operation needs gives
+ * ENOTCAPABLE. Whether the sandbox allows the operation at all (read-only preopens, paths leaving
+ * a preopen) is decided by the filesystem core (`src/host/filesystem.ts`).
  */
 
 export function needRights(e: FdEntry, rights: number): void {
@@ -20,17 +19,7 @@ export function dirEntry(ctx: WasiContext, fd: number): FdEntry {
   return e;
 }
 
-export function denyReadOnly(ctx: WasiContext, e: FdEntry, operation: string): void {
-  const tree = e.tree;
-  if (tree !== undefined && tree.readOnly) {
-    ctx.violation('filesystem', `${operation} refused: preopen '${tree.guestPath}' is read-only`);
-    fail(ERRNO.PERM);
-  }
-}
-
-export function escapeHandler(ctx: WasiContext, e: FdEntry): EscapeHandler {
-  return (detail: string): never => {
-    ctx.violation('filesystem', `path escapes preopen '${e.tree?.guestPath ?? '?'}': ${detail}`);
-    return fail(ERRNO.PERM);
-  };
+/** The core's check for changing what a file or directory descriptor refers to. */
+export function requireChange(ctx: WasiContext, e: FdEntry, operation: string): void {
+  ctx.fs.requireChange(e, e.kind === 'directory', operation);
 }

@@ -1,7 +1,5 @@
-import {
-  closeSync, constants as C, fstatSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readlinkSync, renameSync,
-  rmdirSync, symlinkSync, unlinkSync, utimesSync, type BigIntStats,
-} from 'node:fs';
+import { closeSync } from 'node:fs';
+import { filePerms } from '../host/filesystem.ts';
 import {
   DIR_INHERITING_RO, DIR_INHERITING_RW, DIR_RIGHTS_RO, DIR_RIGHTS_RW, FDFLAGS, FDFLAGS_ALL, FILE_MUTATING_RIGHTS,
   FILE_RIGHTS_RO, FILE_RIGHTS_RW, LOOKUP_SYMLINK_FOLLOW, OFLAGS, RIGHTS, rightsFromBig,
@@ -11,53 +9,25 @@ import { ERRNO, fail } from './errno.ts';
 import type { FdEntry } from './fd-table.ts';
 import { applyTimes, validateFstflags } from './fd-ops.ts';
 import { filetypeOf, writeFilestat, writeFilestatUnstable } from './filestat.ts';
-import { denyReadOnly, dirEntry, escapeHandler, needRights } from './fs-access.ts';
-import {
-  childPath, endsAsDirectory, release, resolvePath, selfPath, symlinkTargetStaysInside, type Resolved,
-} from './path-resolver.ts';
+import { dirEntry, needRights } from './fs-access.ts';
 
-const O_NOFOLLOW = C.O_NOFOLLOW ?? 0;
-const O_DIRECTORY = C.O_DIRECTORY ?? 0;
-const O_NONBLOCK = C.O_NONBLOCK ?? 0;
 const READ_RIGHTS = RIGHTS.FD_READ | RIGHTS.FD_READDIR;
 
 /**
- * Path-based functions: path_* and path_open. Every path is resolved by `resolvePath` beneath the
- * starting directory descriptor, and the host call that follows always acts on a single name inside
- * a directory the host holds, without following a final symlink.
+ * Path-based functions: path_* and path_open, translated onto the filesystem core
+ * (`src/host/filesystem.ts`), which resolves every path beneath the starting directory and decides
+ * what the sandbox allows. This layer decodes guest memory, checks preview1 rights and writes results.
+ * Where an operation changes the tree, the core's permission check is asked first, before the
+ * rights: a read-only preopen is a reported EPERM, not an ENOTCAPABLE the embedder never hears of.
  */
 export function createPathFunctions(ctx: WasiContext) {
-  const { mem, fds } = ctx;
-
-  function resolve(e: FdEntry, path: string, follow: boolean): Resolved {
-    return resolvePath(e, path, follow, escapeHandler(ctx, e));
-  }
-
-  function withPath<T>(e: FdEntry, path: string, follow: boolean, fn: (r: Resolved) => T): T {
-    const r = resolve(e, path, follow);
-    try {
-      return fn(r);
-    } finally {
-      release(r);
-    }
-  }
-
-  /** lstat of the final component, or undefined when it does not exist. */
-  function lstatFinal(r: Resolved): BigIntStats | undefined {
-    return r.name === '.' ? fstatSync(r.dir.hostFd, { bigint: true }) : lstatSync(childPath(r.dir, r.name), { bigint: true, throwIfNoEntry: false });
-  }
+  const { mem, fds, fs } = ctx;
 
   function statPath(fd: number, flags: number, pathPtr: number, pathLen: number, buf: number, unstable: boolean): number {
     const e = dirEntry(ctx, fd);
     needRights(e, RIGHTS.PATH_FILESTAT_GET);
     mem.check(buf, unstable ? 56 : 64);
-    const path = mem.string(pathPtr, pathLen);
-    const st = withPath(e, path, (flags & LOOKUP_SYMLINK_FOLLOW) !== 0 || endsAsDirectory(path), (r) => {
-      const s = lstatFinal(r);
-      if (s === undefined) return fail(ERRNO.NOENT);
-      if (r.mustBeDir && !s.isDirectory()) fail(ERRNO.NOTDIR);
-      return s;
-    });
+    const st = fs.statAt(e, mem.string(pathPtr, pathLen), (flags & LOOKUP_SYMLINK_FOLLOW) !== 0);
     if (unstable) writeFilestatUnstable(mem, buf, st, ctx.times);
     else writeFilestat(mem, buf, st, ctx.times);
     return ERRNO.SUCCESS;
@@ -66,13 +36,9 @@ export function createPathFunctions(ctx: WasiContext) {
   return {
     path_create_directory(fd: number, pathPtr: number, pathLen: number): number {
       const e = dirEntry(ctx, fd);
-      denyReadOnly(ctx, e, 'path_create_directory');
+      fs.requireMutate(e, 'create-directory');
       needRights(e, RIGHTS.PATH_CREATE_DIRECTORY);
-      const path = mem.string(pathPtr, pathLen);
-      withPath(e, path, false, (r) => {
-        if (r.name === '.') fail(ERRNO.EXIST);
-        mkdirSync(childPath(r.dir, r.name), 0o777);
-      });
+      fs.createDirectoryAt(e, mem.string(pathPtr, pathLen));
       return ERRNO.SUCCESS;
     },
 
@@ -87,22 +53,10 @@ export function createPathFunctions(ctx: WasiContext) {
     path_filestat_set_times(fd: number, flags: number, pathPtr: number, pathLen: number, atim: bigint, mtim: bigint, fst: number): number {
       const e = dirEntry(ctx, fd);
       validateFstflags(fst);
-      denyReadOnly(ctx, e, 'path_filestat_set_times');
+      fs.requireMutate(e, 'set-times');
       needRights(e, RIGHTS.PATH_FILESTAT_SET_TIMES);
-      const path = mem.string(pathPtr, pathLen);
-      withPath(e, path, (flags & LOOKUP_SYMLINK_FOLLOW) !== 0 || endsAsDirectory(path), (r) => {
-        if (r.name === '.') {
-          const self = selfPath(r.dir);
-          const dirFd = r.dir.hostFd;
-          applyTimes(ctx.times, () => fstatSync(dirFd, { bigint: true }), (a, m) => utimesSync(self, a, m), atim, mtim, fst);
-          return;
-        }
-        const p = childPath(r.dir, r.name);
-        const stat = (): BigIntStats => lstatSync(p, { bigint: true });
-        if (r.mustBeDir && !stat().isDirectory()) fail(ERRNO.NOTDIR);
-        // The final component is never a symlink we were asked to follow (resolution did that), so
-        // lutimes acts on exactly the named entry.
-        applyTimes(ctx.times, stat, (a, m) => lutimesSync(p, a, m), atim, mtim, fst);
+      fs.setTimesAt(e, mem.string(pathPtr, pathLen), (flags & LOOKUP_SYMLINK_FOLLOW) !== 0, (t) => {
+        applyTimes(ctx.times, t.stat, t.set, atim, mtim, fst);
       });
       return ERRNO.SUCCESS;
     },
@@ -110,26 +64,11 @@ export function createPathFunctions(ctx: WasiContext) {
     path_link(oldFd: number, oldFlags: number, oldPtr: number, oldLen: number, newFd: number, newPtr: number, newLen: number): number {
       const eo = dirEntry(ctx, oldFd);
       const en = dirEntry(ctx, newFd);
-      denyReadOnly(ctx, en, 'path_link');
-      // A second name for a read-only file must never appear where it could be written through.
-      denyReadOnly(ctx, eo, 'path_link (source)');
+      fs.requireMutate(en, 'link');
+      fs.requireMutate(eo, 'link (source)');
       needRights(eo, RIGHTS.PATH_LINK_SOURCE);
       needRights(en, RIGHTS.PATH_LINK_TARGET);
-      const oldPath = mem.string(oldPtr, oldLen);
-      const newPath = mem.string(newPtr, newLen);
-      withPath(eo, oldPath, (oldFlags & LOOKUP_SYMLINK_FOLLOW) !== 0, (ro) => {
-        withPath(en, newPath, false, (rn) => {
-          if (ro.name === '.') fail(ERRNO.PERM);
-          if (rn.name === '.') fail(ERRNO.EXIST);
-          if (ro.mustBeDir) {
-            const s = lstatFinal(ro);
-            if (s === undefined) fail(ERRNO.NOENT);
-            fail(s.isDirectory() ? ERRNO.PERM : ERRNO.NOTDIR);
-          }
-          if (rn.mustBeDir) fail(lstatFinal(rn) === undefined ? ERRNO.NOENT : ERRNO.EXIST);
-          linkSync(childPath(ro.dir, ro.name), childPath(rn.dir, rn.name));
-        });
-      });
+      fs.linkAt(eo, mem.string(oldPtr, oldLen), (oldFlags & LOOKUP_SYMLINK_FOLLOW) !== 0, en, mem.string(newPtr, newLen));
       return ERRNO.SUCCESS;
     },
 
@@ -141,49 +80,36 @@ export function createPathFunctions(ctx: WasiContext) {
       const ff = fdflags & 0xffff;
       if ((o & ~15) !== 0 || (ff & ~FDFLAGS_ALL) !== 0) fail(ERRNO.INVAL);
       const creat = (o & OFLAGS.CREAT) !== 0;
-      const excl = (o & OFLAGS.EXCL) !== 0;
       const trunc = (o & OFLAGS.TRUNC) !== 0;
       const wantDir = (o & OFLAGS.DIRECTORY) !== 0;
       const reqBase = rightsFromBig(base);
       const reqInh = rightsFromBig(inheriting);
-      if (creat || trunc || (reqBase & FILE_MUTATING_RIGHTS) !== 0 || (ff & FDFLAGS.APPEND) !== 0) {
-        denyReadOnly(ctx, e, 'path_open for writing');
-      }
+      const write = (reqBase & FILE_MUTATING_RIGHTS) !== 0 || (ff & FDFLAGS.APPEND) !== 0;
+      if (creat || trunc || write) fs.requireMutate(e, 'open for writing');
       if (creat) needRights(e, RIGHTS.PATH_CREATE_FILE);
       if (trunc) needRights(e, RIGHTS.PATH_FILESTAT_SET_SIZE);
       if (wantDir && (creat || trunc)) fail(ERRNO.INVAL);
       fds.reserve();
-      const path = mem.string(pathPtr, pathLen);
-      // O_CREAT|O_EXCL never follows a final symlink (POSIX): an existing link makes it fail with EEXIST.
-      const follow = ((dirflags & LOOKUP_SYMLINK_FOLLOW) !== 0 && !(creat && excl)) || endsAsDirectory(path);
-      const needWrite = trunc || (reqBase & FILE_MUTATING_RIGHTS) !== 0 || (ff & FDFLAGS.APPEND) !== 0;
-      const needRead = (reqBase & READ_RIGHTS) !== 0;
-      const r = resolve(e, path, follow);
-      let hostFd = -1;
+      const opened = fs.openAt(e, mem.string(pathPtr, pathLen), {
+        follow: (dirflags & LOOKUP_SYMLINK_FOLLOW) !== 0,
+        create: creat,
+        exclusive: (o & OFLAGS.EXCL) !== 0,
+        truncate: trunc,
+        directory: wantDir,
+        read: (reqBase & READ_RIGHTS) !== 0,
+        write,
+        // Preview1 directories keep what their parent may do; their rights narrow it further.
+        mutate: e.perms.mutate,
+      });
       try {
-        if (r.name === '.') {
-          if (creat && excl) fail(ERRNO.EXIST);
-          if (needWrite) fail(ERRNO.ISDIR);
-          hostFd = openSync(selfPath(r.dir), C.O_RDONLY | O_DIRECTORY);
-        } else {
-          if (r.mustBeDir && creat) fail(ERRNO.ISDIR);
-          let flags = (needWrite ? (needRead ? C.O_RDWR : C.O_WRONLY) : C.O_RDONLY) | O_NOFOLLOW | O_NONBLOCK;
-          if (creat) flags |= C.O_CREAT;
-          if (excl) flags |= C.O_EXCL;
-          if (trunc) flags |= C.O_TRUNC;
-          if (wantDir || r.mustBeDir) flags |= O_DIRECTORY;
-          hostFd = openSync(childPath(r.dir, r.name), flags, 0o666);
-        }
-        const st = fstatSync(hostFd);
-        const isDir = st.isDirectory();
-        if (wantDir && !isDir) fail(ERRNO.NOTDIR);
-        const ro = e.tree?.readOnly === true;
+        const { isDir } = opened;
+        const ro = !e.perms.mutate;
         const baseMask = isDir ? (ro ? DIR_RIGHTS_RO : DIR_RIGHTS_RW) : ro ? FILE_RIGHTS_RO : FILE_RIGHTS_RW;
         const inhMask = isDir ? (ro ? DIR_INHERITING_RO : DIR_INHERITING_RW) : ro ? FILE_RIGHTS_RO : FILE_RIGHTS_RW;
         const entry: FdEntry = {
           kind: isDir ? 'directory' : 'file',
-          filetype: filetypeOf(st),
-          hostFd,
+          filetype: filetypeOf(opened.stat),
+          hostFd: opened.hostFd,
           // Requested rights beyond what the directory may pass on are dropped, not refused: libc and
           // Rust std ask for generous sets (seek on a directory, set-times on a read-only file).
           rightsBase: reqBase & e.rightsInheriting & baseMask,
@@ -191,17 +117,17 @@ export function createPathFunctions(ctx: WasiContext) {
           fdflags: isDir ? ff & ~FDFLAGS.APPEND : ff,
           position: 0,
           tree: e.tree,
+          // A file may be written wherever its tree allows: preview1 rights say whether this one may.
+          perms: isDir ? opened.perms : filePerms(opened.perms.read, e.perms.mutate),
           preopenName: undefined,
-          depth: r.name === '.' ? r.dir.depth : r.dir.depth + 1,
-          hostPath: r.name === '.' ? r.dir.hostPath : `${r.dir.hostPath}/${r.name}`,
+          depth: opened.depth,
+          hostPath: opened.hostPath,
           dir: undefined,
         };
-        const newFd = fds.add(entry);
-        hostFd = -1;
-        mem.setU32(fdPtr, newFd);
-      } finally {
-        if (hostFd >= 0) closeSync(hostFd);
-        release(r);
+        mem.setU32(fdPtr, fds.add(entry));
+      } catch (err) {
+        closeSync(opened.hostFd);
+        throw err;
       }
       return ERRNO.SUCCESS;
     },
@@ -211,11 +137,7 @@ export function createPathFunctions(ctx: WasiContext) {
       needRights(e, RIGHTS.PATH_READLINK);
       const out = mem.bytes(buf, bufLen);
       mem.check(usedPtr, 4);
-      const path = mem.string(pathPtr, pathLen);
-      const target = withPath(e, path, endsAsDirectory(path), (r) => {
-        if (r.name === '.') fail(ERRNO.INVAL);
-        return readlinkSync(childPath(r.dir, r.name), { encoding: 'buffer' });
-      });
+      const target = fs.readlinkAt(e, mem.string(pathPtr, pathLen));
       const n = Math.min(target.length, out.length);
       out.set(target.subarray(0, n));
       mem.setU32(usedPtr, n);
@@ -224,76 +146,36 @@ export function createPathFunctions(ctx: WasiContext) {
 
     path_remove_directory(fd: number, pathPtr: number, pathLen: number): number {
       const e = dirEntry(ctx, fd);
-      denyReadOnly(ctx, e, 'path_remove_directory');
+      fs.requireMutate(e, 'remove-directory');
       needRights(e, RIGHTS.PATH_REMOVE_DIRECTORY);
-      const path = mem.string(pathPtr, pathLen);
-      withPath(e, path, false, (r) => {
-        if (r.name === '.') fail(ERRNO.INVAL);
-        rmdirSync(childPath(r.dir, r.name));
-      });
+      fs.removeDirectoryAt(e, mem.string(pathPtr, pathLen));
       return ERRNO.SUCCESS;
     },
 
     path_rename(fd: number, oldPtr: number, oldLen: number, newFd: number, newPtr: number, newLen: number): number {
       const eo = dirEntry(ctx, fd);
       const en = dirEntry(ctx, newFd);
-      denyReadOnly(ctx, eo, 'path_rename (source)');
-      denyReadOnly(ctx, en, 'path_rename');
+      fs.requireMutate(eo, 'rename (source)');
+      fs.requireMutate(en, 'rename');
       needRights(eo, RIGHTS.PATH_RENAME_SOURCE);
       needRights(en, RIGHTS.PATH_RENAME_TARGET);
-      const oldPath = mem.string(oldPtr, oldLen);
-      const newPath = mem.string(newPtr, newLen);
-      withPath(eo, oldPath, false, (ro) => {
-        withPath(en, newPath, false, (rn) => {
-          if (ro.name === '.' || rn.name === '.') fail(ERRNO.BUSY);
-          if (ro.mustBeDir || rn.mustBeDir) {
-            const s = lstatFinal(ro);
-            if (s === undefined) fail(ERRNO.NOENT);
-            if (!s.isDirectory()) fail(ERRNO.NOTDIR);
-          }
-          renameSync(childPath(ro.dir, ro.name), childPath(rn.dir, rn.name));
-        });
-      });
+      fs.renameAt(eo, mem.string(oldPtr, oldLen), en, mem.string(newPtr, newLen));
       return ERRNO.SUCCESS;
     },
 
     path_symlink(oldPtr: number, oldLen: number, fd: number, newPtr: number, newLen: number): number {
       const e = dirEntry(ctx, fd);
-      denyReadOnly(ctx, e, 'path_symlink');
+      fs.requireMutate(e, 'symlink');
       needRights(e, RIGHTS.PATH_SYMLINK);
-      const target = mem.string(oldPtr, oldLen);
-      const path = mem.string(newPtr, newLen);
-      if (target.length === 0) fail(ERRNO.NOENT);
-      withPath(e, path, false, (r) => {
-        if (!symlinkTargetStaysInside(target, r.dir.depth)) {
-          ctx.violation('filesystem', `path_symlink refused: target '${target}' leads outside preopen '${e.tree?.guestPath ?? '?'}'`);
-          fail(ERRNO.PERM);
-        }
-        if (r.name === '.') fail(ERRNO.EXIST);
-        if (r.mustBeDir) {
-          const s = lstatFinal(r);
-          if (s === undefined) fail(ERRNO.NOENT);
-          fail(s.isDirectory() ? ERRNO.EXIST : ERRNO.NOTDIR);
-        }
-        symlinkSync(target, childPath(r.dir, r.name));
-      });
+      fs.symlinkAt(mem.string(oldPtr, oldLen), e, mem.string(newPtr, newLen));
       return ERRNO.SUCCESS;
     },
 
     path_unlink_file(fd: number, pathPtr: number, pathLen: number): number {
       const e = dirEntry(ctx, fd);
-      denyReadOnly(ctx, e, 'path_unlink_file');
+      fs.requireMutate(e, 'unlink');
       needRights(e, RIGHTS.PATH_UNLINK_FILE);
-      const path = mem.string(pathPtr, pathLen);
-      withPath(e, path, false, (r) => {
-        if (r.name === '.') fail(ERRNO.ISDIR);
-        if (r.mustBeDir) {
-          const s = lstatFinal(r);
-          if (s === undefined) fail(ERRNO.NOENT);
-          fail(s.isDirectory() ? ERRNO.ISDIR : ERRNO.NOTDIR);
-        }
-        unlinkSync(childPath(r.dir, r.name));
-      });
+      fs.unlinkFileAt(e, mem.string(pathPtr, pathLen));
       return ERRNO.SUCCESS;
     },
   };

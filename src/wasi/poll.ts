@@ -2,7 +2,7 @@ import { fstatSync } from 'node:fs';
 import { EVENTRWFLAGS_HANGUP, EVENTTYPE, RIGHTS, SUBCLOCKFLAGS_ABSTIME } from './constants.ts';
 import { validId } from './clocks.ts';
 import type { WasiContext } from './context.ts';
-import { ERRNO, fail } from './errno.ts';
+import { errnoOf, ERRNO, fail } from './errno.ts';
 import type { FdEntry } from './fd-table.ts';
 import { isSocket } from './sockets.ts';
 
@@ -121,8 +121,8 @@ export function createPoll(ctx: WasiContext, layout: SubscriptionLayout) {
           else validId(id);
           timers.push({ userdata, ns: ns < 0n ? 0n : ns });
         } catch (err) {
-          const errno = (err as { errno?: number }).errno;
-          if (typeof errno !== 'number') throw err;
+          const errno = errnoOf(err);
+          if (errno === undefined) throw err;
           ev.error = errno;
           ready.push(ev);
         }

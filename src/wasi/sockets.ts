@@ -153,12 +153,12 @@ export class Sockets {
     });
     const entry = socketEntry('socket', sock, listener.rightsInheriting & CONNECTION_RIGHTS, 0, fdflags);
     entry.release = () => {
-      counters.networkConnections--;
+      counters.releaseConnection();
       if (max === null || counters.networkConnections < max) this.limitReported = false;
       link.post({ op: 'close', sock });
     };
     const fd = fds.add(entry);
-    counters.networkConnections++;
+    counters.reserveConnection();
     return fd;
   }
 

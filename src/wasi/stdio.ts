@@ -4,7 +4,7 @@ import type { StdioMode } from '../security/capabilities.ts';
 import { FILETYPE } from './constants.ts';
 import { ERRNO, fail } from './errno.ts';
 import { filetypeOf } from './filestat.ts';
-import { sleepMs } from './sleep.ts';
+import { sleepMs } from '../host/sleep.ts';
 
 /** Output bytes delivered on stdout and stderr together, against `io.maxOutputBytes`. */
 export class OutputBudget {

@@ -1,19 +1,22 @@
-import { closeSync, constants as C, openSync, realpathSync } from 'node:fs';
-import { FunctionNotFound, InvalidModule, InvalidPolicy, Trap, type ResourceLimitExceeded } from '../errors.ts';
+import { FunctionNotFound, InvalidModule, Trap, type ResourceLimitExceeded } from '../errors.ts';
+import { createHostClock } from '../host/clock.ts';
+import { IoCounters } from '../host/counters.ts';
+import { FilesystemCore, openPreopens } from '../host/filesystem.ts';
+import { exitCode, grantedArguments, grantedEnvironment } from '../host/grants.ts';
+import { createRandom } from '../host/random.ts';
+import { Violations } from '../host/violations.ts';
 import type { Capabilities } from '../security/capabilities.ts';
 import type { ResourceLimits } from '../security/resource-limits.ts';
-import { createClock } from './clocks.ts';
+import { preview1Clock } from './clocks.ts';
 import { DIR_INHERITING_RO, DIR_INHERITING_RW, DIR_RIGHTS_RO, DIR_RIGHTS_RW, FILETYPE, STDIN_RIGHTS, STDOUT_RIGHTS } from './constants.ts';
-import type { IoCounters, WasiContext } from './context.ts';
+import type { WasiContext } from './context.ts';
 import { ERRNO, errnoOf } from './errno.ts';
 import { createFdFunctions } from './fd-ops.ts';
 import { FdTable, hostlessEntry, type FdEntry, type FdKind } from './fd-table.ts';
 import { TimestampOverrides } from './filestat.ts';
 import { GuestMemory, utf8 } from './guest-memory.ts';
 import { createPathFunctions } from './path-ops.ts';
-import { resolverMode } from './path-resolver.ts';
 import { createPoll, PREVIEW1_SUBSCRIPTION, UNSTABLE_SUBSCRIPTION } from './poll.ts';
-import { createRandom } from './random.ts';
 import { checkListeners, createSocketFunctions, Sockets, type ListenerAddress, type ListenerSpec } from './sockets.ts';
 import { InputSource, OutputBudget, OutputSink, Stdio, type StdinPull } from './stdio.ts';
 
@@ -81,7 +84,7 @@ export class WasiHost {
   readonly imports: { wasi_snapshot_preview1: Record<string, HostFunction>; wasi_unstable: Record<string, HostFunction> };
   private readonly ctx: WasiContext;
   private readonly budget: OutputBudget;
-  private readonly counters: IoCounters = { bytesRead: 0, bytesWritten: 0, networkConnections: 0 };
+  private readonly counters: IoCounters;
   private fatal: unknown = undefined;
   private memoryBound = false;
 
@@ -96,7 +99,9 @@ export class WasiHost {
       new OutputSink(caps.stdio.stdout, 1, options.onStdout, this.budget, checkInterrupt),
       new OutputSink(caps.stdio.stderr, 2, options.onStderr, this.budget, checkInterrupt),
     );
-    const fds = new FdTable(io.maxFileDescriptors);
+    this.counters = new IoCounters(io);
+    const fds = new FdTable(this.counters);
+    const violations = new Violations(onViolation);
     this.ctx = {
       mem: new GuestMemory(),
       fds,
@@ -104,8 +109,10 @@ export class WasiHost {
       counters: this.counters,
       times: new TimestampOverrides(),
       stdio,
-      clock: createClock(caps.clock),
-      violation: onViolation === undefined ? noop : (capability, detail) => onViolation({ capability, detail }),
+      clock: preview1Clock(createHostClock(caps.clock, violations)),
+      fs: new FilesystemCore(violations),
+      violations,
+      violation: (capability, detail) => violations.report(capability, detail),
       checkInterrupt,
       remainingMs: options.remainingMs ?? infinite,
       sockets: undefined,
@@ -131,51 +138,32 @@ export class WasiHost {
   }
 
   private openPreopens(caps: Capabilities): void {
-    caps.filesystem.forEach((p, index) => {
-      let hostFd = -1;
-      let hostPath = p.hostPath;
-      try {
-        hostFd = openSync(p.hostPath, C.O_RDONLY | (C.O_DIRECTORY ?? 0));
-        // Without /proc the walk is path based, so it must start from the directory's true location.
-        if (!resolverMode.useProcFd) hostPath = realpathSync(p.hostPath);
-      } catch (err) {
-        if (hostFd >= 0) closeSync(hostFd);
-        this.ctx.fds.closeAll();
-        throw new InvalidPolicy(`/capabilities/filesystem/${index}/hostPath`, `cannot open preopen directory '${p.hostPath}': ${(err as Error).message}`);
-      }
-      const readOnly = p.mode !== 'read-write';
-      const entry: FdEntry = {
+    openPreopens(caps).forEach((p, index) => {
+      const readOnly = !p.perms.mutate;
+      this.ctx.fds.place(3 + index, {
         kind: 'directory',
         filetype: FILETYPE.DIRECTORY,
-        hostFd,
+        hostFd: p.hostFd,
         rightsBase: readOnly ? DIR_RIGHTS_RO : DIR_RIGHTS_RW,
         rightsInheriting: readOnly ? DIR_INHERITING_RO : DIR_INHERITING_RW,
         fdflags: 0,
         position: 0,
-        tree: { index, guestPath: p.guestPath, hostPath, readOnly },
-        preopenName: utf8(p.guestPath),
+        tree: p.tree,
+        perms: p.perms,
+        preopenName: utf8(p.tree.guestPath),
         depth: 0,
-        hostPath,
+        hostPath: p.hostPath,
         dir: undefined,
-      };
-      this.ctx.fds.place(3 + index, entry);
+      });
     });
   }
 
   private buildImports(caps: Capabilities, programName: string): WasiHost['imports'] {
     const ctx = this.ctx;
     const { mem, clock } = ctx;
-    const args = encodeStrings([programName, ...caps.args]);
-    const env = new Map<string, string>();
-    for (const name of caps.env.inherit) {
-      const v = process.env[name];
-      if (v !== undefined) env.set(name, v);
-    }
-    for (const [k, v] of Object.entries(caps.env.set)) env.set(k, v);
-    const environ = encodeStrings([...env].map(([k, v]) => `${k}=${v}`));
-    const random = createRandom(caps.random);
-    const randomDenied = caps.random === 'none';
-    const clockDenied = clock.policy === 'none';
+    const args = encodeStrings(grantedArguments(caps, programName));
+    const environ = encodeStrings(grantedEnvironment(caps).map(([k, v]) => `${k}=${v}`));
+    const random = createRandom(caps.random, ctx.violations);
     const fd = createFdFunctions(ctx);
     const path = createPathFunctions(ctx);
     const sock = createSocketFunctions(ctx);
@@ -187,13 +175,11 @@ export class WasiHost {
       environ_sizes_get: (countPtr: number, sizePtr: number) => writeSizes(mem, environ, countPtr, sizePtr),
       clock_res_get: (id: number, ptr: number) => {
         mem.check(ptr, 8);
-        if (clockDenied) ctx.violation('clock', 'clock_res_get refused: no clock granted');
         mem.setU64(ptr, clock.resolution(id));
         return ERRNO.SUCCESS;
       },
       clock_time_get: (id: number, _precision: bigint, ptr: number) => {
         mem.check(ptr, 8);
-        if (clockDenied) ctx.violation('clock', 'clock_time_get refused: no clock granted');
         mem.setU64(ptr, clock.now(id));
         return ERRNO.SUCCESS;
       },
@@ -225,9 +211,10 @@ export class WasiHost {
       path_rename: path.path_rename,
       path_symlink: path.path_symlink,
       path_unlink_file: path.path_unlink_file,
-      // proc_exit only ends this guest; it cannot affect the host process (see docs/wasi.md).
+      // proc_exit only ends this guest, and only with the exit grant; it never affects the host
+      // process (see docs/wasi.md).
       proc_exit: (code: number) => {
-        throw new ProcExit(code >>> 0);
+        throw new ProcExit(exitCode(caps, code >>> 0));
       },
       // Signals are not part of the sandbox model; raise() in wasi-libc is rarely used.
       proc_raise: () => ERRNO.NOSYS,
@@ -237,7 +224,6 @@ export class WasiHost {
       },
       random_get: (buf: number, len: number) => {
         const dst = mem.bytes(buf, len);
-        if (randomDenied) ctx.violation('random', 'random_get refused: no randomness granted');
         random.fill(dst);
         return ERRNO.SUCCESS;
       },
@@ -376,7 +362,7 @@ export class WasiHost {
 
   metrics(): WasiMetrics {
     return {
-      openFileDescriptors: this.ctx.fds.count,
+      openFileDescriptors: this.counters.descriptors,
       bytesRead: this.counters.bytesRead,
       bytesWritten: this.counters.bytesWritten,
       outputBytes: this.budget.used,

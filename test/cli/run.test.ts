@@ -64,6 +64,17 @@ test('run: a bad policy file is a usage error naming the key', () => {
   assert.match(r.stderr, /\/resourceLimits\/memory\/maxMemoryBytez/);
 });
 
+test('run grants exit by default; a policy without it stops an exiting guest with 126 and says why', () => {
+  assert.equal(cli(['run', fixture('wasi_exit.wasm')]).status, 3);
+  const dir = mkdtempSync(join(tmpdir(), 'cli-'));
+  writeFileSync(join(dir, 'p.json'), JSON.stringify({ capabilities: { stdio: { stdout: 'inherit', stderr: 'inherit' } } }));
+  const r = cli(['run', '--policy', join(dir, 'p.json'), fixture('wasi_exit.wasm')]);
+  assert.equal(r.status, 126);
+  assert.match(r.stderr, /capability 'exit' not granted: the guest asked to exit with code 3/);
+  // inspect says the same of that policy, from the same decision.
+  assert.match(cli(['inspect', '--policy', join(dir, 'p.json'), fixture('wasi_exit.wasm')]).stdout, /exit: calls will be denied/);
+});
+
 test('run --json reports exit code and metrics on stderr', () => {
   const r = cli(['run', '--json', fixture('wasi_hello.wasm')]);
   assert.equal(r.status, 0);

@@ -1,7 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InvalidArguments, MissingImports, Trap } from '../../src/index.ts';
-import { load, runtime } from './helpers.ts';
+import { Capabilities, InvalidArguments, MissingImports, SecurityViolation, Trap } from '../../src/index.ts';
+import { load, runtime as anyRuntime } from './helpers.ts';
+
+// What an embedder supplies to a component is a host function grant, as for core modules.
+const KV = Capabilities.minimal().withHostFunctions('example:kv/store.*');
+const runtime = () => anyRuntime(KV);
 
 test("one component's exports satisfy another's imports", async () => {
   const rt = await runtime();
@@ -78,11 +82,48 @@ world provider { export store; }`;
     (func (export "example:kv/store#get") (param i32 i32) (result i32) (i32.const 0))
     (func (export "example:kv/store#set") (param i32 i32 i32 i32)))`);
   const bytes = await componentNew(await componentEmbed({ binary: core, witSource: wit, world: 'provider' }), []);
-  const rt = await runtime({}, {}, { cacheDir: false });
+  const rt = await anyRuntime(KV, {}, { cacheDir: false });
   const wrong = await rt.instantiate(await rt.createComponentModule(bytes));
   await assert.rejects(rt.instantiate(await load('kv-consumer'), { imports: { 'example:kv/store': wrong } }), (err: unknown) => {
     assert.ok(err instanceof InvalidArguments);
     assert.match(err.message, /function 'get' does not match: result: option vs string/);
     return true;
   });
+});
+
+test('imports the embedder supplies need a host function grant, decided like a core module\'s', async () => {
+  const rt = await anyRuntime();
+  const js = { get: () => undefined, set: () => {} };
+  await assert.rejects(rt.instantiate(await load('kv-consumer'), { imports: { 'example:kv/store': js } }), (err: unknown) => {
+    assert.ok(err instanceof SecurityViolation);
+    assert.equal(err.capability, 'hostFunctions');
+    assert.match(err.detail, /example:kv\/store\.get/);
+    return true;
+  });
+  const store = await rt.instantiate(await load('kv-provider'));
+  await assert.rejects(rt.instantiate(await load('kv-consumer'), { imports: { 'example:kv/store': store } }), SecurityViolation, 'another component is no exception');
+  const one = Capabilities.minimal().withHostFunctions('example:kv/store.get');
+  await assert.rejects(rt.instantiate(await load('kv-consumer'), { capabilities: one, imports: { 'example:kv/store': js } }), /example:kv\/store\.set/, 'every function is checked');
+  const both = Capabilities.minimal().withHostFunctions('example:kv/store.get', 'example:kv/store.set');
+  const app = await rt.instantiate(await load('kv-consumer'), { capabilities: both, imports: { 'example:kv/store': js } });
+  assert.equal(app.usable, true);
+});
+
+test('a function the world imports directly is granted as $root.name (instantiation is checked)', async () => {
+  const { parse, componentEmbed, componentNew } = await import('@bytecodealliance/jco-transpile/wasm-tools');
+  const wit = `package example:root;
+world w {
+  import double: func(x: u32) -> u32;
+  export run: func(x: u32) -> u32;
+}`;
+  const core = await parse(`(module
+    (import "$root" "double" (func $double (param i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "run") (param i32) (result i32) (call $double (local.get 0))))`);
+  const rt = await anyRuntime({}, {}, { cacheDir: false });
+  const component = await rt.createComponentModule(await componentNew(await componentEmbed({ binary: core, witSource: wit, world: 'w' }), []));
+  const imports = { double: (x: number) => x * 2 };
+  await assert.rejects(rt.instantiate(component, { imports }), (e: unknown) => e instanceof SecurityViolation && /'\$root\.double'/.test(e.detail));
+  const app = await rt.instantiate(component, { imports, capabilities: Capabilities.minimal().withHostFunctions('$root.double') });
+  assert.equal(app.usable, true);
 });

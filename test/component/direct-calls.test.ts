@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Trap } from '../../src/index.ts';
+import { Capabilities, Trap } from '../../src/index.ts';
 import { load, runtime } from './helpers.ts';
 
 const T = 'example:types/types#';
@@ -65,7 +65,7 @@ test('functions with resources keep going through jco', async () => {
 });
 
 test('direct calls into a component that calls its imports', async () => {
-  const rt = await runtime();
+  const rt = await runtime(Capabilities.minimal().withHostFunctions('example:kv/store.*'));
   const store = await rt.instantiate(await load('kv-provider'));
   const app = await rt.instantiate(await load('kv-consumer'), { imports: { 'example:kv/store': store } });
   assert.equal(app.callPathOf('example:kv/app#run'), 'direct');

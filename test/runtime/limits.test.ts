@@ -218,7 +218,7 @@ test('a denied WASI operation is reported as a violation event', async () => {
   const cat = await sandbox.loadModule(readFileSync(new URL('../../fixtures/wasi/cat.wasm', import.meta.url)));
   const data = new URL('../../examples/data', import.meta.url).pathname;
   const catId = await sandbox.createInstance(cat, {
-    capabilities: { args: ['/data/../../package.json'], filesystem: [{ hostPath: data, guestPath: '/data', mode: 'read' }], stdio: { stdout: 'capture', stderr: 'capture' } },
+    capabilities: { args: ['/data/../../package.json'], filesystem: [{ hostPath: data, guestPath: '/data', mode: 'read' }], stdio: { stdout: 'capture', stderr: 'capture' }, exit: true },
   });
   assert.equal(await sandbox.runCommand(catId), 1);
   assert.ok(violations.some((v) => v.capability === 'filesystem'), JSON.stringify(violations));

@@ -350,7 +350,8 @@ describe('worker runtime: WASI and fuel', () => {
     const mod = await sandbox.loadModule(readFileSync(fileURLToPath(new URL('../../fixtures/wat/wasi_hello.wasm', import.meta.url))));
     const chunks: string[] = [];
     const id = await sandbox.createInstance(mod, {
-      capabilities: { stdio: { stdout: 'capture' } },
+      // The guest ends with proc_exit(0), which needs the exit grant.
+      capabilities: { stdio: { stdout: 'capture' }, exit: true },
       wasi: { onStdout: (chunk) => chunks.push(new TextDecoder().decode(chunk)) },
     });
     assert.equal(await sandbox.runCommand(id), 0);

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Timeout } from '../../src/errors.ts';
-import { VIRTUAL_STEP_NS } from '../../src/wasi/clocks.ts';
+import { VIRTUAL_STEP_NS } from '../../src/host/clock.ts';
 import { CLOCKID, EVENTTYPE } from '../../src/wasi/constants.ts';
 import { ERRNO } from '../../src/wasi/errno.ts';
 import { RawGuest } from './raw-guest.ts';

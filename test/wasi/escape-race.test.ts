@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { ERRNO } from '../../src/wasi/errno.ts';
-import { resolverMode } from '../../src/wasi/path-resolver.ts';
+import { resolverMode } from '../../src/host/path-resolver.ts';
 import { makeTree, SECRET } from './helpers.ts';
 import { RawGuest } from './raw-guest.ts';
 

@@ -100,6 +100,27 @@ describe('.. past the preopen root', () => {
   });
 });
 
+describe('names other hosts read specially', () => {
+  it('refuses backslashes and colons in every path and symlink target with EINVAL, on both preopens', () => {
+    const { r, report } = run('escape_special_chars');
+    const INVAL = err(ERRNO.INVAL);
+    const mutations = ['create_backslash', 'create_colon', 'mkdir_backslash', 'symlink_backslash_target', 'symlink_colon_target', 'rename_to_colon'];
+    expectResults(report, {
+      ...both(['read_backslash_up', 'read_backslash_name', 'read_drive', 'read_stream'], INVAL),
+      ...Object.fromEntries(mutations.map((m) => [`box.${m}`, INVAL])),
+      // The read-only preopen's permissions are checked before any path is looked at.
+      ...Object.fromEntries(mutations.map((m) => [`ro.${m}`, PERM])),
+      'box.control_plain': 'ok',
+      'ro.control_plain': 'ok',
+    });
+    expectAllAttacksRefused(report);
+    expectOutsideAndRoUntouched();
+    expectBoxUntouched();
+    // A malformed name is the guest's error, not an attempt on the grant: only the read-only refusals are reported.
+    assert.equal(r.violations.length, mutations.length);
+  });
+});
+
 describe('pre-existing symlinks pointing outside', () => {
   it('are never followed out, for files and directories, relative and absolute', () => {
     const { report } = run('escape_symlink_existing');

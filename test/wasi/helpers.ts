@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Capabilities, type CapabilitiesInit } from '../../src/security/capabilities.ts';
 import { ResourceLimits, type ResourceLimitsInit } from '../../src/security/resource-limits.ts';
+import { resolverMode } from '../../src/host/path-resolver.ts';
 import { WasiHost, type WasiHostOptions } from '../../src/wasi/wasi-host.ts';
 
 export const FIXTURES = resolve(dirname(new URL(import.meta.url).pathname), '../../fixtures/wasi');
@@ -129,7 +130,14 @@ export interface RunOptions {
 export function runGuest(name: string, options: RunOptions = {}): RunResult {
   const violations: Array<{ capability: string; detail: string }> = [];
   const host = new WasiHost({
-    capabilities: Capabilities.from({ stdio: { stdin: 'capture', stdout: 'capture', stderr: 'capture' }, ...options.capabilities }),
+    // Programs here report through their exit code, so exit is granted unless a test says otherwise;
+    // the fallback resolver suite (escape-fallback) runs where it is not race-free, so it opts in.
+    capabilities: Capabilities.from({
+      stdio: { stdin: 'capture', stdout: 'capture', stderr: 'capture' },
+      exit: true,
+      allowRacyResolution: !resolverMode.useProcFd,
+      ...options.capabilities,
+    }),
     resourceLimits: ResourceLimits.from(options.limits ?? {}),
     programName: options.programName ?? `${name}.wasm`,
     stdin: options.stdin,

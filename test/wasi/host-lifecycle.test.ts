@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { FunctionNotFound, InvalidModule, InvalidPolicy } from '../../src/errors.ts';
+import { FunctionNotFound, InvalidModule, InvalidPolicy, SecurityViolation } from '../../src/errors.ts';
 import { Capabilities } from '../../src/security/capabilities.ts';
 import { ResourceLimits } from '../../src/security/resource-limits.ts';
 import { WasiHost } from '../../src/wasi/wasi-host.ts';
@@ -25,7 +25,7 @@ function exitModule(code: number, exportName = '_start'): WebAssembly.Module {
   return new WebAssembly.Module(wabt.parseWat('exit.wat', wat).toBinary({}).buffer as Uint8Array<ArrayBuffer>);
 }
 
-function host(caps = Capabilities.minimal()): WasiHost {
+function host(caps = Capabilities.minimal().with({ exit: true })): WasiHost {
   return new WasiHost({ capabilities: caps, resourceLimits: ResourceLimits.default() });
 }
 
@@ -38,9 +38,10 @@ describe('start', () => {
     }
   });
 
-  it('works without the exit capability too (proc_exit only ends the guest)', () => {
-    const h = host(Capabilities.minimal().with({ exit: false }));
-    assert.equal(h.start(new WebAssembly.Instance(exitModule(7), h.imports)), 7);
+  it('without the exit capability, proc_exit stops the guest with SecurityViolation and yields no code', () => {
+    const h = host(Capabilities.minimal());
+    assert.throws(() => h.start(new WebAssembly.Instance(exitModule(7), h.imports)), (e: unknown) => e instanceof SecurityViolation && e.capability === 'exit');
+    assert.equal(h.exitCode, undefined);
   });
 
   it('names the missing _start', () => {

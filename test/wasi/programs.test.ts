@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { FIXTURES, runGuest } from './helpers.ts';
+import { SecurityViolation } from '../../src/errors.ts';
 
 /** Runs a fixture with inherited stdio in a child Node process, so the host's own descriptors are used. */
 function runInherited(name: string, args: string[], input: string): { status: number | null; stdout: string; stderr: string } {
@@ -103,7 +104,16 @@ describe('exit codes', () => {
     assert.equal(runGuest('exit_code', { capabilities: { args: ['0'] } }).code, 0);
     assert.equal(runGuest('exit_code', { capabilities: { args: ['3'] } }).code, 3);
     assert.equal(runGuest('exit_code', { capabilities: { args: ['42', 'nested'] } }).code, 42);
-    assert.equal(runGuest('exit_code', { capabilities: { args: ['255'], exit: false } }).code, 255);
+    assert.equal(runGuest('exit_code', { capabilities: { args: ['255'] } }).code, 255);
+  });
+
+  it('without the exit grant, exit() stops the guest with SecurityViolation instead of choosing its result', () => {
+    assert.throws(
+      () => runGuest('exit_code', { capabilities: { args: ['3'], exit: false } }),
+      (e: unknown) => e instanceof SecurityViolation && e.capability === 'exit' && /code 3/.test(e.detail),
+    );
+    // Returning 0 from main calls no exit at all, so it needs no grant.
+    assert.equal(runGuest('exit_code', { capabilities: { args: ['0'], exit: false } }).code, 0);
   });
 });
 

@@ -241,7 +241,8 @@ describe('HttpServerWrapper, wasi:http/proxy component', () => {
     id = await wrapper.startServer({
       path: fileURLToPath(new URL('../../fixtures/components/http-proxy.wasm', import.meta.url)),
       requestTimeoutMs: 5000,
-      capabilities: { network: { allow: [`127.0.0.1:${port}`] } },
+      // A JavaScript (StarlingMonkey) component reads the clock as it starts: it needs the grant.
+      capabilities: { network: { allow: [`127.0.0.1:${port}`] }, clock: 'real' },
     });
     url = wrapper.address(id).url;
   });

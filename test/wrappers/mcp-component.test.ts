@@ -184,7 +184,8 @@ describe('McpServerWrapper with a component: refusals are audited', () => {
     try {
       // fs-cli is a wasi:cli command: its one function, run, takes the operation from its arguments.
       const client = await serve(wrapper, fileURLToPath(new URL('../../fixtures/components/fs-cli.wasm', import.meta.url)), {
-        capabilities: { args: ['cat', '/box/../secret.txt'], filesystem: [{ hostPath: join(root, 'box'), guestPath: '/box', mode: 'read' }] },
+        // A JavaScript (StarlingMonkey) component reads the clock as it starts, and fs-cli exits on failure.
+        capabilities: { args: ['cat', '/box/../secret.txt'], filesystem: [{ hostPath: join(root, 'box'), guestPath: '/box', mode: 'read' }], clock: 'real', exit: true },
       });
       const r = (await client.callTool({ name: 'run', arguments: {} })) as CallToolResult;
       assert.equal(r.isError, true);

@@ -1,21 +1,12 @@
 /**
- * wasi:cli: arguments and environment exactly as granted, stdio through the same sinks and output
- * budget as the preview1 host, no terminals, and an `exit` that ends only the component's call.
+ * wasi:cli: arguments and environment exactly as granted (decided in `src/host/grants.ts`), stdio
+ * through the same sinks and output budget as the preview1 host, no terminals, and an `exit` that
+ * ends only the component's call, and only with the exit grant.
  */
+import { exitCode, grantedArguments, grantedEnvironment } from '../../host/grants.ts';
 import { ExitSignal, guardClass, guardFunctions, type HostState } from './host-state.ts';
 import type { ByteSink, ByteSource, Io } from './io.ts';
 import type { InputSource, OutputSink } from '../../wasi/stdio.ts';
-
-/** The environment a grant gives: inherited names that exist on the host, overlaid by `set`. */
-export function grantedEnvironment(state: HostState): [string, string][] {
-  const env = new Map<string, string>();
-  for (const name of state.caps.env.inherit) {
-    const value = process.env[name];
-    if (value !== undefined) env.set(name, value);
-  }
-  for (const [name, value] of Object.entries(state.caps.env.set)) env.set(name, value);
-  return [...env];
-}
 
 function stdinSource(state: HostState, input: InputSource): ByteSource {
   return {
@@ -36,7 +27,7 @@ function outputSink(sink: OutputSink): ByteSink {
 }
 
 export function createCli(state: HostState, io: Io): Record<string, Record<string, unknown>> {
-  const args = [state.options.programName, ...state.caps.args];
+  const args = grantedArguments(state.caps, state.options.programName);
   // One stream object per stdio handle, as guests ask for them repeatedly.
   const stdin = stdinSource(state, state.options.stdin);
   const stdout = outputSink(state.options.stdout);
@@ -47,12 +38,13 @@ export function createCli(state: HostState, io: Io): Record<string, Record<strin
   guardClass(TerminalInput, state);
   guardClass(TerminalOutput, state);
 
-  const exit = (status: { tag: 'ok' | 'err' }): never => state.stop(new ExitSignal(status.tag === 'ok' ? 0 : 1));
-  const exitWithCode = (code: number): never => state.stop(new ExitSignal(code & 0xff));
+  const exitWith = (code: number): never => state.stop(new ExitSignal(state.decide(() => exitCode(state.caps, code))));
+  const exit = (status: { tag: 'ok' | 'err' }): never => exitWith(status.tag === 'ok' ? 0 : 1);
+  const exitWithCode = (code: number): never => exitWith(code & 0xff);
 
   return {
     'wasi:cli/environment': guardFunctions({
-      getEnvironment: () => grantedEnvironment(state),
+      getEnvironment: () => grantedEnvironment(state.caps),
       getArguments: () => [...args],
       initialCwd: () => undefined,
     }, state),

@@ -1,21 +1,21 @@
 /**
- * wasi:clocks, following the grant's clock policy with the preview1 clocks: `real` reads the host,
- * `virtual` is deterministic, and `none` shows a clock frozen at zero (preview2 clocks cannot report
- * an error). Timers are pollables; waiting on one sleeps in slices bounded by the call's deadline,
- * or, on a virtual clock, just advances it.
+ * wasi:clocks over the core clock (`src/host/clock.ts`), the one preview1 uses: `real` reads the
+ * host, `virtual` is deterministic, and under `none` every read is refused by the core; preview2
+ * clocks have no error case, so that refusal ends the guest (SecurityViolation('clock')). Timers are
+ * pollables; waiting on one sleeps in slices bounded by the call's deadline, or, on a virtual clock,
+ * just advances it. Relative waits reveal no time, so under `none` they run on the host clock.
  */
-import { CLOCKID } from '../../wasi/constants.ts';
-import { createClock } from '../../wasi/clocks.ts';
+import { createHostClock, type ClockKind } from '../../host/clock.ts';
 import { guardFunctions, type HostState } from './host-state.ts';
 import type { Io } from './io.ts';
 
 export function createClocks(state: HostState, io: Io): Record<string, Record<string, unknown>> {
-  const clock = createClock(state.caps.clock);
-  const frozen = state.caps.clock === 'none';
-
-  function monotonicNow(): bigint {
-    return frozen ? 0n : clock.now(CLOCKID.MONOTONIC);
-  }
+  const clock = createHostClock(state.caps.clock, state.violations);
+  const none = clock.policy === 'none';
+  const read = (kind: ClockKind): bigint => state.decide(() => clock.now(kind));
+  const resolution = (kind: ClockKind): bigint => state.decide(() => clock.resolution(kind));
+  const monotonicNow = (): bigint => read('monotonic');
+  const seconds = (ns: bigint) => ({ seconds: ns / 1_000_000_000n, nanoseconds: Number(ns % 1_000_000_000n) });
 
   function timer(deadline: bigint) {
     if (state.caps.clock === 'virtual') {
@@ -30,31 +30,25 @@ export function createClocks(state: HostState, io: Io): Record<string, Record<st
         },
       });
     }
-    // A frozen clock shows zero, but relative waits reveal no time, so they run on the host clock.
-    const end = frozen ? process.hrtime.bigint() + deadline : deadline;
-    const read = frozen ? () => process.hrtime.bigint() : monotonicNow;
+    const now = none ? () => process.hrtime.bigint() : monotonicNow;
+    const end = deadline;
     return new io.Pollable({
-      ready: () => read() >= end,
-      waitMs: () => Math.max(0, Number(end - read()) / 1e6),
+      ready: () => now() >= end,
+      waitMs: () => Math.max(0, Number(end - now()) / 1e6),
     });
   }
 
   return {
     'wasi:clocks/monotonic-clock': guardFunctions({
       now: monotonicNow,
-      resolution: (): bigint => (frozen ? 1_000_000_000n : clock.resolution(CLOCKID.MONOTONIC)),
-      subscribeInstant: (when: bigint) => timer(when),
-      subscribeDuration: (ns: bigint) => timer(monotonicNow() + ns),
+      resolution: () => resolution('monotonic'),
+      // An instant names a reading of a clock the guest may not read: only durations are relative.
+      subscribeInstant: (when: bigint) => timer(none ? read('monotonic') : when),
+      subscribeDuration: (ns: bigint) => timer((none ? process.hrtime.bigint() : monotonicNow()) + ns),
     }, state),
     'wasi:clocks/wall-clock': guardFunctions({
-      now: () => {
-        const ns = frozen ? 0n : clock.now(CLOCKID.REALTIME);
-        return { seconds: ns / 1_000_000_000n, nanoseconds: Number(ns % 1_000_000_000n) };
-      },
-      resolution: () => {
-        const ns = frozen ? 1_000_000_000n : clock.resolution(CLOCKID.REALTIME);
-        return { seconds: ns / 1_000_000_000n, nanoseconds: Number(ns % 1_000_000_000n) };
-      },
+      now: () => seconds(read('realtime')),
+      resolution: () => seconds(resolution('realtime')),
     }, state),
   };
 }

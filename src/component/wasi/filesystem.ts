@@ -1,33 +1,21 @@
 /**
- * wasi:filesystem (types, preopens) confined exactly like the preview1 host: every path is resolved
- * by the same `resolvePath` core, one component at a time beneath a directory the host holds, and
- * the host call that follows acts on a single name in that directory without following a final
- * symlink. A read-only preopen refuses every mutation before the host is touched, and nothing
- * reached through it is ever writable; a path that leaves its preopen is refused with
- * `not-permitted`. Both refusals are reported to the embedder as violations.
+ * wasi:filesystem (types, preopens): a translation onto the filesystem core
+ * (`src/host/filesystem.ts`), the same one the preview1 host uses. Every decision (permissions on
+ * handles, read-only preopens, paths leaving a preopen, trailing slashes, symlink targets) is the
+ * core's; this layer decodes WIT arguments, wraps handles as the `descriptor` resource and maps the
+ * core's error names to `error-code`.
  */
 import {
-  closeSync, constants as C, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, linkSync, lstatSync,
-  lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, realpathSync, renameSync, rmdirSync, symlinkSync,
-  unlinkSync, writeSync, type BigIntStats,
+  closeSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, lstatSync, readdirSync, readSync, writeSync,
+  type BigIntStats,
 } from 'node:fs';
-import { InvalidPolicy } from '../../errors.ts';
-import { ERRNO, fail } from '../../wasi/errno.ts';
-import {
-  childPath, endsAsDirectory, release, resolvePath, resolverMode, selfPath, symlinkTargetStaysInside, type DirRef, type Resolved,
-} from '../../wasi/path-resolver.ts';
+import { closePreopens, FilesystemCore, openPreopens, type FsPerms, type FsHandle, type FsTree } from '../../host/filesystem.ts';
+import { hostFail } from '../../host/host-error.ts';
+import { childPath, selfPath } from '../../host/path-resolver.ts';
 import { errorCodeOf, guardClass, guardFunctions, type HostState } from './host-state.ts';
 import { DEFAULT_CHUNK, type ByteSink, type ByteSource, type Io } from './io.ts';
 
-const O_NOFOLLOW = C.O_NOFOLLOW ?? 0;
-const O_DIRECTORY = C.O_DIRECTORY ?? 0;
-const O_NONBLOCK = C.O_NONBLOCK ?? 0;
 const MAX_OFFSET = BigInt(Number.MAX_SAFE_INTEGER);
-
-interface Tree {
-  readonly guestPath: string;
-  readonly readOnly: boolean;
-}
 
 export interface DescriptorFlags {
   read?: boolean;
@@ -69,7 +57,7 @@ function stat(st: BigIntStats) {
 }
 
 function offset(v: bigint): number {
-  if (v < 0n || v > MAX_OFFSET) fail(ERRNO.INVAL);
+  if (v < 0n || v > MAX_OFFSET) hostFail('EINVAL');
   return Number(v);
 }
 
@@ -91,27 +79,23 @@ export interface FilesystemHost {
 
 export function createFilesystem(state: HostState, io: Io): FilesystemHost {
   const open = new Set<Descriptor>();
+  const fs = new FilesystemCore(state.violations);
 
-  function refuse(detail: string): never {
-    state.violation('filesystem', detail);
-    throw 'not-permitted';
-  }
-
-  class Descriptor implements DirRef {
+  class Descriptor implements FsHandle {
     #fd: number;
     readonly #isDir: boolean;
-    readonly #tree: Tree;
-    readonly #flags: DescriptorFlags;
     /** Preopens share one host descriptor for the host's lifetime; dropping a copy keeps it. */
     readonly #owned: boolean;
+    readonly tree: FsTree;
+    readonly perms: FsPerms;
     readonly hostPath: string;
     readonly depth: number;
 
-    constructor(fd: number, isDir: boolean, tree: Tree, flags: DescriptorFlags, hostPath: string, depth: number, owned: boolean) {
+    constructor(fd: number, isDir: boolean, tree: FsTree, perms: FsPerms, hostPath: string, depth: number, owned: boolean) {
       this.#fd = fd;
       this.#isDir = isDir;
-      this.#tree = tree;
-      this.#flags = flags;
+      this.tree = tree;
+      this.perms = perms;
       this.hostPath = hostPath;
       this.depth = depth;
       this.#owned = owned;
@@ -134,27 +118,22 @@ export function createFilesystem(state: HostState, io: Io): FilesystemHost {
       return this.hostFd;
     }
 
-    #mutate(operation: string): void {
-      if (this.#tree.readOnly) refuse(`${operation} refused: preopen '${this.#tree.guestPath}' is read-only`);
-      if (!this.#flags.mutateDirectory) refuse(`${operation} refused: descriptor was not opened with mutate-directory`);
+    /** A file descriptor the core lets write, for an operation named as the core names it. */
+    #writableFile(operation: string): number {
+      const fd = this.#file();
+      attempt(() => fs.requireWrite(this, operation));
+      return fd;
     }
 
-    #resolve<T>(path: string, follow: boolean, fn: (r: Resolved) => T): T {
-      const r = resolvePath(this.#dir(), path, follow, (detail) => {
-        state.violation('filesystem', `path escapes preopen '${this.#tree.guestPath}': ${detail}`);
-        return fail(ERRNO.PERM);
-      });
-      try {
-        return fn(r);
-      } finally {
-        release(r);
-      }
+    #readableFile(): number {
+      const fd = this.#file();
+      attempt(() => fs.requireRead(this));
+      return fd;
     }
 
     readViaStream(at: bigint): InstanceType<Io['InputStream']> {
-      const fd = this.#file();
-      if (!this.#flags.read) throw 'bad-descriptor';
-      let position = offset(at);
+      const fd = this.#readableFile();
+      let position = attempt(() => offset(at));
       const source: ByteSource = {
         read: (len) => {
           const want = state.readAllowance(len);
@@ -175,8 +154,7 @@ export function createFilesystem(state: HostState, io: Io): FilesystemHost {
       return new io.InputStream(source);
     }
 
-    #sink(position: () => number, advance: (n: number) => void): ByteSink {
-      const fd = this.#file();
+    #sink(fd: number, position: () => number, advance: (n: number) => void): ByteSink {
       return {
         write: (bytes) => {
           state.countWrite(bytes.length);
@@ -189,16 +167,14 @@ export function createFilesystem(state: HostState, io: Io): FilesystemHost {
     }
 
     writeViaStream(at: bigint): InstanceType<Io['OutputStream']> {
-      this.#file();
-      if (!this.#flags.write) throw 'bad-descriptor';
-      let position = offset(at);
-      return new io.OutputStream(this.#sink(() => position, (n) => (position += n)));
+      const fd = this.#writableFile('write');
+      let position = attempt(() => offset(at));
+      return new io.OutputStream(this.#sink(fd, () => position, (n) => (position += n)));
     }
 
     appendViaStream(): InstanceType<Io['OutputStream']> {
-      const fd = this.#file();
-      if (!this.#flags.write) throw 'bad-descriptor';
-      return new io.OutputStream(this.#sink(() => Number(fstatSync(fd, { bigint: true }).size), () => {}));
+      const fd = this.#writableFile('write');
+      return new io.OutputStream(this.#sink(fd, () => Number(fstatSync(fd, { bigint: true }).size), () => {}));
     }
 
     advise(): void {
@@ -215,7 +191,7 @@ export function createFilesystem(state: HostState, io: Io): FilesystemHost {
 
     getFlags(): DescriptorFlags {
       this.hostFd;
-      return { ...this.#flags };
+      return { read: this.perms.read, write: this.perms.write, mutateDirectory: this.perms.mutate };
     }
 
     getType(): string {
@@ -223,24 +199,21 @@ export function createFilesystem(state: HostState, io: Io): FilesystemHost {
     }
 
     setSize(size: bigint): void {
-      const fd = this.#file();
-      if (this.#tree.readOnly) refuse(`set-size refused: preopen '${this.#tree.guestPath}' is read-only`);
-      if (!this.#flags.write) throw 'bad-descriptor';
+      const fd = this.#writableFile('set-size');
       attempt(() => ftruncateSync(fd, offset(size)));
     }
 
     setTimes(atime: NewTimestamp, mtime: NewTimestamp): void {
-      if (this.#tree.readOnly) refuse(`set-times refused: preopen '${this.#tree.guestPath}' is read-only`);
       const fd = this.hostFd;
       attempt(() => {
+        fs.requireChange(this, this.#isDir, 'set-times');
         const st = fstatSync(fd, { bigint: true });
         futimesSync(fd, seconds(atime, st.atimeNs), seconds(mtime, st.mtimeNs));
       });
     }
 
     read(length: bigint, at: bigint): [Uint8Array, boolean] {
-      const fd = this.#file();
-      if (!this.#flags.read) throw 'bad-descriptor';
+      const fd = this.#readableFile();
       return attempt(() => {
         const position = offset(at);
         const len = Math.min(Number(length > BigInt(DEFAULT_CHUNK * 16) ? BigInt(DEFAULT_CHUNK * 16) : length), DEFAULT_CHUNK * 16);
@@ -257,9 +230,7 @@ export function createFilesystem(state: HostState, io: Io): FilesystemHost {
     }
 
     write(buffer: Uint8Array, at: bigint): bigint {
-      const fd = this.#file();
-      if (this.#tree.readOnly) refuse(`write refused: preopen '${this.#tree.guestPath}' is read-only`);
-      if (!this.#flags.write) throw 'bad-descriptor';
+      const fd = this.#writableFile('write');
       return attempt(() => {
         const position = offset(at);
         state.countWrite(buffer.length);
@@ -271,8 +242,8 @@ export function createFilesystem(state: HostState, io: Io): FilesystemHost {
 
     readDirectory(): InstanceType<typeof DirectoryEntryStream> {
       const dir = this.#dir();
-      if (!this.#flags.read) throw 'bad-descriptor';
       return attempt(() => {
+        fs.requireRead(dir);
         const entries = readdirSync(selfPath(dir), { withFileTypes: true, encoding: 'utf8' });
         return new DirectoryEntryStream(entries.map((e) => {
           let type = descriptorType(e);
@@ -286,11 +257,8 @@ export function createFilesystem(state: HostState, io: Io): FilesystemHost {
     }
 
     createDirectoryAt(path: string): void {
-      this.#mutate('create-directory-at');
-      attempt(() => this.#resolve(path, false, (r) => {
-        if (r.name === '.') fail(ERRNO.EXIST);
-        mkdirSync(childPath(r.dir, r.name), 0o777);
-      }));
+      const dir = this.#dir();
+      attempt(() => fs.createDirectoryAt(dir, path));
     }
 
     stat() {
@@ -298,136 +266,73 @@ export function createFilesystem(state: HostState, io: Io): FilesystemHost {
     }
 
     statAt(flags: PathFlags, path: string) {
-      return attempt(() => this.#resolve(path, flags.symlinkFollow === true || endsAsDirectory(path), (r) => {
-        const st = r.name === '.' ? fstatSync(r.dir.hostFd, { bigint: true }) : lstatSync(childPath(r.dir, r.name), { bigint: true, throwIfNoEntry: false });
-        if (!st) return fail(ERRNO.NOENT);
-        if (r.mustBeDir && !st.isDirectory()) fail(ERRNO.NOTDIR);
-        return stat(st);
-      }));
+      const dir = this.#dir();
+      return attempt(() => stat(fs.statAt(dir, path, flags.symlinkFollow === true)));
     }
 
     setTimesAt(flags: PathFlags, path: string, atime: NewTimestamp, mtime: NewTimestamp): void {
-      this.#mutate('set-times-at');
-      attempt(() => this.#resolve(path, flags.symlinkFollow === true || endsAsDirectory(path), (r) => {
-        const target = r.name === '.' ? selfPath(r.dir) : childPath(r.dir, r.name);
-        const st = lstatSync(target, { bigint: true });
-        // The final component is never a symlink we were asked to follow (resolution did that).
-        lutimesSync(target, seconds(atime, st.atimeNs), seconds(mtime, st.mtimeNs));
+      const dir = this.#dir();
+      attempt(() => fs.setTimesAt(dir, path, flags.symlinkFollow === true, (t) => {
+        const st = t.stat();
+        t.set(seconds(atime, st.atimeNs), seconds(mtime, st.mtimeNs));
       }));
     }
 
     linkAt(oldFlags: PathFlags, oldPath: string, newDescriptor: Descriptor, newPath: string): void {
-      // A second name for a read-only file must never appear where it could be written through.
-      this.#mutate('link-at (source)');
-      newDescriptor.#mutate('link-at');
-      attempt(() => this.#resolve(oldPath, oldFlags.symlinkFollow === true, (ro) => {
-        newDescriptor.#resolve(newPath, false, (rn) => {
-          if (ro.name === '.') fail(ERRNO.PERM);
-          if (rn.name === '.') fail(ERRNO.EXIST);
-          linkSync(childPath(ro.dir, ro.name), childPath(rn.dir, rn.name));
-        });
-      }));
+      const from = this.#dir();
+      const to = newDescriptor.#dir();
+      attempt(() => fs.linkAt(from, oldPath, oldFlags.symlinkFollow === true, to, newPath));
     }
 
     openAt(pathFlags: PathFlags, path: string, openFlags: OpenFlags, flags: DescriptorFlags): Descriptor {
-      this.#dir();
-      const wantsWrite = flags.write === true || flags.mutateDirectory === true || openFlags.create === true || openFlags.truncate === true;
-      if (wantsWrite) this.#mutate('open-at for writing');
-      if (openFlags.directory && (openFlags.create || openFlags.truncate)) throw 'invalid';
+      const dir = this.#dir();
+      const request = {
+        follow: pathFlags.symlinkFollow === true,
+        create: openFlags.create === true,
+        exclusive: openFlags.exclusive === true,
+        truncate: openFlags.truncate === true,
+        directory: openFlags.directory === true,
+        read: flags.read === true,
+        write: flags.write === true,
+        mutate: flags.mutateDirectory === true,
+      };
+      // The core's own refusals (read-only, bad flags) come before the descriptor limit.
+      if (request.create || request.truncate || request.write || request.mutate) attempt(() => fs.requireMutate(dir, 'open for writing'));
+      if (request.directory && (request.create || request.truncate)) throw 'invalid';
       if (!state.reserveFile()) throw 'insufficient-memory';
-      let hostFd = -1;
       try {
-        return attempt(() => {
-          const creat = openFlags.create === true;
-          const excl = openFlags.exclusive === true;
-          // O_CREAT|O_EXCL never follows a final symlink: an existing link makes it fail with `exist`.
-          const follow = (pathFlags.symlinkFollow === true && !(creat && excl)) || endsAsDirectory(path);
-          return this.#resolve(path, follow, (r) => {
-            const write = flags.write === true || openFlags.truncate === true;
-            if (r.name === '.') {
-              if (creat && excl) fail(ERRNO.EXIST);
-              if (write) fail(ERRNO.ISDIR);
-              hostFd = openSync(selfPath(r.dir), C.O_RDONLY | O_DIRECTORY);
-            } else {
-              if (r.mustBeDir && creat) fail(ERRNO.ISDIR);
-              let f = (write ? (flags.read ? C.O_RDWR : C.O_WRONLY) : C.O_RDONLY) | O_NOFOLLOW | O_NONBLOCK;
-              if (creat) f |= C.O_CREAT;
-              if (excl) f |= C.O_EXCL;
-              if (openFlags.truncate) f |= C.O_TRUNC;
-              if (openFlags.directory || r.mustBeDir) f |= O_DIRECTORY;
-              hostFd = openSync(childPath(r.dir, r.name), f, 0o666);
-            }
-            const isDir = fstatSync(hostFd).isDirectory();
-            if (openFlags.directory && !isDir) fail(ERRNO.NOTDIR);
-            const granted: DescriptorFlags = {
-              read: flags.read === true,
-              write: !isDir && flags.write === true,
-              mutateDirectory: isDir && flags.mutateDirectory === true,
-            };
-            const d = new Descriptor(hostFd, isDir, this.#tree, granted,
-              r.name === '.' ? r.dir.hostPath : `${r.dir.hostPath}/${r.name}`,
-              r.name === '.' ? r.dir.depth : r.dir.depth + 1, true);
-            hostFd = -1;
-            return d;
-          });
-        });
+        const o = attempt(() => fs.openAt(dir, path, request));
+        return new Descriptor(o.hostFd, o.isDir, this.tree, o.perms, o.hostPath, o.depth, true);
       } catch (err) {
         state.releaseFile();
         throw err;
-      } finally {
-        if (hostFd >= 0) closeSync(hostFd);
       }
     }
 
     readlinkAt(path: string): string {
-      return attempt(() => this.#resolve(path, endsAsDirectory(path), (r) => {
-        if (r.name === '.') fail(ERRNO.INVAL);
-        return readlinkSync(childPath(r.dir, r.name), 'utf8');
-      }));
+      const dir = this.#dir();
+      return attempt(() => fs.readlinkAt(dir, path).toString('utf8'));
     }
 
     removeDirectoryAt(path: string): void {
-      this.#mutate('remove-directory-at');
-      attempt(() => this.#resolve(path, false, (r) => {
-        if (r.name === '.') fail(ERRNO.INVAL);
-        rmdirSync(childPath(r.dir, r.name));
-      }));
+      const dir = this.#dir();
+      attempt(() => fs.removeDirectoryAt(dir, path));
     }
 
     renameAt(oldPath: string, newDescriptor: Descriptor, newPath: string): void {
-      this.#mutate('rename-at (source)');
-      newDescriptor.#mutate('rename-at');
-      attempt(() => this.#resolve(oldPath, false, (ro) => {
-        newDescriptor.#resolve(newPath, false, (rn) => {
-          if (ro.name === '.' || rn.name === '.') fail(ERRNO.BUSY);
-          renameSync(childPath(ro.dir, ro.name), childPath(rn.dir, rn.name));
-        });
-      }));
+      const from = this.#dir();
+      const to = newDescriptor.#dir();
+      attempt(() => fs.renameAt(from, oldPath, to, newPath));
     }
 
     symlinkAt(oldPath: string, newPath: string): void {
-      this.#mutate('symlink-at');
-      if (oldPath.length === 0) throw 'no-entry';
-      attempt(() => this.#resolve(newPath, false, (r) => {
-        if (!symlinkTargetStaysInside(oldPath, r.dir.depth)) {
-          refuse(`symlink-at refused: target '${oldPath}' leads outside preopen '${this.#tree.guestPath}'`);
-        }
-        if (r.name === '.') fail(ERRNO.EXIST);
-        symlinkSync(oldPath, childPath(r.dir, r.name));
-      }));
+      const dir = this.#dir();
+      attempt(() => fs.symlinkAt(oldPath, dir, newPath));
     }
 
     unlinkFileAt(path: string): void {
-      this.#mutate('unlink-file-at');
-      attempt(() => this.#resolve(path, false, (r) => {
-        if (r.name === '.') fail(ERRNO.ISDIR);
-        if (r.mustBeDir) {
-          const st = lstatSync(childPath(r.dir, r.name), { throwIfNoEntry: false });
-          if (!st) fail(ERRNO.NOENT);
-          fail(st.isDirectory() ? ERRNO.ISDIR : ERRNO.NOTDIR);
-        }
-        unlinkSync(childPath(r.dir, r.name));
-      }));
+      const dir = this.#dir();
+      attempt(() => fs.unlinkFileAt(dir, path));
     }
 
     isSameObject(other: Descriptor): boolean {
@@ -446,10 +351,11 @@ export function createFilesystem(state: HostState, io: Io): FilesystemHost {
     }
 
     metadataHashAt(flags: PathFlags, path: string): { upper: bigint; lower: bigint } {
-      return attempt(() => this.#resolve(path, flags.symlinkFollow === true || endsAsDirectory(path), (r) => {
-        const st = r.name === '.' ? fstatSync(r.dir.hostFd, { bigint: true }) : lstatSync(childPath(r.dir, r.name), { bigint: true });
+      const dir = this.#dir();
+      return attempt(() => {
+        const st: BigIntStats = fs.statAt(dir, path, flags.symlinkFollow === true);
         return { upper: st.dev, lower: st.ino };
-      }));
+      });
     }
 
     [Symbol.dispose](): void {
@@ -480,39 +386,19 @@ export function createFilesystem(state: HostState, io: Io): FilesystemHost {
   guardClass(Descriptor, state);
   guardClass(DirectoryEntryStream, state);
 
-  // Preopens are opened once, up front; a grant naming a directory that cannot be opened is a policy error.
-  const preopens: { fd: number; tree: Tree; hostPath: string }[] = [];
-  state.caps.filesystem.forEach((p, index) => {
-    try {
-      const fd = openSync(p.hostPath, C.O_RDONLY | O_DIRECTORY);
-      // Without /proc the walk is path based, so it must start from the directory's true location.
-      const hostPath = resolverMode.useProcFd ? p.hostPath : realpathSync(p.hostPath);
-      preopens.push({ fd, tree: { guestPath: p.guestPath, readOnly: p.mode !== 'read-write' }, hostPath });
-      state.openFiles++;
-    } catch (err) {
-      for (const q of preopens) closeSync(q.fd);
-      throw new InvalidPolicy(`/capabilities/filesystem/${index}/hostPath`, `cannot open preopen directory '${p.hostPath}': ${(err as Error).message}`);
-    }
-  });
+  // Preopens are opened once, up front, by the core; a grant it cannot open is a policy error.
+  const preopens = openPreopens(state.caps);
+  for (let i = 0; i < preopens.length; i++) state.counters.placeDescriptor();
 
   function getDirectories(): [Descriptor, string][] {
-    return preopens.map((p) => [
-      new Descriptor(p.fd, true, p.tree, { read: true, mutateDirectory: !p.tree.readOnly }, p.hostPath, 0, false),
-      p.tree.guestPath,
-    ]);
+    return preopens.map((p) => [new Descriptor(p.hostFd, true, p.tree, p.perms, p.hostPath, 0, false), p.tree.guestPath]);
   }
 
   return {
     close(): void {
       for (const d of [...open]) d[Symbol.dispose]();
-      for (const p of preopens) {
-        try {
-          closeSync(p.fd);
-        } catch {
-          // already gone
-        }
-      }
-      preopens.length = 0;
+      for (let i = 0; i < preopens.length; i++) state.counters.releaseDescriptor();
+      closePreopens(preopens);
     },
     interfaces: {
       'wasi:filesystem/types': {

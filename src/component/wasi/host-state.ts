@@ -8,9 +8,11 @@
  *    lets propagate out of the guest instead, and is remembered so that every later host call throws
  *    it again: a guest that catches the exception with wasm exception handling cannot carry on.
  */
-import { ResourceLimitExceeded, SecurityViolation } from '../../errors.ts';
+import { SecurityViolation } from '../../errors.ts';
 import { IoCounters } from '../../host/counters.ts';
+import { HostError } from '../../host/host-error.ts';
 import { checkNetwork, type NetworkRequest } from '../../host/network.ts';
+import { Violations, type Violation } from '../../host/violations.ts';
 import type { Capabilities } from '../../security/capabilities.ts';
 import type { ResourceLimits } from '../../security/resource-limits.ts';
 import { ERRNO, errnoOf } from '../../wasi/errno.ts';
@@ -26,10 +28,7 @@ export class ExitSignal extends Error {
   }
 }
 
-export interface Violation {
-  capability: string;
-  detail: string;
-}
+export type { Violation };
 
 export interface HostOptions {
   capabilities: Capabilities;
@@ -50,19 +49,32 @@ export class HostState {
   readonly caps: Capabilities;
   readonly limits: ResourceLimits;
   readonly options: HostOptions;
+  readonly violations: Violations;
   private stopped: Error | undefined;
-  bytesRead = 0;
-  bytesWritten = 0;
-  /** Host file descriptors held for the guest (preopens included), against io.maxFileDescriptors. */
-  openFiles = 0;
-  /** The core's io counters (network connections: sockets and outgoing HTTP requests). */
+  /** Stops whose violation the core already reported, so the instance does not report them again. */
+  private readonly reportedStops = new WeakSet<Error>();
+  /** The core's io counters, shared in meaning with the preview1 host. */
   readonly counters: IoCounters;
 
   constructor(options: HostOptions) {
     this.options = options;
     this.caps = options.capabilities;
     this.limits = options.resourceLimits;
-    this.counters = new IoCounters(this.limits.io);
+    this.violations = new Violations(options.onViolation);
+    this.counters = new IoCounters(options.resourceLimits.io);
+  }
+
+  get bytesRead(): number {
+    return this.counters.bytesRead;
+  }
+
+  get bytesWritten(): number {
+    return this.counters.bytesWritten;
+  }
+
+  /** Host file descriptors held for the guest (preopens included), against io.maxFileDescriptors. */
+  get openFiles(): number {
+    return this.counters.descriptors;
   }
 
   /**
@@ -114,43 +126,55 @@ export class HostState {
   }
 
   violation(capability: string, detail: string): void {
-    this.options.onViolation?.({ capability, detail });
+    this.violations.report(capability, detail);
   }
 
-  /** A capability the guest has no way to be told about (no error case in WIT): stop it. */
-  deny(capability: string, detail: string): never {
-    this.violation(capability, detail);
-    return this.stop(new SecurityViolation(capability, detail));
+  /**
+   * Runs a core decision whose refusal the guest has no way to be told about (no error case in
+   * WIT): the core's SecurityViolation ends the guest, now and at every later host call.
+   */
+  decide<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof HostError && err.capability !== undefined) {
+        const stop = new SecurityViolation(err.capability, err.detail ?? '');
+        this.reportedStops.add(stop);
+        this.stop(stop);
+      }
+      if (err instanceof Error) this.stop(err);
+      throw err;
+    }
   }
 
+  /** Whether a SecurityViolation that ended the guest still has to be reported by the instance. */
+  unreported(err: unknown): err is SecurityViolation {
+    return err instanceof SecurityViolation && !this.reportedStops.has(err);
+  }
+
+  /** Counts bytes read; past the limit the guest is stopped. */
   countRead(n: number): void {
-    this.bytesRead += n;
-    const max = this.limits.io.maxReadBytes;
-    if (max !== null && this.bytesRead > max) this.stop(new ResourceLimitExceeded('read-bytes', max, this.bytesRead));
+    this.decide(() => this.counters.countRead(n));
   }
 
   /** How many of `n` bytes may still be read before the read limit. */
   readAllowance(n: number): number {
-    const max = this.limits.io.maxReadBytes;
-    return max === null ? n : Math.max(0, Math.min(n, max - this.bytesRead));
+    return this.counters.readAllowance(n);
   }
 
+  /** Counts bytes about to be written; past the limit the guest is stopped first. */
   countWrite(n: number): void {
-    const max = this.limits.io.maxWriteBytes;
-    if (max !== null && this.bytesWritten + n > max) this.stop(new ResourceLimitExceeded('write-bytes', max, this.bytesWritten + n));
-    this.bytesWritten += n;
+    this.decide(() => this.counters.checkWrite(n));
+    this.counters.countWrite(n);
   }
 
   /** Reserves a host descriptor; false when the limit is reached. */
   reserveFile(): boolean {
-    const max = this.limits.io.maxFileDescriptors;
-    if (max !== null && this.openFiles >= max) return false;
-    this.openFiles++;
-    return true;
+    return this.counters.reserveDescriptor();
   }
 
   releaseFile(): void {
-    this.openFiles--;
+    this.counters.releaseDescriptor();
   }
 }
 

@@ -5,7 +5,7 @@
  * call's deadline.
  */
 import { Trap, WasmSandboxError } from '../../errors.ts';
-import { sleepMs } from '../../wasi/sleep.ts';
+import { sleepMs } from '../../host/sleep.ts';
 import { guardClass, guardFunctions, type HostState } from './host-state.ts';
 
 /** Where an input stream's bytes come from. */

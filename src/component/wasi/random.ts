@@ -1,23 +1,21 @@
 /**
- * wasi:random (random, insecure, insecure-seed) from the grant's random policy, with the preview1
- * sources: crypto, a seeded deterministic stream, or none. Preview2 has no error case for these, so
- * a component that asks for randomness it was not granted is stopped with SecurityViolation.
+ * wasi:random (random, insecure, insecure-seed) over the core's random source
+ * (`src/host/random.ts`), the one preview1 uses: crypto, a seeded deterministic stream, or none.
+ * Preview2 has no error case for these, so the core's refusal ends the guest (SecurityViolation).
  */
-import { createRandom } from '../../wasi/random.ts';
+import { createRandom } from '../../host/random.ts';
 import { guardFunctions, type HostState } from './host-state.ts';
 
 /** Largest single request served; a guest asking for more is refused rather than served a huge buffer. */
 const MAX_REQUEST = 64 * 1024 * 1024;
 
 export function createRandomInterfaces(state: HostState): Record<string, Record<string, unknown>> {
-  const source = createRandom(state.caps.random);
-  const denied = state.caps.random === 'none';
+  const source = createRandom(state.caps.random, state.violations);
 
   function bytes(len: bigint): Uint8Array {
-    if (denied) state.deny('random', 'randomness requested but not granted');
     const n = Number(len > BigInt(MAX_REQUEST) ? BigInt(MAX_REQUEST) : len);
     const out = new Uint8Array(n);
-    source.fill(out);
+    state.decide(() => source.fill(out));
     return out;
   }
 

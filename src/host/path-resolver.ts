@@ -1,5 +1,5 @@
 import { closeSync, constants as C, lstatSync, openSync, readlinkSync } from 'node:fs';
-import { ERRNO, fail } from './errno.ts';
+import { hostFail } from './host-error.ts';
 
 /**
  * Confined path resolution: the core of the filesystem sandbox.
@@ -13,7 +13,12 @@ import { ERRNO, fail } from './errno.ts';
  * they are followed by this same confined walk; absolute targets are escapes.
  *
  * Without /proc (non-Linux), the walk uses full host paths and lstat checks instead; a concurrent
- * host process swapping a checked directory for a symlink could then redirect it (documented).
+ * host process swapping a checked directory for a symlink could then redirect it, so filesystem
+ * grants are refused there unless the embedder opts in (`platform.ts`).
+ *
+ * In every mode a component containing `\`, `:` or NUL is refused (EINVAL): some hosts read them as
+ * separators, drive letters or string ends, so such a name could mean something other than the one
+ * name it is here.
  */
 
 const O_PATH = process.platform === 'linux' ? 0o10000000 : 0;
@@ -98,8 +103,17 @@ function closeQuietly(fd: number): void {
   }
 }
 
+/** Characters a component may not contain on any host (see the header). */
+const SPECIAL = /[\\:\0]/;
+
 /** Splits into components, dropping empty and '.' ones; `dirMarker` says the path named a directory. */
+/** EINVAL for a guest-supplied name or path holding a character some host treats specially. */
+export function checkGuestName(path: string): void {
+  if (SPECIAL.test(path)) hostFail('EINVAL');
+}
+
 function split(path: string): { comps: string[]; dirMarker: boolean } {
+  checkGuestName(path);
   const raw = path.split('/');
   const comps: string[] = [];
   for (const c of raw) if (c !== '' && c !== '.') comps.push(c);
@@ -123,10 +137,10 @@ function openChildDir(parent: DirRef, name: string): DirRef | 'symlink' | 'retry
     // O_NOFOLLOW|O_DIRECTORY reports a symlink as ELOOP or ENOTDIR depending on O_PATH: tell them apart.
     if (code === 'ELOOP' || code === 'ENOTDIR') {
       const st = lstatSync(path, { throwIfNoEntry: false });
-      if (st === undefined) fail(ERRNO.NOENT);
+      if (st === undefined) hostFail('ENOENT');
       if (st.isSymbolicLink()) return 'symlink';
       if (st.isDirectory()) return 'retry';
-      fail(ERRNO.NOTDIR);
+      hostFail('ENOTDIR');
     }
     throw err;
   }
@@ -149,8 +163,8 @@ function readLinkTarget(dir: DirRef, name: string): string | undefined {
  * A nonexistent final component is not an error here: creators need it.
  */
 export function resolvePath(start: DirRef, path: string, followFinal: boolean, escape: EscapeHandler): Resolved {
-  if (path.length === 0) fail(ERRNO.NOENT);
-  if (path.length > PATH_MAX) fail(ERRNO.NAMETOOLONG);
+  if (path.length === 0) hostFail('ENOENT');
+  if (path.length > PATH_MAX) hostFail('ENAMETOOLONG');
   if (path.charCodeAt(0) === 47 /* / */) escape(`absolute path '${path}'`);
   let { comps, dirMarker: mustBeDir } = split(path);
   const stack: DirRef[] = [start];
@@ -164,7 +178,7 @@ export function resolvePath(start: DirRef, path: string, followFinal: boolean, e
         return finish(stack, '.', true);
       }
       const c = comps[i];
-      if (c.length > NAME_MAX) fail(ERRNO.NAMETOOLONG);
+      if (c.length > NAME_MAX) hostFail('ENAMETOOLONG');
       const top = stack[stack.length - 1];
       if (c === '..') {
         if (stack.length === 1) escape(`'..' leads outside the directory in '${path}'`);
@@ -178,13 +192,13 @@ export function resolvePath(start: DirRef, path: string, followFinal: boolean, e
         const child = openChildDir(top, c);
         if (child === 'retry') {
           // Counted like a link so a directory flapping forever still ends the walk.
-          if (++links > MAX_SYMLINKS) fail(ERRNO.LOOP);
+          if (++links > MAX_SYMLINKS) hostFail('ELOOP');
           continue;
         }
         if (child !== 'symlink') {
           if (stack.length >= MAX_DEPTH) {
             closeQuietly(child.hostFd);
-            fail(ERRNO.NAMETOOLONG);
+            hostFail('ENAMETOOLONG');
           }
           stack.push(child);
           i++;
@@ -199,15 +213,15 @@ export function resolvePath(start: DirRef, path: string, followFinal: boolean, e
         done = true;
         return finish(stack, c, mustBeDir);
       }
-      if (++links > MAX_SYMLINKS) fail(ERRNO.LOOP);
+      if (++links > MAX_SYMLINKS) hostFail('ELOOP');
       const target = readLinkTarget(top, c);
       if (target === undefined) continue;
-      if (target.length === 0) fail(ERRNO.NOENT);
+      if (target.length === 0) hostFail('ENOENT');
       if (target.charCodeAt(0) === 47) escape(`symlink '${c}' points to the absolute path '${target}'`);
       const t = split(target);
       if (last && t.dirMarker) mustBeDir = true;
       comps = t.comps.concat(comps.slice(i + 1));
-      if (comps.length > PATH_MAX) fail(ERRNO.NAMETOOLONG);
+      if (comps.length > PATH_MAX) hostFail('ENAMETOOLONG');
       i = 0;
     }
   } finally {

@@ -1,7 +1,14 @@
+/**
+ * The random capability, one meaning for every ABI: `crypto` is the host's CSPRNG; `{ seed }` a
+ * deterministic stream, the same bytes through preview1 and preview2 for the same seed; `none`
+ * refuses every request: reported as a `random` violation and raised as ENOTCAPABLE (preview1
+ * returns it; preview2, whose random functions have no error case, ends the guest with
+ * SecurityViolation('random')).
+ */
 import type { RandomPolicy } from '../security/capabilities.ts';
-import { ERRNO, fail } from './errno.ts';
+import type { Violations } from './violations.ts';
 
-/** Fills guest memory for random_get: crypto, a seeded deterministic stream, or refusal. */
+/** Fills a buffer with what the grant allows. */
 export interface RandomSource {
   fill(dst: Uint8Array): void;
 }
@@ -76,13 +83,19 @@ function rotl(x: number, k: number): number {
 }
 
 class NoRandom implements RandomSource {
+  private readonly violations: Violations;
+
+  constructor(violations: Violations) {
+    this.violations = violations;
+  }
+
   fill(): void {
-    fail(ERRNO.NOTCAPABLE);
+    this.violations.refuse('random', 'randomness refused: no randomness granted', 'ENOTCAPABLE');
   }
 }
 
-export function createRandom(policy: RandomPolicy): RandomSource {
+export function createRandom(policy: RandomPolicy, violations: Violations): RandomSource {
   if (policy === 'crypto') return new CryptoRandom();
-  if (policy === 'none') return new NoRandom();
+  if (policy === 'none') return new NoRandom(violations);
   return new SeededRandom(policy.seed);
 }

@@ -186,9 +186,10 @@ describe('worker runtime: deadlines', () => {
     const err = await rejection(sandbox.callFunction(running, 'loop_forever', []));
     assert.ok(err instanceof Timeout && err.kind === 'instance-lifetime', String(err));
 
-    const idle = await sandbox.createInstance(add, { resourceLimits: { time: { instanceLifetimeMs: 100 } } });
+    // Long enough that a loaded machine still makes the first call inside it; the wait runs past it.
+    const idle = await sandbox.createInstance(add, { resourceLimits: { time: { instanceLifetimeMs: 3000 } } });
     assert.equal(await sandbox.callFunction(idle, 'add', [1, 1]), 2);
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await new Promise((resolve) => setTimeout(resolve, 3100));
     assert.ok((await rejection(sandbox.callFunction(idle, 'add', [1, 1]))) instanceof InstanceUnusable);
   });
 

@@ -146,12 +146,15 @@ export class SecurityViolation extends WasmSandboxError {
   }
 }
 
+const TIMEOUT_WHAT = { call: 'call', initialization: 'initialization', 'instance-lifetime': 'instance lifetime' } as const;
+
 export class Timeout extends WasmSandboxError {
-  readonly kind: 'call' | 'instance-lifetime';
+  /** Which deadline passed: a call's (`time.callTimeoutMs`), initialisation's (`time.initTimeoutMs`) or the instance's lifetime. */
+  readonly kind: keyof typeof TIMEOUT_WHAT;
   readonly timeoutMs: number;
   readonly elapsedMs: number;
-  constructor(kind: 'call' | 'instance-lifetime', timeoutMs: number, elapsedMs: number) {
-    super('TIMEOUT', `${kind === 'call' ? 'call' : 'instance lifetime'} deadline of ${timeoutMs} ms exceeded (stopped after ${Math.round(elapsedMs)} ms)`);
+  constructor(kind: keyof typeof TIMEOUT_WHAT, timeoutMs: number, elapsedMs: number) {
+    super('TIMEOUT', `${TIMEOUT_WHAT[kind]} deadline of ${timeoutMs} ms exceeded (stopped after ${Math.round(elapsedMs)} ms)`);
     this.kind = kind;
     this.timeoutMs = timeoutMs;
     this.elapsedMs = elapsedMs;

@@ -129,7 +129,7 @@ export class InProcessInstance implements WasmInstance {
     const imports = linkImports(info, config, ctx, counters, system, deadline);
     checkImportedMemories(imports, limits.maxPages);
     let instance: WebAssembly.Instance;
-    meter?.enter();
+    meter?.enter('initialization');
     try {
       instance = new WebAssembly.Instance(module, imports);
       const counter = instance.exports[FUEL_EXPORT];

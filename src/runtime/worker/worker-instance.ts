@@ -168,7 +168,7 @@ export class WorkerInstance implements WasmInstance {
     });
   }
 
-  /** Instantiates on the thread; the start function runs there, under the call deadline. */
+  /** Instantiates on the thread; the start function and `_initialize` run there, under the initialisation deadline. */
   static async create(init: WorkerInstanceInit, module: WebAssembly.Module, compiledInfo: ModuleInfo): Promise<WorkerInstance> {
     const self = new WorkerInstance(init);
     const message: InstantiateMessage = {
@@ -182,7 +182,7 @@ export class WorkerInstance implements WasmInstance {
     }
     self.createdAt = performance.now();
     try {
-      await self.conversation.send(CMD_INSTANTIATE, 0, undefined, 0, self.deadline(self.createdAt));
+      await self.conversation.send(CMD_INSTANTIATE, 0, undefined, 0, self.deadline(self.createdAt, 'initialization'));
     } catch (err) {
       self.state = 'destroyed';
       // A failed instantiation leaves the thread holding nothing: it can serve the next instance.
@@ -281,10 +281,11 @@ export class WorkerInstance implements WasmInstance {
     return checked;
   }
 
-  private deadline(now: number): Deadline | undefined {
-    const { callTimeoutMs, instanceLifetimeMs } = this.time;
+  private deadline(now: number, kind: 'call' | 'initialization' = 'call'): Deadline | undefined {
+    const { instanceLifetimeMs } = this.time;
+    const ms = kind === 'call' ? this.time.callTimeoutMs : this.time.initTimeoutMs;
     let deadline: Deadline | undefined;
-    if (callTimeoutMs !== null) deadline = { at: now + callTimeoutMs, kind: 'call', timeoutMs: callTimeoutMs, since: now };
+    if (ms !== null) deadline = { at: now + ms, kind, timeoutMs: ms, since: now };
     if (instanceLifetimeMs !== null) {
       const end = this.createdAt + instanceLifetimeMs;
       if (!deadline || end < deadline.at) deadline = { at: end, kind: 'instance-lifetime', timeoutMs: instanceLifetimeMs, since: this.createdAt };

@@ -231,12 +231,18 @@ function report(status: number, exitCode: number | null, error: WasmSandboxError
   process.stderr.write(`${JSON.stringify({ exitCode, status, error: error ? { code: error.code, message: error.message } : null, ...(metrics !== undefined && { metrics }) })}\n`);
 }
 
-/** Prints a failure the way the CLI prints any: one line, then the guest's frames for a trap (as wasmtime does). */
-function printFailure(error: WasmSandboxError): number {
+/**
+ * Prints a failure the way the CLI prints any, one line, then for a trap the guest's frames as
+ * wasmtime prints them: offset in the module file, then `module!function`.
+ */
+function printFailure(error: WasmSandboxError, moduleName: string): number {
   const failure = exitFor(error);
   process.stderr.write(`wasm-sandbox: ${failure.message}\n`);
   if (error instanceof Trap && error.wasmStack.length) {
-    process.stderr.write(`wasm backtrace:\n${error.wasmStack.map((frame, i) => `  ${String(i).padStart(2)}: ${frame}`).join('\n')}\n`);
+    const lines = error.frames.length
+      ? error.frames.map((f, i) => `${String(i).padStart(5)}: ${`0x${f.offset.toString(16)}`.padStart(8)} - ${moduleName}!${f.name ?? `<wasm function ${f.function}>`}`)
+      : error.wasmStack.map((frame, i) => `${String(i).padStart(5)}: ${frame}`);
+    process.stderr.write(`wasm backtrace:\n${lines.join('\n')}\n`);
   }
   return failure.status;
 }
@@ -261,7 +267,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (listeners.length) throw new UsageError('--listen pre-opens sockets for core modules; a component opens its own through wasi:sockets (grant them with --allow-net)');
     const { runComponent } = await import('./run-component.ts');
     const result = await runComponent(source, { capabilities: capabilities.withArgs([...capabilities.args, ...args.rest]), resourceLimits, programName, stdin, cache: !args.flags.has('no-cache') });
-    const status = result.error ? printFailure(result.error) : result.exitCode ?? 1;
+    const status = result.error ? printFailure(result.error, basename(args.file)) : result.exitCode ?? 1;
     report(status, result.exitCode, result.error, json);
     return status;
   }
@@ -295,7 +301,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (capabilities.stdio.stdout === 'capture') process.stdout.write(result.stdout);
     if (capabilities.stdio.stderr === 'capture') process.stderr.write(result.stderr);
     if (call && !result.error) for (const line of formatResults(call.sig, result.results as WasmResult)) process.stdout.write(`${line}\n`);
-    const status = result.error ? printFailure(result.error) : result.exitCode ?? 1;
+    const status = result.error ? printFailure(result.error, basename(args.file)) : result.exitCode ?? 1;
     report(status, result.exitCode, result.error, json, result.metrics);
     return status;
   } finally {

@@ -14,6 +14,7 @@ import { GrowPolicy } from '../limits/grow-policy.ts';
 import { Meter } from '../limits/meter.ts';
 import { linkImports, linksAsyncHostFunctions, type LinkCounters } from '../linker.ts';
 import { toSandboxError } from '../traps.ts';
+import type { FrameMap } from '../../module/frame-map.ts';
 import { isStdinStream, type CapturedOutput, type InstanceMetrics, type ResolvedInstanceConfig, type RuntimeObserver, type SyncCall, type WasmInstance, type WasmResult, type WasmValue } from '../types.ts';
 import { monotonicMs } from '../monotonic.ts';
 
@@ -37,6 +38,8 @@ interface Parts {
   maxPayloadBytes: number | null;
   /** Whether the instance links async host functions (JSPI): then every export runs through `promising`. */
   suspending: boolean;
+  /** Maps trap frames to the module as given; absent on a worker thread, whose host maps them. */
+  frames: (() => FrameMap) | undefined;
 }
 
 interface DataEntry {
@@ -81,7 +84,7 @@ export class InProcessInstance implements WasmInstance {
    * Links and instantiates. `info` describes `module` as compiled (after instrumentation, so it lists
    * the sandbox's own imports); the start function already runs under the meter.
    */
-  static create(id: string, module: WebAssembly.Module, info: ModuleInfo, config: ResolvedInstanceConfig, observer: RuntimeObserver): InProcessInstance {
+  static create(id: string, module: WebAssembly.Module, info: ModuleInfo, config: ResolvedInstanceConfig, observer: RuntimeObserver, frames?: () => FrameMap): InProcessInstance {
     const limits = config.resourceLimits;
     const counters = { hostFunctionCalls: 0, traps: 0, wallTimeMs: 0, peakMemoryBytes: 0 };
     const meter = Meter.needed(limits) ? new Meter(limits) : undefined;
@@ -140,7 +143,7 @@ export class InProcessInstance implements WasmInstance {
       else if (typeof instance.exports._initialize === 'function') (instance.exports._initialize as () => void)();
     } catch (err) {
       wasi?.close();
-      throw instantiationError(err);
+      throw instantiationError(err, frames);
     } finally {
       meter?.exit();
     }
@@ -155,7 +158,7 @@ export class InProcessInstance implements WasmInstance {
     liveInstances++;
     self = new InProcessInstance({
       id, exports: instance.exports, instance, functions, counters, observer, memories, meter, grow, wasi, kernel,
-      dataFunctions: dataFunctions(info), maxPayloadBytes: limits.io.maxPayloadBytes, suspending,
+      dataFunctions: dataFunctions(info), maxPayloadBytes: limits.io.maxPayloadBytes, suspending, frames,
     });
     counters.peakMemoryBytes = self.memoryBytes();
     return self;
@@ -397,7 +400,7 @@ export class InProcessInstance implements WasmInstance {
   private failed(err: unknown, name: string): WasmSandboxError {
     const error = SuspendError && err instanceof SuspendError
       ? new AsyncRequired(name, 'it reached an async host function through a synchronous call (a host function calling back into the guest); such calls cannot suspend')
-      : toSandboxError(err, `call to '${name}'`);
+      : toSandboxError(err, `call to '${name}'`, this.p.frames);
     if (error instanceof Trap) {
       this.p.counters.traps++;
       this.p.observer.onTrap?.(this.id, error);
@@ -483,7 +486,7 @@ function checkImportedMemories(imports: WebAssembly.Imports, maxPages: number | 
  */
 let liveInstances = 0;
 
-function instantiationError(err: unknown): WasmSandboxError {
+function instantiationError(err: unknown, frames: (() => FrameMap) | undefined): WasmSandboxError {
   if (err instanceof WasmSandboxError) return err;
   if (err instanceof WebAssembly.LinkError) {
     return new Trap('unknown', `instantiation failed to link: ${err.message}`, { cause: err });
@@ -492,5 +495,5 @@ function instantiationError(err: unknown): WasmSandboxError {
     return new ResourceLimitExceeded('instances', liveInstances, liveInstances + 1,
       `the engine could not reserve memory for another instance (${err.message}); each wasm memory reserves 8 GiB of address space, so one process holds about 16,000 live instances: destroy unused ones or spread across processes`);
   }
-  return toSandboxError(err, 'start function');
+  return toSandboxError(err, 'start function', frames);
 }

@@ -1,5 +1,6 @@
 import { instrument, type InstrumentOptions } from '../../module/instrument.ts';
 import { compileModule } from '../../module/compile.ts';
+import { CopyRecorder, FrameMap } from '../../module/frame-map.ts';
 import { inspect } from '../../module/inspect.ts';
 import type { ModuleInfo } from '../../module/module-info.ts';
 import type { ResourceLimits } from '../../security/resource-limits.ts';
@@ -20,6 +21,24 @@ export function instrumentationFor(limits: ResourceLimits): InstrumentOptions | 
 export interface PreparedModule {
   module: WebAssembly.Module;
   info: ModuleInfo;
+  /** Maps the compiled module's frames back to the module as given; made on first use, as only a trap needs it. */
+  frames: () => FrameMap;
+}
+
+/** The frames of a module that runs as it was given. */
+export const identityFrames = (): FrameMap => FrameMap.identity;
+
+function lazyFrameMap(bytes: Uint8Array, options: InstrumentOptions): () => FrameMap {
+  let map: FrameMap | undefined;
+  return () => {
+    if (!map) {
+      // The rewrite is a pure function of (bytes, options): running it again reproduces the module compiled.
+      const recorder = new CopyRecorder();
+      instrument(bytes, options, recorder);
+      map = recorder.finish();
+    }
+    return map;
+  };
 }
 
 /**
@@ -42,10 +61,11 @@ export class InstrumentationCache {
     let variant = this.variants.get(key);
     if (!variant) {
       variant = (async () => {
+        const frames = lazyFrameMap(this.bytes, options);
         const stored = this.store?.get(this.bytes, options);
-        if (stored) return { module: await compileModule(stored.bytes), info: stored.info };
+        if (stored) return { module: await compileModule(stored.bytes), info: stored.info, frames };
         const { bytes } = instrument(this.bytes, options);
-        const prepared = { module: await compileModule(bytes), info: inspect(bytes) };
+        const prepared = { module: await compileModule(bytes), info: inspect(bytes), frames };
         this.store?.put(this.bytes, options, { bytes, info: prepared.info });
         return prepared;
       })();

@@ -12,7 +12,8 @@ import { FunctionNotFound, InstanceNotFound, InstanceUnusable, InvalidArguments,
 import type { FuncSignature, ModuleInfo } from '../../module/module-info.ts';
 import type { TimeLimits } from '../../security/resource-limits.ts';
 import { argumentChecker } from '../arguments.ts';
-import { toSandboxError } from '../traps.ts';
+import { toSandboxError, withModuleFrames } from '../traps.ts';
+import type { FrameMap } from '../../module/frame-map.ts';
 import {
   isStdinStream, type CapturedOutput, type HostFunction, type InstanceMetrics, type ResolvedInstanceConfig, type RuntimeObserver, type SyncCall, type WasmInstance,
   type WasmResult, type WasmValue,
@@ -50,6 +51,8 @@ export interface WorkerInstanceInit {
   /** Whether the worker meters the guest (fuel or CPU time), and so measures its CPU time. */
   readonly metered: boolean;
   readonly observer: RuntimeObserver;
+  /** Maps the frames the thread reports (of the compiled module) to the module as given. */
+  readonly frames: () => FrameMap;
 }
 
 type State = 'starting' | 'ready' | 'unusable' | 'destroyed';
@@ -77,6 +80,7 @@ export class WorkerInstance implements WasmInstance {
   private readonly fuelLimited: boolean;
   private readonly metered: boolean;
   private readonly observer: RuntimeObserver;
+  private readonly frames: () => FrameMap;
   private readonly ctx: WorkerHostContext;
   private readonly taps: Record<number, ((chunk: Uint8Array) => void) | undefined>;
   private readonly captured: Record<number, CapturedStream | undefined>;
@@ -108,6 +112,7 @@ export class WorkerInstance implements WasmInstance {
     this.fuelLimited = init.config.resourceLimits.cpu.fuel !== null;
     this.metered = init.metered;
     this.observer = init.observer;
+    this.frames = init.frames;
     const stdio = init.config.capabilities.stdio;
     this.taps = { 1: init.config.wasi.onStdout, 2: init.config.wasi.onStderr };
     this.captured = { 1: stdio.stdout === 'capture' ? new CapturedStream() : undefined, 2: stdio.stderr === 'capture' ? new CapturedStream() : undefined };
@@ -187,7 +192,8 @@ export class WorkerInstance implements WasmInstance {
       self.state = 'destroyed';
       // A failed instantiation leaves the thread holding nothing: it can serve the next instance.
       if (!self.threadGone) self.giveBackThread();
-      throw toSandboxError(err, 'instantiation');
+      const error = toSandboxError(err, 'instantiation');
+      throw error instanceof Trap ? withModuleFrames(error, init.frames()) : error;
     }
     self.state = 'ready';
     const lifetime = self.time.instanceLifetimeMs;
@@ -309,9 +315,10 @@ export class WorkerInstance implements WasmInstance {
   }
 
   private failed(err: unknown, name: string): WasmSandboxError {
-    const error = toSandboxError(err, `call to '${name}'`);
+    const reported = toSandboxError(err, `call to '${name}'`);
+    const error = reported instanceof Trap ? withModuleFrames(reported, this.frames()) : reported;
     // The worker reported its own errors to the observer already; a dead worker could not.
-    if (error === this.thread.dead) {
+    if (reported === this.thread.dead) {
       if (error instanceof Trap) {
         this.lostTraps++;
         this.observer.onTrap?.(this.id, error);

@@ -70,7 +70,7 @@ test('the name section survives instrumentation, renumbered past the sandbox\'s 
     (func $first (export "first") call $second)
     (func $second unreachable))`, { names: true });
   const out = instrument(source, { meter: true, routeMemoryGrow: false });
-  const module = await WebAssembly.compile(out.bytes);
+  const module = await WebAssembly.compile(out.bytes as Uint8Array<ArrayBuffer>);
   assert.equal(WebAssembly.Module.customSections(module, 'name').length, 1);
   const instance = new WebAssembly.Instance(module, { env: { f: () => {} }, wasm_sandbox: { out_of_fuel: () => {} } });
   (instance.exports.__wasm_sandbox_fuel as WebAssembly.Global).value = 1000n;
@@ -110,6 +110,6 @@ test('a malformed name section is dropped, not fatal', async () => {
   const garbage = new Uint8Array([0x00, 0x07, 0x04, ...new TextEncoder().encode('name'), 0x01, 0xff]);
   const withNames = new Uint8Array([...source, ...garbage]);
   const out = instrument(withNames, { meter: true, routeMemoryGrow: false }).bytes;
-  const module = await WebAssembly.compile(out);
+  const module = await WebAssembly.compile(out as Uint8Array<ArrayBuffer>);
   assert.equal(WebAssembly.Module.customSections(module, 'name').length, 0);
 });

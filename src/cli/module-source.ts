@@ -72,10 +72,10 @@ export async function readModuleSource(file: string, stdin: () => Uint8Array = (
     if (s.isDirectory()) throw new InvalidModule(`'${file}' is a directory, not a WebAssembly module`);
     size = s.size;
     // Only the preamble is read here: the whole binary is read once, by whatever loads it.
-    head = new Uint8Array(8);
+    head = new Uint8Array(16);
     const fd = openSync(file, 'r');
     try {
-      head = head.subarray(0, readSync(fd, head, 0, 8, 0));
+      head = head.subarray(0, readSync(fd, head, 0, 16, 0));
     } finally {
       closeSync(fd);
     }

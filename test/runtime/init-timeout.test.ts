@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InvalidPolicy, loadPolicy, ResourceLimits, Timeout, WasmSandbox, type ResourceLimitsInit } from '../../src/index.ts';
+import { FunctionNotFound, InvalidArguments, InvalidPolicy, loadPolicy, ResourceLimits, Timeout, WasmSandbox, type ResourceLimitsInit } from '../../src/index.ts';
 import { wat } from '../helpers/wat.ts';
 
 // A reactor whose `_initialize` counts to `n` (n = 0: forever), and an export that spins forever.
@@ -40,6 +40,37 @@ for (const runtime of ['inprocess', 'worker'] as const) {
         sandbox.createInstance(endless, { resourceLimits: { time: { callTimeoutMs: null, initTimeoutMs: 50 } } }),
         timeoutOf('initialization', 50),
       );
+    } finally {
+      await sandbox.close();
+    }
+  });
+}
+
+// An interpreter-style module: no _initialize, but an init export the embedder calls first.
+const interpreter = wat(`(module
+  (global $n (mut i32) (i32.const 0))
+  (func (export "setup") (param $until i32)
+    (loop $l
+      (global.set $n (i32.add (global.get $n) (i32.const 1)))
+      (br_if $l (i32.or (i32.eqz (local.get $until)) (i32.lt_u (global.get $n) (local.get $until))))))
+  (func (export "spin") (loop $l (br $l))))`);
+
+for (const runtime of ['inprocess', 'worker'] as const) {
+  test(`${runtime}: an init export named by createInstance's initialize runs under initTimeoutMs too`, async () => {
+    const sandbox = await WasmSandbox.create({ runtime });
+    try {
+      const moduleId = await sandbox.loadModule(await interpreter);
+      const id = await sandbox.createInstance(moduleId, {
+        resourceLimits: { time: { callTimeoutMs: 1, initTimeoutMs: null } },
+        initialize: { function: 'setup', args: [50_000_000] },
+      });
+      await assert.rejects(sandbox.callFunction(id, 'spin'), timeoutOf('call', 1));
+      await assert.rejects(
+        sandbox.createInstance(moduleId, { resourceLimits: { time: { callTimeoutMs: null, initTimeoutMs: 50 } }, initialize: { function: 'setup', args: [0] } }),
+        timeoutOf('initialization', 50),
+      );
+      await assert.rejects(sandbox.createInstance(moduleId, { initialize: { function: 'nope' } }), FunctionNotFound);
+      await assert.rejects(sandbox.createInstance(moduleId, { initialize: { function: 'setup', args: ['x' as unknown as number] } }), InvalidArguments);
     } finally {
       await sandbox.close();
     }

@@ -141,6 +141,7 @@ export class InProcessInstance implements WasmInstance {
       // Reactors need their constructors run before any export is called, WASI or not.
       if (wasi) wasi.initialize(instance);
       else if (typeof instance.exports._initialize === 'function') (instance.exports._initialize as () => void)();
+      if (config.initialize) callInitExport(instance, info, config.initialize);
     } catch (err) {
       wasi?.close();
       throw instantiationError(err, frames);
@@ -485,6 +486,16 @@ function checkImportedMemories(imports: WebAssembly.Imports, maxPages: number | 
  * out of address space at about 16,000 live memories; the count makes that failure explainable.
  */
 let liveInstances = 0;
+
+/** `InstanceConfig.initialize`: the embedder's init export, called like `_initialize`, within initialisation. */
+function callInitExport(instance: WebAssembly.Instance, info: ModuleInfo, init: NonNullable<ResolvedInstanceConfig['initialize']>): void {
+  const exp = info.exports.find((e) => e.name === init.function && e.kind === 'function');
+  const fn = instance.exports[init.function];
+  if (!exp?.signature || typeof fn !== 'function') {
+    throw new FunctionNotFound(init.function, info.exports.filter((e) => e.kind === 'function').map((e) => e.name));
+  }
+  (fn as (...args: WasmValue[]) => unknown)(...argumentChecker(init.function, exp.signature)(init.args));
+}
 
 function instantiationError(err: unknown, frames: (() => FrameMap) | undefined): WasmSandboxError {
   if (err instanceof WasmSandboxError) return err;

@@ -81,6 +81,7 @@ export class WorkerInstance implements WasmInstance {
   private readonly metered: boolean;
   private readonly observer: RuntimeObserver;
   private readonly frames: () => FrameMap;
+  private readonly mappedTraps = new WeakMap<Trap, Trap>();
   private readonly ctx: WorkerHostContext;
   private readonly taps: Record<number, ((chunk: Uint8Array) => void) | undefined>;
   private readonly captured: Record<number, CapturedStream | undefined>;
@@ -153,7 +154,7 @@ export class WorkerInstance implements WasmInstance {
           this.taps[fd]?.(chunk);
         },
         event: (kind, payload) => {
-          if (kind === EVENT_TRAP) this.observer.onTrap?.(this.id, payload as Error);
+          if (kind === EVENT_TRAP) this.observer.onTrap?.(this.id, payload instanceof Trap ? this.inModuleTerms(payload) : payload as Error);
           else if (kind === EVENT_LIMIT) this.observer.onLimit?.(this.id, payload as Error);
           else if (kind === EVENT_LISTENING) init.config.wasi.onListening?.(payload as ListenerAddress[]);
           else this.observer.onViolation?.(this.id, payload as { capability: string; detail: string });
@@ -314,9 +315,19 @@ export class WorkerInstance implements WasmInstance {
     void this.releaseThread();
   }
 
+  /** A trap from the thread with its frames mapped to the module as given; one object per trap, as events and rejections share it. */
+  private inModuleTerms(trap: Trap): Trap {
+    let mapped = this.mappedTraps.get(trap);
+    if (!mapped) {
+      mapped = withModuleFrames(trap, this.frames());
+      this.mappedTraps.set(trap, mapped);
+    }
+    return mapped;
+  }
+
   private failed(err: unknown, name: string): WasmSandboxError {
     const reported = toSandboxError(err, `call to '${name}'`);
-    const error = reported instanceof Trap ? withModuleFrames(reported, this.frames()) : reported;
+    const error = reported instanceof Trap ? this.inModuleTerms(reported) : reported;
     // The worker reported its own errors to the observer already; a dead worker could not.
     if (reported === this.thread.dead) {
       if (error instanceof Trap) {

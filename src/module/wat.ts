@@ -1,4 +1,5 @@
 /** WAT text to a binary, for `wasm-sandbox run x.wat`; the fixture builder shares its feature set. */
+import { createRequire } from 'node:module';
 import { InvalidModule } from '../errors.ts';
 
 /** Every post-MVP feature WAT text may use, for wabt's parser and validator. */
@@ -29,7 +30,9 @@ type Wabt = Awaited<ReturnType<typeof import('wabt')>>;
 export async function watToBinary(name: string, text: string): Promise<Uint8Array> {
   let wabt: Wabt;
   try {
-    wabt = await ((await import('wabt')) as unknown as { default: () => Promise<Wabt> }).default();
+    // Required, not imported: the bundled CLI runs from a code-cached script, where import() prints
+    // an experimental warning.
+    wabt = await (createRequire(import.meta.url)('wabt') as () => Promise<Wabt>)();
   } catch {
     throw new InvalidModule(`'${name}' is WAT text, which needs the 'wabt' package to compile: install it (npm install wabt) or give a .wasm binary`);
   }

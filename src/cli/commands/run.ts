@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { InvalidPolicy, Trap, type WasmSandboxError } from '../../errors.ts';
+import { InvalidPolicy } from '../../errors.ts';
 import { inspect } from '../../module/inspect.ts';
 import type { FuncSignature } from '../../module/module-info.ts';
 import type { WasmResult, WasmValue } from '../../runtime/types.ts';
@@ -15,6 +15,7 @@ import { hostPortOption, parseArgs, parseDirMapping, UsageError, type OptionSpec
 import { exitFor } from '../exit-codes.ts';
 import { formatResults, invokedSignature, parseInvokeArgs } from '../invoke-values.ts';
 import { readModuleSource } from '../module-source.ts';
+import { printFailure, printReport } from '../run-report.ts';
 import { defaultCacheDir } from '../../cache-dir.ts';
 
 export { exitFor } from '../exit-codes.ts';
@@ -226,27 +227,6 @@ function noteStdio(capabilities: Capabilities): void {
   if (capabilities.stdio.stdout === 'null') process.stderr.write("wasm-sandbox: note: the policy gives the guest no stdout (capabilities.stdio.stdout is 'null'); what it prints is discarded\n");
 }
 
-function report(status: number, exitCode: number | null, error: WasmSandboxError | undefined, json: boolean, metrics?: unknown): void {
-  if (!json) return;
-  process.stderr.write(`${JSON.stringify({ exitCode, status, error: error ? { code: error.code, message: error.message } : null, ...(metrics !== undefined && { metrics }) })}\n`);
-}
-
-/**
- * Prints a failure the way the CLI prints any, one line, then for a trap the guest's frames as
- * wasmtime prints them: offset in the module file, then `module!function`.
- */
-function printFailure(error: WasmSandboxError, moduleName: string): number {
-  const failure = exitFor(error);
-  process.stderr.write(`wasm-sandbox: ${failure.message}\n`);
-  if (error instanceof Trap && error.wasmStack.length) {
-    const lines = error.frames.length
-      ? error.frames.map((f, i) => `${String(i).padStart(5)}: ${`0x${f.offset.toString(16)}`.padStart(8)} - ${moduleName}!${f.name ?? `<wasm function ${f.function}>`}`)
-      : error.wasmStack.map((frame, i) => `${String(i).padStart(5)}: ${frame}`);
-    process.stderr.write(`wasm backtrace:\n${lines.join('\n')}\n`);
-  }
-  return failure.status;
-}
-
 export async function runCommand(argv: string[]): Promise<number> {
   const args = parseArgs(argv, SPEC);
   if (!args.file) throw new UsageError('run needs a FILE.wasm');
@@ -265,11 +245,12 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (source.kind === 'component') {
     if (invoke !== undefined) throw new UsageError('--invoke calls an export of a core module; a component runs its wasi:cli/run');
     if (listeners.length) throw new UsageError('--listen pre-opens sockets for core modules; a component opens its own through wasi:sockets (grant them with --allow-net)');
-    const { runComponent } = await import('./run-component.ts');
-    const result = await runComponent(source, { capabilities: capabilities.withArgs([...capabilities.args, ...args.rest]), resourceLimits, programName, stdin, cache: !args.flags.has('no-cache') });
-    const status = result.error ? printFailure(result.error, basename(args.file)) : result.exitCode ?? 1;
-    report(status, result.exitCode, result.error, json);
-    return status;
+    // Loaded only for components; in the bundled CLI it is a file of its own, which reports its own failures.
+    const { runComponentCommand } = await import('./run-component.ts');
+    return runComponentCommand(source, {
+      capabilities: capabilities.withArgs([...capabilities.args, ...args.rest]),
+      resourceLimits, programName, stdin, cache: !args.flags.has('no-cache'), json, moduleName: basename(args.file),
+    });
   }
 
   let call: { name: string; args: WasmValue[]; sig: FuncSignature } | undefined;
@@ -302,7 +283,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (capabilities.stdio.stderr === 'capture') process.stderr.write(result.stderr);
     if (call && !result.error) for (const line of formatResults(call.sig, result.results as WasmResult)) process.stdout.write(`${line}\n`);
     const status = result.error ? printFailure(result.error, basename(args.file)) : result.exitCode ?? 1;
-    report(status, result.exitCode, result.error, json, result.metrics);
+    if (json) printReport(status, result.exitCode, result.error, result.metrics);
     return status;
   } finally {
     await wrapper.close();

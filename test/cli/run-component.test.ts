@@ -95,4 +95,7 @@ test('run prints a trapping module\'s backtrace with the guest\'s names, as wasm
     assert.match(r.stderr, /wasm backtrace:\n +0: +0x[0-9a-f]+ - backtrace\.wasm!check_magic\n +1: +0x[0-9a-f]+ - backtrace\.wasm!read_field\n +2: +0x[0-9a-f]+ - backtrace\.wasm!parse_header\n/, flags.join(' '));
     assert.doesNotMatch(r.stderr, /wasm_sandbox\./, 'the sandbox\'s own functions are not frames of the guest');
   }
+  const deep = cli(['run', fixture('wasi/backtrace.wasm'), 'deep']);
+  assert.equal(deep.status, 134);
+  assert.equal(deep.stderr.match(/backtrace\.wasm!descend$/gm)?.length, 41, 'every frame, not V8\'s default ten');
 });

@@ -228,6 +228,8 @@ function noteStdio(capabilities: Capabilities): void {
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
+  // A trap's backtrace is as deep as V8's stack capture (10 frames by default); wasmtime prints them all.
+  Error.stackTraceLimit = Math.max(Error.stackTraceLimit, 100);
   const args = parseArgs(argv, SPEC);
   if (!args.file) throw new UsageError('run needs a FILE.wasm');
   const policy = runPolicy(args.options);

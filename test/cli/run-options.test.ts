@@ -127,6 +127,16 @@ test('run compiles .wat files; bad WAT, directories and other files get a clear 
   assert.match(text.stderr, /is not a WebAssembly module .*it begins with 'just some notes'/);
 });
 
+test('without the wabt package, WAT input is refused with a message naming it', () => {
+  // A resolve hook makes 'wabt' missing, as in an install without the optional package.
+  const hide = 'data:text/javascript,import{registerHooks}from"node:module";registerHooks({resolve(s,c,n){if(s==="wabt")throw Object.assign(new Error("gone"),{code:"MODULE_NOT_FOUND"});return n(s,c)}})';
+  const r = spawnSync(process.execPath, ['--import', hide, CLI, 'run', fixture('wat/wasi_hello.wat')], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', WASM_SANDBOX_CACHE_DIR: cacheDir } });
+  assert.equal(r.status, 126);
+  assert.match(r.stderr, /needs the 'wabt' package to compile: install it \(npm install wabt\)/);
+  const binary = spawnSync(process.execPath, ['--import', hide, CLI, 'run', fixture('wat/wasi_hello.wasm')], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', WASM_SANDBOX_CACHE_DIR: cacheDir } });
+  assert.equal(binary.stdout, 'hello, world\n', 'binaries never need it');
+});
+
 test('limit flags that are refused name the flag, not a policy path', () => {
   const tiny = cli(['run', '--max-memory', '1', fixture('wat/wasi_hello.wasm')]);
   assert.equal(tiny.status, 2);

@@ -24,6 +24,13 @@ const SUB_FUNCTIONS = 1;
 const SUB_LOCALS = 2;
 const SUB_LABELS = 3;
 
+/** Steps over a name without decoding it: an interpreter's section holds ~100k of them, and only indices change. */
+function skipName(r: BinaryReader): void {
+  const length = r.u32();
+  if (length > r.end - r.pos) r.fail('name overruns its subsection');
+  r.pos += length;
+}
+
 function renumber(f: number, r: FunctionRenumbering): number {
   return f >= r.importedFuncs ? f + r.addedImports.length : f;
 }
@@ -40,7 +47,7 @@ function functionNames(r: BinaryReader, w: ByteWriter, map: FunctionRenumbering)
   for (let i = 0; i < n; i++) {
     const f = r.u32();
     const at = r.pos;
-    r.name();
+    skipName(r);
     entries.push([renumber(f, map), r.buf.subarray(at, r.pos)]);
   }
   map.addedImports.forEach((name, i) => entries.push([map.importedFuncs + i, encodedName(name)]));
@@ -65,7 +72,7 @@ function indirectNames(r: BinaryReader, w: ByteWriter, map: FunctionRenumbering)
     const inner = r.count();
     for (let j = 0; j < inner; j++) {
       r.u32();
-      r.name();
+      skipName(r);
     }
     w.copy(r.buf, at, r.pos);
   }

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FunctionNotFound, InvalidArguments, InvalidPolicy, loadPolicy, ResourceLimits, Timeout, WasmSandbox, type ResourceLimitsInit } from '../../src/index.ts';
 import { wat } from '../helpers/wat.ts';
+import { inspect } from '../../src/module/inspect.ts';
+import { instrumentationFor, runsAtInit } from '../../src/runtime/limits/instrumentation-plan.ts';
 
 // A reactor whose `_initialize` counts to `n` (n = 0: forever), and an export that spins forever.
 const reactor = (n: number) => wat(`(module
@@ -88,4 +90,17 @@ test('initTimeoutMs has a default an interpreter can start in, is in policy file
   assert.equal(policy.resourceLimits.time.initTimeoutMs, 90_000);
   assert.equal(policy.resourceLimits.time.callTimeoutMs, 100);
   assert.throws(() => ResourceLimits.from({ time: { initTimeoutMs: -1 } }), (err: unknown) => err instanceof InvalidPolicy && /initTimeoutMs/.test(err.message));
+});
+
+test('the initialisation deadline meters only modules that run code while they are made', async () => {
+  const onlyInit = ResourceLimits.unlimited().with({ time: { initTimeoutMs: '60s' } });
+  const pure = inspect(await wat('(module (func (export "f")))'));
+  const started = inspect(await wat('(module (func $s) (start $s))'));
+  const reactorInfo = inspect(await reactor(1));
+  assert.equal(runsAtInit(pure, {}), false);
+  assert.equal(runsAtInit(pure, { initialize: { function: 'f', args: [] } }), true);
+  assert.equal(runsAtInit(started, {}), true);
+  assert.equal(runsAtInit(reactorInfo, {}), true);
+  assert.equal(instrumentationFor(onlyInit, false), null, 'nothing runs at init: no meter for its deadline');
+  assert.equal(instrumentationFor(onlyInit, true)?.meter, true);
 });

@@ -12,6 +12,7 @@ import { argumentChecker, compiledHandle, type CallGuard } from '../arguments.ts
 import { InstanceHostContext } from '../host-context.ts';
 import { GrowPolicy } from '../limits/grow-policy.ts';
 import { Meter } from '../limits/meter.ts';
+import { runsAtInit } from '../limits/instrumentation-plan.ts';
 import { linkImports, linksAsyncHostFunctions, type LinkCounters } from '../linker.ts';
 import { toSandboxError } from '../traps.ts';
 import type { FrameMap } from '../../module/frame-map.ts';
@@ -87,7 +88,7 @@ export class InProcessInstance implements WasmInstance {
   static create(id: string, module: WebAssembly.Module, info: ModuleInfo, config: ResolvedInstanceConfig, observer: RuntimeObserver, frames?: () => FrameMap): InProcessInstance {
     const limits = config.resourceLimits;
     const counters = { hostFunctionCalls: 0, traps: 0, wallTimeMs: 0, peakMemoryBytes: 0 };
-    const meter = Meter.needed(limits) ? new Meter(limits) : undefined;
+    const meter = Meter.needed(limits, runsAtInit(info, config)) ? new Meter(limits) : undefined;
     const grow = GrowPolicy.needed(limits) ? new GrowPolicy(limits, (error) => observer.onLimit?.(id, error)) : undefined;
     const system: Record<string, Record<string, unknown>> = {
       [RESERVED_IMPORT_MODULE]: { [OUT_OF_FUEL_IMPORT]: meter?.outOfFuel ?? (() => {}), [MEMORY_GROW_IMPORT]: grow?.memoryGrow ?? (() => 1) },

@@ -4,13 +4,19 @@ import { CopyRecorder, FrameMap } from '../../module/frame-map.ts';
 import { inspect } from '../../module/inspect.ts';
 import type { ModuleInfo } from '../../module/module-info.ts';
 import type { ResourceLimits } from '../../security/resource-limits.ts';
+import type { ResolvedInstanceConfig } from '../types.ts';
 import { GrowPolicy } from './grow-policy.ts';
 import type { InstrumentedStore } from './instrumented-store.ts';
 import { Meter } from './meter.ts';
 
-/** The instrumentation a set of limits needs, or null when the module can run as it is. */
-export function instrumentationFor(limits: ResourceLimits): InstrumentOptions | null {
-  const meter = Meter.needed(limits);
+/** Whether instantiating runs guest code: a start function, a reactor's `_initialize`, or the embedder's init export. */
+export function runsAtInit(info: ModuleInfo, config: Pick<ResolvedInstanceConfig, 'initialize'>): boolean {
+  return info.startFunction !== null || config.initialize !== undefined || info.exports.some((e) => e.name === '_initialize' && e.kind === 'function');
+}
+
+/** The instrumentation a set of limits needs, or null when the module can run as it is (see `Meter.needed`). */
+export function instrumentationFor(limits: ResourceLimits, initCode = true): InstrumentOptions | null {
+  const meter = Meter.needed(limits, initCode);
   const routeMemoryGrow = GrowPolicy.needed(limits);
   const memoryMaxPages = limits.maxPages ?? undefined;
   const tableMaxElements = limits.memory.maxTableElements ?? undefined;

@@ -59,9 +59,14 @@ export class Meter {
     this.slice = this.timed ? slice : MAX_SLICE;
   }
 
-  static needed(limits: ResourceLimits): boolean {
+  /**
+   * Whether the guest must be metered. The initialisation deadline counts only for a module that runs
+   * code while it is made (`runsAtInit`): metering one that does not, for that alone, would slow every
+   * later call for nothing.
+   */
+  static needed(limits: ResourceLimits, runsAtInit = true): boolean {
     const { time } = limits;
-    return limits.cpu.fuel !== null || limits.cpu.maxCpuTimeMs !== null || time.callTimeoutMs !== null || time.initTimeoutMs !== null || time.instanceLifetimeMs !== null;
+    return limits.cpu.fuel !== null || limits.cpu.maxCpuTimeMs !== null || time.callTimeoutMs !== null || time.instanceLifetimeMs !== null || (runsAtInit && time.initTimeoutMs !== null);
   }
 
   /** The `wasm_sandbox` imports the instrumented module expects. */

@@ -26,7 +26,8 @@ export interface ResourceLimitsInit {
     /**
      * Deadline of initialisation: instantiation with the start function and a reactor's `_initialize`
      * (which the call deadline does not cover: a large interpreter may need far longer to start than
-     * any one call should take). Default 60 s.
+     * any one call should take). Default 60 s. A module that runs nothing while it is made is not
+     * metered for this deadline alone.
      */
     initTimeoutMs?: Duration;
     instanceLifetimeMs?: Duration;

@@ -9,6 +9,8 @@
  * WAT fixtures: the core module is assembled with wasm-tools, its WIT world embedded (`componentEmbed`)
  * and the component made (`componentNew`). JS fixtures: `componentize-js` (StarlingMonkey), against
  * WASI 0.2.10 WIT derived from the 0.2.12 snapshot bundled with jco, since the engine imports 0.2.10.
+ * Command fixtures: a preview1 command fixture (itself built from its source) made a wasi:cli
+ * component with jco's preview1 command adapter, as `jco new X.wasm --wasi-command` does.
  */
 import { mkdtemp, readdir, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,6 +33,11 @@ interface WatFixture {
   /** The world uses WASI interfaces: its WIT is resolved against the WASI packages. */
   wasi?: boolean;
 }
+interface CommandFixture {
+  kind: 'command';
+  /** The preview1 command, relative to fixtures/components. */
+  core: string;
+}
 interface JsFixture {
   kind: 'js';
   source: string;
@@ -38,7 +45,7 @@ interface JsFixture {
   world: string;
 }
 
-const FIXTURES: Record<string, WatFixture | JsFixture> = {
+const FIXTURES: Record<string, WatFixture | JsFixture | CommandFixture> = {
   greeter: { kind: 'wat', wat: 'greeter.wat', wit: 'greeter.wit', world: 'greeter' },
   limits: { kind: 'wat', wat: 'limits.wat', wit: 'limits.wit', world: 'limits' },
   types: { kind: 'wat', wat: 'types.wat', wit: 'types.wit', world: 'echo' },
@@ -49,6 +56,7 @@ const FIXTURES: Record<string, WatFixture | JsFixture> = {
   sockets: { kind: 'wat', wat: 'sockets.wat', wit: 'sockets.wit', world: 'sockets', wasi: true },
   'http-hello': { kind: 'wat', wat: 'http-hello.wat', wit: 'http-hello.wit', world: 'http-hello', wasi: true },
   'http-echo': { kind: 'wat', wat: 'http-echo.wat', wit: 'http-echo.wit', world: 'http-echo', wasi: true },
+  'misbehave-cli': { kind: 'command', core: '../wat/wasi_misbehave.wasm' },
 };
 
 const WASI_VERSION = '0.2.10';
@@ -83,6 +91,12 @@ async function witDirectory(f: { wit: string }): Promise<string> {
   return out;
 }
 
+async function buildCommand(f: CommandFixture): Promise<Uint8Array> {
+  const jcoRoot = join(dirname(fileURLToPath(import.meta.resolve('@bytecodealliance/jco'))), '..');
+  const adapter = await readFile(join(jcoRoot, 'lib', 'wasi_snapshot_preview1.command.wasm'));
+  return componentNew(await readFile(join(dir, f.core)), [['wasi_snapshot_preview1', adapter]]);
+}
+
 async function buildJs(f: JsFixture): Promise<Uint8Array> {
   const { componentize } = await import('@bytecodealliance/componentize-js');
   const witPath = await witDirectory(f);
@@ -103,7 +117,7 @@ for (const [name, f] of Object.entries(FIXTURES)) {
   if (named.length > 0 && !named.includes(name)) continue;
   if (f.kind === 'js' && skipJs) continue;
   const started = performance.now();
-  const bytes = f.kind === 'wat' ? await buildWat(f) : await buildJs(f);
+  const bytes = f.kind === 'wat' ? await buildWat(f) : f.kind === 'command' ? await buildCommand(f) : await buildJs(f);
   await writeFile(join(dir, `${name}.wasm`), bytes);
   console.log(`${name}.wasm: ${bytes.length} bytes in ${Math.round(performance.now() - started)} ms`);
 }

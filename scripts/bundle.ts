@@ -89,7 +89,15 @@ const common = {
   minifySyntax: true,
 } as const;
 
-const COMMANDS = ['inspect', 'serve', 'mcp', 'types'].map((c) => `src/cli/commands/${c}.ts`);
+const COMMANDS = ['inspect', 'serve', 'mcp', 'types', 'run-component'].map((c) => `src/cli/commands/${c}.ts`);
+
+/** `run` loads the component runner only for a component: a sibling file, so module runs never read it. */
+const componentRunnerAsSibling: Plugin = {
+  name: 'component-runner-as-sibling',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/run-component\.ts$/ }, () => ({ path: './run-component.js', external: true }));
+  },
+};
 const THREADS = ['src/runtime/worker/worker-entry.ts', 'src/wasi/socket-helper.ts', 'src/component/wasi/http-helper.ts', 'src/wrappers/http/worker/component-worker-entry.ts'];
 
 rmSync(outdir, { recursive: true, force: true });
@@ -103,5 +111,5 @@ await build({
   // What the ESM sources read from import.meta, as CommonJS provides it.
   define: { 'import.meta.url': '__import_meta_url', 'import.meta.dirname': '__dirname' },
   banner: { js: 'var __import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
-  plugins: [builtinsWithoutFacade],
+  plugins: [componentRunnerAsSibling, builtinsWithoutFacade],
 });

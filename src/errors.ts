@@ -97,14 +97,30 @@ export type TrapKind =
   | 'host-error'
   | 'unknown';
 
+/** One guest frame of a trap, in the terms of the module as given (before any instrumentation). */
+export interface WasmFrame {
+  /** Function index in the module's function index space (imports first), as `wasm-objdump` numbers it. */
+  readonly function: number;
+  /** The function's name from the module's `name` section, when it has one. */
+  readonly name?: string;
+  /** Byte offset in the module file of the instruction executing in this frame. */
+  readonly offset: number;
+}
+
 export class Trap extends WasmSandboxError {
   readonly kind: TrapKind;
-  /** The wasm frames of the trap, innermost first, as `module!function` style lines from V8. */
+  /**
+   * The wasm frames of the trap, innermost first, one line each: `name (wasm-function[N]:0xOFFSET)`
+   * for a core module (indices and offsets of the module as given); V8's own lines for components.
+   */
   readonly wasmStack: string[];
-  constructor(kind: TrapKind, message: string, options?: { wasmStack?: string[]; cause?: unknown }) {
+  /** The same frames, structured (empty for components). */
+  readonly frames: readonly WasmFrame[];
+  constructor(kind: TrapKind, message: string, options?: { wasmStack?: string[]; frames?: readonly WasmFrame[]; cause?: unknown }) {
     super('TRAP', message, options);
     this.kind = kind;
     this.wasmStack = options?.wasmStack ?? [];
+    this.frames = options?.frames ?? [];
   }
 }
 
@@ -146,12 +162,15 @@ export class SecurityViolation extends WasmSandboxError {
   }
 }
 
+const TIMEOUT_WHAT = { call: 'call', initialization: 'initialization', 'instance-lifetime': 'instance lifetime' } as const;
+
 export class Timeout extends WasmSandboxError {
-  readonly kind: 'call' | 'instance-lifetime';
+  /** Which deadline passed: a call's (`time.callTimeoutMs`), initialisation's (`time.initTimeoutMs`) or the instance's lifetime. */
+  readonly kind: keyof typeof TIMEOUT_WHAT;
   readonly timeoutMs: number;
   readonly elapsedMs: number;
-  constructor(kind: 'call' | 'instance-lifetime', timeoutMs: number, elapsedMs: number) {
-    super('TIMEOUT', `${kind === 'call' ? 'call' : 'instance lifetime'} deadline of ${timeoutMs} ms exceeded (stopped after ${Math.round(elapsedMs)} ms)`);
+  constructor(kind: keyof typeof TIMEOUT_WHAT, timeoutMs: number, elapsedMs: number) {
+    super('TIMEOUT', `${TIMEOUT_WHAT[kind]} deadline of ${timeoutMs} ms exceeded (stopped after ${Math.round(elapsedMs)} ms)`);
     this.kind = kind;
     this.timeoutMs = timeoutMs;
     this.elapsedMs = elapsedMs;

@@ -1,6 +1,7 @@
 /**
- * Argument parsing for `wasm-sandbox` commands. Options come before the module file; everything after
- * the file (or after `--`) belongs to the guest, so guest flags are never mistaken for ours.
+ * Argument parsing for `wasm-sandbox` commands. For `run`, options come before the module file and
+ * everything after the file (or after `--`) belongs to the guest, so guest flags are never mistaken
+ * for ours; commands whose guest takes no arguments of ours accept options on both sides of the file.
  */
 
 export class UsageError extends Error {}
@@ -54,6 +55,24 @@ export function parseArgs(argv: readonly string[], spec: Record<string, OptionSp
   // `FILE.wasm -- ARGS`: the separator after the file only marks where the guest's arguments begin.
   if (argv[i] === '--') i++;
   return { options, flags, file, rest: argv.slice(i) };
+}
+
+/**
+ * Like `parseArgs`, for commands that pass the guest no arguments (`serve`, `mcp`): options may also
+ * follow the file, and anything else after it is a usage error.
+ */
+export function parseArgsAnywhere(argv: readonly string[], spec: Record<string, OptionSpec>): ParsedArgs {
+  const first = parseArgs(argv, spec);
+  if (!first.rest.length) return first;
+  const second = parseArgs(first.rest, spec);
+  if (second.file !== undefined || second.rest.length) throw new UsageError(`unexpected argument '${second.file ?? second.rest[0]}' after the file`);
+  for (const [name, values] of second.options) {
+    const merged = [...(first.options.get(name) ?? []), ...values];
+    if (merged.length > 1 && !spec[name].repeatable) throw new UsageError(`option '--${name}' given more than once`);
+    first.options.set(name, merged);
+  }
+  for (const flag of second.flags) first.flags.add(flag);
+  return { ...first, rest: [] };
 }
 
 /** A `--name HOST:PORT` value (IPv6 in brackets), with a port from 0 to 65535. */

@@ -32,6 +32,7 @@ export function loadWithCodeCache(file: string, cacheDir: string | undefined): E
     cachedData,
     importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
+  quietDefaultLoaderWarning();
   const module = { exports: {} as Exports };
   (script.runInThisContext() as (...args: unknown[]) => void)(module.exports, createRequire(file), module, file, dirname(file));
   if (entry !== undefined && (cachedData === undefined || script.cachedDataRejected === true)) {
@@ -45,6 +46,20 @@ export function loadWithCodeCache(file: string, cacheDir: string | undefined): E
     });
   }
   return module.exports;
+}
+
+/**
+ * Node warns ("vm.USE_MAIN_CONTEXT_DEFAULT_LOADER is an experimental feature") on stderr the first
+ * time such a script runs import(), as `run` does for a component's glue. The loader is this file's
+ * choice, not the user's, and a function in its place needs --experimental-vm-modules; only that one
+ * warning is dropped.
+ */
+function quietDefaultLoaderWarning(): void {
+  const emit = process.emitWarning;
+  process.emitWarning = function (warning: string | Error, ...rest: unknown[]) {
+    if (typeof warning === 'string' && warning.startsWith('vm.USE_MAIN_CONTEXT_DEFAULT_LOADER')) return;
+    return (emit as (w: string | Error, ...r: unknown[]) => void).call(process, warning, ...rest);
+  } as typeof process.emitWarning;
 }
 
 function readEntry(path: string, identity: Buffer): Buffer | undefined {

@@ -6,9 +6,10 @@ import { exitFor } from './exit-codes.ts';
 const HELP = `wasm-sandbox: run untrusted WebAssembly under least privilege and hard resource limits.
 
 Usage:
-  wasm-sandbox run [options] FILE.wasm [--] [ARGS...]   run a WASI command
-  wasm-sandbox serve [options] FILE.wasm                serve a sandboxed HTTP app (wasi:http or WAGI)
-  wasm-sandbox mcp [options] FILE.wasm                  serve a WASI MCP server or a component as MCP tools
+  wasm-sandbox run [options] FILE [--] [ARGS...]        run a WASI command or wasi:cli component
+                                                        (FILE: .wasm, .wat, or - for stdin)
+  wasm-sandbox serve [options] FILE.wasm [options]      serve a sandboxed HTTP app (wasi:http or WAGI)
+  wasm-sandbox mcp [options] FILE.wasm [options]        serve a WASI MCP server or a component as MCP tools
   wasm-sandbox inspect [--policy FILE] FILE.wasm        show imports, exports and unmet needs
   wasm-sandbox types [--out DIR] FILE.wasm              TypeScript declarations for a component
   wasm-sandbox help COMMAND                              help for one command
@@ -64,8 +65,16 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'help') {
+    if (rest[0] === undefined) {
+      out(HELP);
+      return 0;
+    }
     const named = COMMANDS[rest[0]];
-    out(named ? (await named()).help : HELP);
+    if (!named) {
+      process.stderr.write(`wasm-sandbox: usage error: no command '${rest[0]}'; commands: ${Object.keys(COMMANDS).join(', ')}\n`);
+      return 2;
+    }
+    out((await named()).help);
     return 0;
   }
   const load = COMMANDS[command];

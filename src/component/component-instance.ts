@@ -158,7 +158,7 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
     };
     try {
       const imports = resolveImports(this.component, this.options.imports ?? {}, host);
-      limits.enter();
+      limits.enter('initialization');
       try {
         jco = await this.component.transpiled.instantiate((name) => {
           const m = modules.get(name);

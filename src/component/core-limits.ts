@@ -133,7 +133,8 @@ export class CoreLimits {
   constructor(limits: ResourceLimits, onRefused: (err: ResourceLimitExceeded) => void = () => {}) {
     this.instrumentation = instrumentationFor(limits);
     this.meter = this.instrumentation?.meter ? new Meter(limits) : undefined;
-    const timed = limits.time.callTimeoutMs !== null || limits.time.instanceLifetimeMs !== null || limits.cpu.maxCpuTimeMs !== null;
+    const { time } = limits;
+    const timed = time.callTimeoutMs !== null || time.initTimeoutMs !== null || time.instanceLifetimeMs !== null || limits.cpu.maxCpuTimeMs !== null;
     this.fuel = new FuelPool(limits.cpu.fuel, timed);
     this.grow = this.instrumentation?.routeMemoryGrow ? new GrowPolicy(limits, onRefused) : undefined;
   }
@@ -172,8 +173,9 @@ export class CoreLimits {
     return this.grow?.peakPages ?? 0;
   }
 
-  enter(): void {
-    this.meter?.enter();
+  /** Starts a call, or with `initialization` the component's instantiation (held to `time.initTimeoutMs`). */
+  enter(kind: 'call' | 'initialization' = 'call'): void {
+    this.meter?.enter(kind);
     this.fuel.enter(performance.now());
   }
 

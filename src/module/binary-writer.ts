@@ -9,6 +9,8 @@ export const PADDED_LEB_BYTES = 5;
 export class ByteWriter {
   buf: Uint8Array;
   len = 0;
+  /** Told of every verbatim copy (output offset, source range), to map output offsets back to the source. */
+  onCopy: ((at: number, start: number, end: number) => void) | undefined = undefined;
 
   constructor(capacity = 1024) {
     this.buf = new Uint8Array(Math.max(capacity, 16));
@@ -81,6 +83,8 @@ export class ByteWriter {
 
   /** Copies `src[start, end)`. */
   copy(src: Uint8Array, start: number, end: number): void {
+    // Told even of an empty range: it still says which source position the output has reached.
+    this.onCopy?.(this.len, start, end);
     const n = end - start;
     if (n <= 0) return;
     this.ensure(n);

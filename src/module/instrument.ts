@@ -12,8 +12,10 @@
  *   meter:            wasm_sandbox.out_of_fuel : () -> ()      (called via an injected `$refuel`)
  *   routeMemoryGrow:  wasm_sandbox.memory_grow : (memidx i32, delta_pages i32, current_pages i32) -> i32
  * Guest function indices from the first defined function on shift up by the number added; calls,
- * return_calls, ref.func (code and constant expressions), element segments, exports and the
- * start function are renumbered. The `name` and `metadata.code.*` custom sections are dropped.
+ * return_calls, ref.func (code and constant expressions), element segments, exports, the start
+ * function and the `name` section are renumbered (see name-section.ts: the sandbox's functions are
+ * named `wasm_sandbox.*`); `metadata.code.*` custom sections are dropped. Given a CopyRecorder, every
+ * byte range copied from the input is reported, so code offsets map back (frame-map.ts).
  *
  * Fuel (meter): a mutable i64 global appended after the guest's globals, exported as
  * `__wasm_sandbox_fuel`, starting at `initialFuel` (default 0). Each function entry and each loop
@@ -99,6 +101,8 @@ import {
   type Section,
 } from './sections.ts';
 import { readLimits, readTypeSection, skipValType, type Limits, type TypeEntry } from './wasm-types.ts';
+import type { CopyRecorder } from './frame-map.ts';
+import { rewriteNameSection, type FunctionRenumbering } from './name-section.ts';
 
 export interface InstrumentOptions {
   /** Inject the fuel counter and its checks. */
@@ -266,14 +270,14 @@ function prePass(r: BinaryReader, sections: Section[]): Layout {
   return layout;
 }
 
-export function instrument(input: Uint8Array, opts: InstrumentOptions): InstrumentResult {
+export function instrument(input: Uint8Array, opts: InstrumentOptions, recorder?: CopyRecorder): InstrumentResult {
   checkOptions(opts);
   const bytes = toBytes(input);
   if (readPreamble(bytes) === 'component') throw new InvalidModule('components cannot be instrumented; only core modules are supported', { offset: 6 });
   const r = new BinaryReader(bytes, 8);
   const sections = scanCoreSections(r);
   const layout = prePass(r, sections);
-  return new Rewriter(bytes, r, sections, layout, opts).run();
+  return new Rewriter(bytes, r, sections, layout, opts, recorder).run();
 }
 
 /** One instrumentation run; holds the derived index layout so section writers stay small. */
@@ -310,7 +314,7 @@ class Rewriter {
   /** Parameter count of every type index (-1 for non-function types), to classify loop block types. */
   private readonly typeParams: Int32Array;
 
-  constructor(src: Uint8Array, r: BinaryReader, sections: Section[], layout: Layout, opts: InstrumentOptions) {
+  constructor(src: Uint8Array, r: BinaryReader, sections: Section[], layout: Layout, opts: InstrumentOptions, recorder: CopyRecorder | undefined) {
     this.src = src;
     this.r = r;
     this.sections = sections;
@@ -352,6 +356,33 @@ class Rewriter {
 
     this.typeParams = layout.typeParams;
     this.globalSeqs = this.checkSequences(-1);
+    if (recorder) {
+      this.w.onCopy = recorder.record;
+      recorder.functions = this.renumbering();
+    }
+  }
+
+  /** How function indices move, and the names of the functions the sandbox adds. */
+  private renumbering(): FunctionRenumbering {
+    return {
+      importedFuncs: this.layout.importedFuncs,
+      addedImports: [...(this.opts.meter ? [OUT_OF_FUEL_IMPORT] : []), ...(this.opts.routeMemoryGrow ? [MEMORY_GROW_IMPORT] : [])].map((n) => `${RESERVED_IMPORT_MODULE}.${n}`),
+      definedFuncs: this.layout.definedFuncs,
+      addedFunctions: [...this.wrapperMemories.map((m) => `${RESERVED_IMPORT_MODULE}.memory_grow_${m}`), ...(this.opts.meter ? [`${RESERVED_IMPORT_MODULE}.refuel`] : [])],
+    };
+  }
+
+  /** The guest's `name` section with its function indices renumbered; dropped if it cannot be read. */
+  private writeNames(s: Section): void {
+    const { r } = this;
+    r.pos = s.start;
+    r.end = s.end;
+    r.name();
+    const names = rewriteNameSection(this.src, r.pos, s.end, this.renumbering());
+    if (names) this.section(SEC_CUSTOM, () => {
+      this.w.name('name');
+      this.w.bytes(names);
+    });
   }
 
   private remapFunc(f: number): number {
@@ -367,7 +398,8 @@ class Rewriter {
 
     for (const s of this.sections) {
       if (s.id === SEC_CUSTOM) {
-        if (!this.dropCustom(s.name!)) w.copy(src, s.headerStart, s.end);
+        if (s.name === 'name' && (this.shift > 0 || this.addedFuncs > 0)) this.writeNames(s);
+        else if (!this.dropCustom(s.name!)) w.copy(src, s.headerStart, s.end);
         continue;
       }
       this.emitSynthesizedBefore(synthesized, SECTION_RANK[s.id]);
@@ -407,7 +439,7 @@ class Rewriter {
   /** Custom sections whose contents refer to function indices or code offsets go stale when those move. */
   private dropCustom(name: string): boolean {
     if (this.shift === 0 && !this.opts.meter) return false;
-    return name === 'name' || name.startsWith('metadata.code.');
+    return name.startsWith('metadata.code.');
   }
 
   private section(id: number, body: () => void): void {

@@ -63,6 +63,8 @@ export interface ResolvedInstanceConfig {
   readonly wasi: ResolvedWasiIo;
   /** Configuration, variables and logging for plugins written against Extism's host ABI. */
   readonly extism: ExtismOptions;
+  /** The embedder's init export, run at instantiation under the initialisation deadline. */
+  readonly initialize?: { readonly function: string; readonly args: readonly WasmValue[] };
 }
 
 export interface CapturedOutput {

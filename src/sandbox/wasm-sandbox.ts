@@ -43,6 +43,12 @@ export interface InstanceConfig {
   wasi?: WasiIo;
   /** Configuration, log level and log sink for plugins written against Extism's host ABI. */
   extism?: ExtismOptions;
+  /**
+   * An export to call once the instance exists (after a reactor's `_initialize`), such as an
+   * interpreter's own init function: it runs as part of `createInstance`, under
+   * `time.initTimeoutMs` instead of the call deadline, with numeric arguments.
+   */
+  initialize?: { function: string; args?: readonly WasmValue[] };
 }
 
 /** What `callFunction` takes and returns: wasm values for numeric exports, JSON values for data functions. */
@@ -376,7 +382,7 @@ function moduleBytes(bytes: Uint8Array | ArrayBuffer): Uint8Array {
 
 function resolveConfig(config: InstanceConfig): ResolvedInstanceConfig {
   if (config === null || typeof config !== 'object') throw new InvalidArguments('instance config must be an object');
-  const known = new Set(['capabilities', 'resourceLimits', 'hostFunctions', 'imports', 'wasi', 'extism']);
+  const known = new Set(['capabilities', 'resourceLimits', 'hostFunctions', 'imports', 'wasi', 'extism', 'initialize']);
   for (const key of Object.keys(config)) {
     if (!known.has(key)) throw new InvalidArguments(`unknown instance config key '${key}'; expected one of ${[...known].join(', ')}`);
   }
@@ -394,7 +400,15 @@ function resolveConfig(config: InstanceConfig): ResolvedInstanceConfig {
     imports: config.imports ?? {},
     wasi: config.wasi ?? {},
     extism: resolveExtism(config.extism),
+    initialize: resolveInitialize(config.initialize),
   };
+}
+
+function resolveInitialize(init: InstanceConfig['initialize']): ResolvedInstanceConfig['initialize'] {
+  if (init === undefined) return undefined;
+  if (init === null || typeof init !== 'object' || typeof init.function !== 'string') throw new InvalidArguments('initialize must be { function: string, args?: [...] }');
+  if (init.args !== undefined && !Array.isArray(init.args)) throw new InvalidArguments(`initialize.args for '${init.function}' must be an array`);
+  return { function: init.function, args: [...(init.args ?? [])] };
 }
 
 function resolveExtism(options: ExtismOptions | undefined): ExtismOptions {

@@ -19,14 +19,23 @@ export interface PolicyDocument {
 /**
  * Validates a policy document and builds the same objects code would build. Relative host paths
  * resolve against `baseDir` (a policy file's own directory when loaded from disk).
+ *
+ * With `defaults` (a command's own starting point, such as `wasm-sandbox run`'s inherited stdio and
+ * lifted deadline), the document is laid over them: what it names replaces the default, stdio per
+ * stream, and what it leaves out keeps the default. Without, what it leaves out is denied or takes
+ * `ResourceLimits.default()`.
  */
-export function parsePolicy(doc: unknown, baseDir = process.cwd()): Policy {
+export function parsePolicy(doc: unknown, baseDir = process.cwd(), defaults?: Policy): Policy {
   validatePolicySection('policy', doc);
   const d = doc as PolicyDocument;
-  return {
-    capabilities: Capabilities.from(d.capabilities ?? {}, { baseDir, pathPrefix: '/capabilities' }),
-    resourceLimits: ResourceLimits.from(d.resourceLimits ?? {}, { pathPrefix: '/resourceLimits' }),
-  };
+  const capabilities = Capabilities.from(d.capabilities ?? {}, { baseDir, pathPrefix: '/capabilities' });
+  const resourceLimits = ResourceLimits.from(d.resourceLimits ?? {}, { pathPrefix: '/resourceLimits' });
+  if (!defaults) return { capabilities, resourceLimits };
+  // Taken from the parsed object, not the document: its host paths are resolved against baseDir.
+  const parsed = capabilities.toJSON() as Record<string, unknown>;
+  const named = Object.fromEntries(Object.keys(d.capabilities ?? {}).map((key) => [key, parsed[key]])) as CapabilitiesInit;
+  if (d.capabilities?.stdio) named.stdio = { ...defaults.capabilities.stdio, ...d.capabilities.stdio };
+  return { capabilities: defaults.capabilities.with(named), resourceLimits: defaults.resourceLimits.with(d.resourceLimits ?? {}) };
 }
 
 // The YAML parser is loaded on first use: most runs have no policy file, and it costs ~20 ms to load.
@@ -34,8 +43,8 @@ function parseYaml(text: string): unknown {
   return (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);
 }
 
-/** Loads a JSON (`.json`) or YAML (anything else) policy file. */
-export function loadPolicy(path: string): Policy {
+/** Loads a JSON (`.json`) or YAML (anything else) policy file; `defaults` as for `parsePolicy`. */
+export function loadPolicy(path: string, defaults?: Policy): Policy {
   const file = resolve(path);
   let text: string;
   try {
@@ -49,5 +58,5 @@ export function loadPolicy(path: string): Policy {
   } catch (err) {
     throw new InvalidPolicy('', `${file} is not valid ${extname(file).toLowerCase() === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
   }
-  return parsePolicy(doc ?? {}, dirname(file));
+  return parsePolicy(doc ?? {}, dirname(file), defaults);
 }

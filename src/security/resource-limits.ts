@@ -20,7 +20,18 @@ export interface ResourceLimitsInit {
     trapOnGrowFailure?: boolean;
   };
   cpu?: { fuel?: number | null; maxCpuTimeMs?: Duration };
-  time?: { callTimeoutMs?: Duration; instanceLifetimeMs?: Duration };
+  time?: {
+    /** Deadline of each call into the guest. */
+    callTimeoutMs?: Duration;
+    /**
+     * Deadline of initialisation: instantiation with the start function and a reactor's `_initialize`
+     * (which the call deadline does not cover: a large interpreter may need far longer to start than
+     * any one call should take). Default 60 s. A module that runs nothing while it is made is not
+     * metered for this deadline alone.
+     */
+    initTimeoutMs?: Duration;
+    instanceLifetimeMs?: Duration;
+  };
   io?: {
     maxFileDescriptors?: number | null;
     maxNetworkConnections?: number | null;
@@ -42,7 +53,7 @@ export interface MemoryLimits {
   readonly trapOnGrowFailure: boolean;
 }
 export interface CpuLimits { readonly fuel: number | null; readonly maxCpuTimeMs: number | null }
-export interface TimeLimits { readonly callTimeoutMs: number | null; readonly instanceLifetimeMs: number | null }
+export interface TimeLimits { readonly callTimeoutMs: number | null; readonly initTimeoutMs: number | null; readonly instanceLifetimeMs: number | null }
 export interface IoLimits {
   readonly maxFileDescriptors: number | null;
   readonly maxNetworkConnections: number | null;
@@ -58,7 +69,7 @@ const MiB = 1024 * 1024;
 const DEFAULTS: Required<{ [K in keyof ResourceLimitsInit]-?: Required<NonNullable<ResourceLimitsInit[K]>> }> = {
   memory: { maxMemoryBytes: 256 * MiB, maxMemoryPages: null, reservedMemoryPages: null, maxGrowthRatePagesPerSec: null, maxTableElements: 100_000, trapOnGrowFailure: false },
   cpu: { fuel: null, maxCpuTimeMs: null },
-  time: { callTimeoutMs: 30_000, instanceLifetimeMs: null },
+  time: { callTimeoutMs: 30_000, initTimeoutMs: 60_000, instanceLifetimeMs: null },
   io: { maxFileDescriptors: 128, maxNetworkConnections: 16, maxReadBytes: null, maxWriteBytes: null, maxOutputBytes: 64 * MiB, maxPayloadBytes: 16 * MiB },
   stack: { maxStackBytes: MiB },
 };
@@ -66,7 +77,7 @@ const DEFAULTS: Required<{ [K in keyof ResourceLimitsInit]-?: Required<NonNullab
 const UNLIMITED: typeof DEFAULTS = {
   memory: { maxMemoryBytes: null, maxMemoryPages: null, reservedMemoryPages: null, maxGrowthRatePagesPerSec: null, maxTableElements: null, trapOnGrowFailure: false },
   cpu: { fuel: null, maxCpuTimeMs: null },
-  time: { callTimeoutMs: null, instanceLifetimeMs: null },
+  time: { callTimeoutMs: null, initTimeoutMs: null, instanceLifetimeMs: null },
   io: { maxFileDescriptors: null, maxNetworkConnections: null, maxReadBytes: null, maxWriteBytes: null, maxOutputBytes: null, maxPayloadBytes: null },
   stack: { maxStackBytes: null },
 };
@@ -82,7 +93,7 @@ const ABSURD = {
 
 /**
  * How much a guest may consume. Immutable. `default()` is safe for untrusted code (256 MiB memory,
- * 30 s per call, 128 descriptors, 64 MiB of output, 16 MiB per structured-call payload); `unlimited()` lifts every limit.
+ * 30 s per call, 60 s to initialise, 128 descriptors, 64 MiB of output, 16 MiB per structured-call payload); `unlimited()` lifts every limit.
  */
 export class ResourceLimits {
   readonly memory: MemoryLimits;
@@ -112,6 +123,7 @@ export class ResourceLimits {
     });
     this.time = Object.freeze({
       callTimeoutMs: bounded(duration(t.callTimeoutMs, p('time', 'callTimeoutMs')), ABSURD.duration, p('time', 'callTimeoutMs')),
+      initTimeoutMs: bounded(duration(t.initTimeoutMs, p('time', 'initTimeoutMs')), ABSURD.duration, p('time', 'initTimeoutMs')),
       instanceLifetimeMs: bounded(duration(t.instanceLifetimeMs, p('time', 'instanceLifetimeMs')), ABSURD.duration, p('time', 'instanceLifetimeMs')),
     });
     this.io = Object.freeze({

@@ -3,9 +3,9 @@ import type { Readable } from 'node:stream';
 import { InvalidArguments, ModuleNotFound, ResourceLimitExceeded, Timeout, Trap, WasmSandboxError } from '../errors.ts';
 import { Capabilities, type CapabilitiesInit } from '../security/capabilities.ts';
 import { ResourceLimits, type ResourceLimitsInit } from '../security/resource-limits.ts';
-import type { InstanceMetrics, RuntimeKind } from '../runtime/types.ts';
+import type { InstanceMetrics, RuntimeKind, WasmResult } from '../runtime/types.ts';
 import type { ListenerAddress, ListenerSpec } from '../wasi/socket-protocol.ts';
-import { WasmSandbox } from '../sandbox/wasm-sandbox.ts';
+import { WasmSandbox, type CallValue } from '../sandbox/wasm-sandbox.ts';
 
 export interface CliWrapperOptions {
   runtime?: RuntimeKind;
@@ -33,6 +33,11 @@ export interface CliAppOptions {
   listeners?: readonly ListenerSpec[];
   /** Called with the bound addresses of `listeners` before the guest starts. */
   onListening?: (listeners: ListenerAddress[]) => void;
+  /**
+   * Call this export instead of running `_start` (after a reactor's `_initialize`), as `wasmtime run
+   * --invoke` does; its results are in `CliResult.results`. Arguments are checked as for `callFunction`.
+   */
+  invoke?: { name: string; args?: readonly CallValue[] };
 }
 
 export interface CliResult {
@@ -40,6 +45,8 @@ export interface CliResult {
   exitCode: number | null;
   /** Why the guest was stopped: a Trap, ResourceLimitExceeded or Timeout. */
   error?: WasmSandboxError;
+  /** What the `invoke`d export returned (absent without `invoke`, or when it failed). */
+  results?: WasmResult | CallValue;
   stdout: Uint8Array;
   stderr: Uint8Array;
   metrics: InstanceMetrics;
@@ -154,8 +161,14 @@ export class CliWrapper {
     try {
       let exitCode: number | null = null;
       let error: WasmSandboxError | undefined;
+      let results: WasmResult | CallValue | undefined;
       try {
-        exitCode = await sandbox.runCommand(instanceId);
+        if (options.invoke) {
+          results = await sandbox.callFunction(instanceId, options.invoke.name, options.invoke.args ?? []);
+          exitCode = 0;
+        } else {
+          exitCode = await sandbox.runCommand(instanceId);
+        }
       } catch (err) {
         if (err instanceof Trap || err instanceof ResourceLimitExceeded || err instanceof Timeout) error = err;
         else throw err;
@@ -164,6 +177,7 @@ export class CliWrapper {
       return {
         exitCode,
         error,
+        ...(options.invoke && !error && { results }),
         stdout,
         stderr,
         metrics: sandbox.getMetrics(instanceId),

@@ -38,6 +38,26 @@ function codeCaches(cacheDir: string): string[] {
   }
 }
 
+test('the bundled CLI runs components, WAT and backtraces with its own files, and prints no engine warnings', () => {
+  const cache = mkdtempSync(join(tmpdir(), 'bundle-cache-'));
+  const component = join(root, 'fixtures', 'components', 'misbehave-cli.wasm');
+  const ok = cli(cache, 'run', component);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(ok.stderr, '', 'nothing on stderr, no ExperimentalWarning');
+  // The component runner is a file of its own with its own error classes: statuses still map.
+  const trap = cli(cache, 'run', component, 'trap');
+  assert.equal(trap.status, 134);
+  assert.match(trap.stderr, /^wasm-sandbox: trap \(unreachable\)/);
+  assert.equal(cli(cache, 'run', '--fuel', '100000', component, 'loop').status, 137);
+  const wat = cli(cache, 'run', fixture('wasi_hello.wat'));
+  assert.equal(wat.status, 0, wat.stderr);
+  assert.equal(wat.stdout, 'hello, world\n');
+  assert.equal(wat.stderr, '');
+  const backtrace = cli(cache, 'run', join(root, 'fixtures', 'wasi', 'backtrace.wasm'), 'trap');
+  assert.equal(backtrace.status, 134);
+  assert.match(backtrace.stderr, /0: +0x[0-9a-f]+ - backtrace\.wasm!check_magic/);
+});
+
 test('the bundled CLI runs commands and maps failures to the same exit statuses', () => {
   const cache = mkdtempSync(join(tmpdir(), 'bundle-cache-'));
   const hello = cli(cache, 'run', fixture('wasi_hello.wasm'));

@@ -73,3 +73,18 @@ test('bad input to runCliApp is typed', async () => {
   assert.equal((await wrapper.runCliApp({ module: id })).exitCode, 0);
   await wrapper.close();
 });
+
+test('runCliApp with invoke calls an export instead of _start and returns its results', async () => {
+  const wrapper = new CliWrapper();
+  try {
+    const add = await wrapper.runCliApp({ path: wat('add.wasm'), invoke: { name: 'add', args: [5, 3] } });
+    assert.equal(add.exitCode, 0);
+    assert.equal(add.results, 8);
+    const trap = await wrapper.runCliApp({ path: wat('wasi_misbehave.wasm'), invoke: { name: '_start' }, args: ['trap'] });
+    assert.ok(trap.error instanceof Trap);
+    assert.equal('results' in trap, false, 'a failed call has no results');
+    await assert.rejects(wrapper.runCliApp({ path: wat('add.wasm'), invoke: { name: 'add', args: ['x'] } }), InvalidArguments);
+  } finally {
+    await wrapper.close();
+  }
+});

@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { InvalidPolicy } from '../../errors.ts';
 import { parsePolicy } from '../../security/policy.ts';
 import { McpServerWrapper, type McpToolPolicy } from '../../wrappers/mcp/mcp-server-wrapper.ts';
-import { hostPortOption, parseArgs, UsageError, wholeNumberOption, type OptionSpec, type ParsedArgs } from '../args.ts';
+import { hostPortOption, parseArgsAnywhere, UsageError, wholeNumberOption, type OptionSpec } from '../args.ts';
 import { LIMIT_OPTIONS, POLICY_OPTIONS, runPolicy } from './run.ts';
 
 export { exitFor } from '../exit-codes.ts';
@@ -44,21 +44,6 @@ const SPEC: Record<string, OptionSpec> = {
   'max-concurrency': { value: true },
 };
 
-/** Options may also follow the file: the guest takes no arguments of ours, so nothing is ambiguous. */
-function parseAll(argv: string[]): ParsedArgs {
-  const first = parseArgs(argv, SPEC);
-  if (!first.rest.length) return first;
-  const second = parseArgs(first.rest, SPEC);
-  if (second.file !== undefined || second.rest.length) throw new UsageError(`unexpected argument '${second.file ?? second.rest[0]}' after the file`);
-  for (const [name, values] of second.options) {
-    const merged = [...(first.options.get(name) ?? []), ...values];
-    if (merged.length > 1 && !SPEC[name].repeatable) throw new UsageError(`option '--${name}' given more than once`);
-    first.options.set(name, merged);
-  }
-  for (const flag of second.flags) first.flags.add(flag);
-  return { ...first, rest: [] };
-}
-
 /** Reads a --tools file; relative host paths resolve against the file's directory, as in policy files. */
 function loadToolPolicies(path: string): Record<string, McpToolPolicy> {
   const file = resolve(path);
@@ -89,7 +74,7 @@ function loadToolPolicies(path: string): Record<string, McpToolPolicy> {
 }
 
 export async function mcpCommand(argv: string[]): Promise<number> {
-  const args = parseAll(argv);
+  const args = parseArgsAnywhere(argv, SPEC);
   if (!args.file) throw new UsageError('mcp needs a FILE.wasm');
   const http = args.options.get('http')?.[0];
   const { capabilities, resourceLimits } = runPolicy(args.options, { cli: false });

@@ -1,8 +1,12 @@
 import { readFileSync, statSync } from 'node:fs';
-import { InvalidPolicy, ModuleNotFound } from '../../errors.ts';
+import { basename } from 'node:path';
+import { InvalidPolicy } from '../../errors.ts';
+import { inspect } from '../../module/inspect.ts';
+import type { FuncSignature } from '../../module/module-info.ts';
+import type { WasmResult, WasmValue } from '../../runtime/types.ts';
 import { Capabilities, type NetworkPolicy, type Preopen } from '../../security/capabilities.ts';
-import { loadPolicy } from '../../security/policy.ts';
-import { ResourceLimits } from '../../security/resource-limits.ts';
+import { loadPolicy, type Policy } from '../../security/policy.ts';
+import { ResourceLimits, WASM_PAGE_BYTES, type ResourceLimitsInit } from '../../security/resource-limits.ts';
 import { parseDuration, parseSize } from '../../security/units.ts';
 import { CliWrapper } from '../../wrappers/cli-wrapper.ts';
 import { formatHostPort } from '../../host/network.ts';
@@ -10,15 +14,21 @@ import { listenerHost, listenerRefusal } from '../../wasi/sockets.ts';
 import type { ListenerSpec } from '../../wasi/socket-protocol.ts';
 import { hostPortOption, parseArgs, parseDirMapping, UsageError, type OptionSpec } from '../args.ts';
 import { exitFor } from '../exit-codes.ts';
+import { formatResults, invokedSignature, parseInvokeArgs } from '../invoke-values.ts';
+import { readModuleSource } from '../module-source.ts';
+import { printFailure, printReport } from '../run-report.ts';
 import { defaultCacheDir } from '../../cache-dir.ts';
 
 export { exitFor } from '../exit-codes.ts';
 
-export const RUN_HELP = `Usage: wasm-sandbox run [options] FILE.wasm [--] [ARGS...]
+export const RUN_HELP = `Usage: wasm-sandbox run [options] FILE [--] [ARGS...]
+       wasm-sandbox run [options] --invoke FUNC FILE [ARGS...]
 
-Runs a WASI (preview1) command. Nothing is granted unless asked for: no directory (not even the
-current one), no environment variable, no network. stdin/stdout/stderr, clocks and randomness are
-available, as for any command-line program.
+Runs a WASI command: a preview1 module, or a wasi:cli/run component (WASI 0.2). FILE is a .wasm
+binary, WAT text (.wat, compiled with the 'wabt' package), or - for standard input. The guest sees
+ARGS after its argv[0], which is FILE's base name unless --argv0 says otherwise. Nothing is granted
+unless asked for: no directory (not even the current one), no environment variable, no network.
+stdin/stdout/stderr, clocks, randomness and exit are available, as for any command-line program.
 
 Options:
   --dir HOST[::GUEST]     preopen HOST read-write, seen by the guest as GUEST (default: HOST)
@@ -39,7 +49,13 @@ Options:
                           on 127.0.0.1 serves clients from 127.0.0.1, one on 0.0.0.0 or [::] anyone.
                           Port 0 picks a free port; each listener is announced on stderr:
                           'wasm-sandbox: listening on HOST:PORT (fd N)'
-  --policy FILE           policy file (JSON or YAML); the flags above add to it or override it
+  --policy FILE           policy file (JSON or YAML), laid over the defaults above: what it names
+                          replaces them, what it leaves out keeps them; the flags add to it or
+                          override it
+  --invoke FUNC           call the export FUNC instead of running the command, with ARGS as its
+                          arguments (parsed by its parameter types; i64 in full), and print its
+                          results one a line (core modules; a reactor's _initialize runs first)
+  --argv0 NAME            the guest's argv[0] (default: FILE's base name)
   --stdin FILE            feed FILE to the guest's stdin instead of the terminal's
   --json                  print a final JSON report (exit code, error, metrics) on stderr
   --no-cache              read and write nothing in the cache directory, where the instrumented
@@ -50,9 +66,10 @@ Options:
 Exit status:
   the guest's exit code, or
   124  the timeout passed
-  134  the guest trapped (unreachable, out-of-bounds access, stack overflow, ...)
+  134  the guest trapped (unreachable, out-of-bounds access, stack overflow, ...); the guest's
+       frames are printed on stderr, with the module's own function names and offsets
   137  a resource limit was hit (memory, fuel, descriptors, output, ...)
-  126  the module cannot run (invalid, missing imports, not allowed by the policy)
+  126  the module cannot run (invalid, not WebAssembly, missing imports, not allowed by the policy)
   127  the module file does not exist
   2    usage or policy error
 
@@ -62,6 +79,9 @@ Examples:
   wasm-sandbox run --max-memory 64MiB --timeout 2s --fuel 100000000 untrusted.wasm
   wasm-sandbox run --policy policy.yaml --json tool.wasm --verbose
   wasm-sandbox run --listen 127.0.0.1:8080 server.wasm
+  wasm-sandbox run --invoke add math.wasm 5 3
+  wasm-sandbox run --ro-dir ./data::/data tool-component.wasm -- --input /data/x
+  cat module.wat | wasm-sandbox run - arg1
 `;
 
 /** Options that grant capabilities, shared by the commands that run guests. */
@@ -88,15 +108,14 @@ const SPEC: Record<string, OptionSpec> = {
   json: { value: false },
   'no-cache': { value: false },
   listen: { value: true, repeatable: true },
+  invoke: { value: true },
+  argv0: { value: true },
 };
 
-function flagValue<T>(name: string, parse: (v: string, path: string) => T, value: string): T {
-  try {
-    return parse(value, `--${name}`);
-  } catch (err) {
-    if (err instanceof InvalidPolicy) throw new UsageError(`--${name}: ${err.message.replace(/^invalid policy at '[^']*': /, '')}`);
-    throw err;
-  }
+/** The usage error for a flag whose value the policy layer refused, naming the flag instead of a policy path. */
+function flagError(name: string, value: string, err: unknown): never {
+  if (err instanceof InvalidPolicy) throw new UsageError(`--${name} ${value}: ${err.message.replace(/^invalid policy at '[^']*': /, '')}`);
+  throw err;
 }
 
 function count(value: string, path: string): number {
@@ -109,19 +128,40 @@ function allowAlso(network: NetworkPolicy, entries: readonly string[]): NetworkP
   return typeof network === 'object' ? { ...network, allow: [...network.allow, ...entries] } : { allow: [...entries] };
 }
 
+function memoryFlag(value: string, path: string): number {
+  const bytes = parseSize(value, path);
+  // A bare small number is a forgotten unit, not a wish for a guest that cannot hold one page.
+  if (bytes > 0 && bytes < WASM_PAGE_BYTES) throw new InvalidPolicy(path, `${bytes} byte${bytes === 1 ? '' : 's'} is less than one 64 KiB wasm page; give a unit, e.g. 64MiB`);
+  return bytes;
+}
+
+/** Each limit flag and the change it makes; applied one at a time so that a refusal names its flag. */
+const LIMIT_FLAGS: [string, (value: string, path: string) => ResourceLimitsInit][] = [
+  ['max-memory', (v, p) => ({ memory: { maxMemoryBytes: memoryFlag(v, p) } })],
+  ['fuel', (v, p) => ({ cpu: { fuel: count(v, p) } })],
+  ['timeout', (v, p) => ({ time: { callTimeoutMs: parseDuration(v, p) } })],
+  ['max-fds', (v, p) => ({ io: { maxFileDescriptors: count(v, p) } })],
+];
+
 /**
- * Builds a policy from --policy plus the flags. Without --policy a command-line program gets stdio,
- * clocks and randomness (`cli`); a server's guest gets clocks, randomness and stderr for its logs.
+ * The starting point of the commands that run guests. A command-line program gets stdio, clocks,
+ * randomness and exit (`cli`), and runs as long and writes as much as it needs; a server's guest
+ * gets clocks, randomness and stderr for its logs.
  */
-export function runPolicy(options: Map<string, string[]>, defaults: { cli: boolean } = { cli: true }): { capabilities: Capabilities; resourceLimits: ResourceLimits } {
+function commandDefaults(cli: boolean): Policy {
+  return {
+    capabilities: cli ? Capabilities.cli() : Capabilities.minimal().with({ clock: 'real', random: 'crypto', stdio: { stdin: 'null', stdout: 'null', stderr: 'inherit' } }),
+    resourceLimits: ResourceLimits.default().with({ time: { callTimeoutMs: null, ...(cli && { initTimeoutMs: null }) }, ...(cli && { io: { maxOutputBytes: null } }) }),
+  };
+}
+
+/**
+ * Builds a policy from the command's defaults, --policy laid over them (what the file names
+ * replaces the default, what it leaves out keeps it), then the flags added to that.
+ */
+export function runPolicy(options: Map<string, string[]>, defaults: { cli: boolean } = { cli: true }): Policy {
   const policyFile = options.get('policy')?.[0];
-  const base = policyFile
-    ? loadPolicy(policyFile)
-    : {
-        capabilities: defaults.cli ? Capabilities.cli() : Capabilities.minimal().with({ clock: 'real', random: 'crypto', stdio: { stdin: 'null', stdout: 'null', stderr: 'inherit' } }),
-        // A command-line program runs as long and writes as much as it needs unless a flag or policy says otherwise.
-        resourceLimits: ResourceLimits.default().with({ time: { callTimeoutMs: null }, ...(defaults.cli && { io: { maxOutputBytes: null } }) }),
-      };
+  const base = policyFile ? loadPolicy(policyFile, commandDefaults(defaults.cli)) : commandDefaults(defaults.cli);
   const preopens: Preopen[] = [...base.capabilities.filesystem];
   for (const [flag, mode] of [['dir', 'read-write'], ['ro-dir', 'read']] as const) {
     for (const v of options.get(flag) ?? []) {
@@ -148,16 +188,16 @@ export function runPolicy(options: Map<string, string[]>, defaults: { cli: boole
   const network = allow ? allowAlso(base.capabilities.network, allow) : base.capabilities.network;
   const capabilities = base.capabilities.with({ filesystem: preopens, env: { set, inherit }, network });
 
-  const memory = options.get('max-memory')?.[0];
-  const fuel = options.get('fuel')?.[0];
-  const timeout = options.get('timeout')?.[0];
-  const fds = options.get('max-fds')?.[0];
-  const resourceLimits = base.resourceLimits.with({
-    ...(memory !== undefined && { memory: { maxMemoryBytes: flagValue('max-memory', parseSize, memory) } }),
-    ...(fuel !== undefined && { cpu: { fuel: flagValue('fuel', count, fuel) } }),
-    ...(timeout !== undefined && { time: { callTimeoutMs: flagValue('timeout', parseDuration, timeout) } }),
-    ...(fds !== undefined && { io: { maxFileDescriptors: flagValue('max-fds', count, fds) } }),
-  });
+  let resourceLimits = base.resourceLimits;
+  for (const [name, change] of LIMIT_FLAGS) {
+    const value = options.get(name)?.[0];
+    if (value === undefined) continue;
+    try {
+      resourceLimits = resourceLimits.with(change(value, `--${name}`));
+    } catch (err) {
+      flagError(name, value, err);
+    }
+  }
   return { capabilities, resourceLimits };
 }
 
@@ -182,52 +222,81 @@ export function listenGrant(values: readonly string[], capabilities: Capabilitie
   return { listeners, capabilities: capabilities.with({ network: allowAlso(network, missing.map((l) => formatHostPort(l.host, l.port))) }) };
 }
 
+/** The guest's standard input: --stdin FILE, else the terminal's (unless the module itself came from there). */
+function guestStdin(file: string | undefined, moduleFromStdin: boolean): Uint8Array | undefined {
+  if (file === undefined) return moduleFromStdin ? new Uint8Array(0) : undefined;
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new UsageError(`--stdin ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** Says on stderr what the policy takes away that a user of `run` would otherwise look for. */
+function noteStdio(capabilities: Capabilities): void {
+  if (capabilities.stdio.stdout === 'null') process.stderr.write("wasm-sandbox: note: the policy gives the guest no stdout (capabilities.stdio.stdout is 'null'); what it prints is discarded\n");
+}
+
 export async function runCommand(argv: string[]): Promise<number> {
+  // A trap's backtrace is as deep as V8's stack capture (10 frames by default); wasmtime prints them all.
+  Error.stackTraceLimit = Math.max(Error.stackTraceLimit, 100);
   const args = parseArgs(argv, SPEC);
   if (!args.file) throw new UsageError('run needs a FILE.wasm');
   const policy = runPolicy(args.options);
-  const { listeners, capabilities } = listenGrant(args.options.get('listen') ?? [], policy.capabilities);
+  const { listeners, capabilities: granted } = listenGrant(args.options.get('listen') ?? [], policy.capabilities);
   const resourceLimits = policy.resourceLimits;
-  const stdinFile = args.options.get('stdin')?.[0];
-  let stdin: Uint8Array | undefined;
-  if (stdinFile !== undefined) {
-    try {
-      stdin = readFileSync(stdinFile);
-    } catch (err) {
-      throw new UsageError(`--stdin ${stdinFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
+  const stdin = guestStdin(args.options.get('stdin')?.[0], args.file === '-');
+  const capabilities = stdin ? granted.with({ stdio: { ...granted.stdio, stdin: 'capture' } }) : granted;
+  const source = await readModuleSource(args.file);
+  // The guest sees the name it was run by, never the host directory it lives in.
+  const programName = args.options.get('argv0')?.[0] ?? basename(args.file);
+  const invoke = args.options.get('invoke')?.[0];
+  const json = args.flags.has('json');
+  noteStdio(capabilities);
+
+  if (source.kind === 'component') {
+    if (invoke !== undefined) throw new UsageError('--invoke calls an export of a core module; a component runs its wasi:cli/run');
+    if (listeners.length) throw new UsageError('--listen pre-opens sockets for core modules; a component opens its own through wasi:sockets (grant them with --allow-net)');
+    // Loaded only for components; in the bundled CLI it is a file of its own, which reports its own failures.
+    const { runComponentCommand } = await import('./run-component.ts');
+    return runComponentCommand(source, {
+      capabilities: capabilities.withArgs([...capabilities.args, ...args.rest]),
+      resourceLimits, programName, stdin, cache: !args.flags.has('no-cache'), json, moduleName: basename(args.file),
+    });
   }
-  let size = 0;
-  try {
-    size = statSync(args.file).size;
-  } catch (err) {
-    throw new ModuleNotFound(args.file, `cannot read '${args.file}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+
+  let call: { name: string; args: WasmValue[]; sig: FuncSignature } | undefined;
+  if (invoke !== undefined) {
+    const sig = invokedSignature(inspect(source.bytes()), invoke);
+    call = { name: invoke, args: parseInvokeArgs(invoke, sig, args.rest), sig };
   }
   const wrapper = new CliWrapper({ cacheDir: args.flags.has('no-cache') ? undefined : defaultCacheDir() });
   // Size first: touching process.stderr builds a stream, which loads node:stream (~2 ms of every start).
-  const progress = size > 4 * 1024 * 1024 && process.stderr.isTTY;
+  const progress = source.size > 4 * 1024 * 1024 && process.stderr.isTTY;
+  const module = source.path !== undefined ? { path: source.path } : { bytes: source.bytes() };
   try {
-    if (progress) process.stderr.write(`compiling ${args.file} (${(size / 1048576).toFixed(1)} MiB)…`);
-    await wrapper.load({ path: args.file });
+    if (progress) process.stderr.write(`compiling ${args.file} (${(source.size / 1048576).toFixed(1)} MiB)…`);
+    await wrapper.load(module);
     if (progress) process.stderr.write('\r\x1b[K');
     const result = await wrapper.runCliApp({
-      path: args.file,
-      args: args.rest,
+      ...module,
+      args: call ? [] : args.rest,
       stdin,
-      capabilities: stdin ? capabilities.with({ stdio: { ...capabilities.stdio, stdin: 'capture' } }) : capabilities,
+      capabilities,
       resourceLimits,
-      programName: args.file,
+      programName,
       listeners,
       onListening: (bound) => {
         for (const l of bound) process.stderr.write(`wasm-sandbox: listening on ${formatHostPort(l.host, l.port)} (fd ${l.fd})\n`);
       },
+      ...(call && { invoke: call }),
     });
-    const failure = result.error ? exitFor(result.error) : undefined;
-    if (failure) process.stderr.write(`wasm-sandbox: ${failure.message}\n`);
-    if (args.flags.has('json')) {
-      process.stderr.write(`${JSON.stringify({ exitCode: result.exitCode, status: failure?.status ?? result.exitCode, error: result.error ? { code: result.error.code, message: result.error.message } : null, metrics: result.metrics })}\n`);
-    }
-    return failure?.status ?? result.exitCode ?? 1;
+    if (capabilities.stdio.stdout === 'capture') process.stdout.write(result.stdout);
+    if (capabilities.stdio.stderr === 'capture') process.stderr.write(result.stderr);
+    if (call && !result.error) for (const line of formatResults(call.sig, result.results as WasmResult)) process.stdout.write(`${line}\n`);
+    const status = result.error ? printFailure(result.error, basename(args.file)) : result.exitCode ?? 1;
+    if (json) printReport(status, result.exitCode, result.error, result.metrics);
+    return status;
   } finally {
     await wrapper.close();
   }

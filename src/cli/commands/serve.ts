@@ -1,12 +1,12 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { HttpServerWrapper } from '../../wrappers/http/http-server-wrapper.ts';
-import { hostPortOption, parseArgs, UsageError, wholeNumberOption, type OptionSpec } from '../args.ts';
+import { hostPortOption, parseArgsAnywhere, UsageError, wholeNumberOption, type OptionSpec } from '../args.ts';
 import { LIMIT_OPTIONS, POLICY_OPTIONS, runPolicy } from './run.ts';
 
 export { exitFor } from '../exit-codes.ts';
 
-export const SERVE_HELP = `Usage: wasm-sandbox serve [options] FILE.wasm
+export const SERVE_HELP = `Usage: wasm-sandbox serve [options] FILE.wasm [options]
 
 Serves a sandboxed HTTP app, either
   - a wasi:http/proxy component (what wasmtime serve and Spin run), each request on a worker
@@ -44,9 +44,8 @@ const SPEC: Record<string, OptionSpec> = {
 };
 
 export async function serveCommand(argv: string[], out: (s: string) => void): Promise<number> {
-  const args = parseArgs(argv, SPEC);
+  const args = parseArgsAnywhere(argv, SPEC);
   if (!args.file) throw new UsageError('serve needs a FILE.wasm');
-  if (args.rest.length) throw new UsageError(`unexpected arguments after the file: ${args.rest.join(' ')}`);
   const listen = hostPortOption('listen', args.options.get('listen')?.[0] ?? '127.0.0.1:8080');
   const workers = wholeNumberOption('workers', args.options.get('workers')?.[0], 1, true) || availableParallelism();
   const maxConcurrency = wholeNumberOption('max-concurrency', args.options.get('max-concurrency')?.[0], 16);

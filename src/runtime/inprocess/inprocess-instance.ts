@@ -12,8 +12,10 @@ import { argumentChecker, compiledHandle, type CallGuard } from '../arguments.ts
 import { InstanceHostContext } from '../host-context.ts';
 import { GrowPolicy } from '../limits/grow-policy.ts';
 import { Meter } from '../limits/meter.ts';
+import { runsAtInit } from '../limits/instrumentation-plan.ts';
 import { linkImports, linksAsyncHostFunctions, type LinkCounters } from '../linker.ts';
 import { toSandboxError } from '../traps.ts';
+import type { FrameMap } from '../../module/frame-map.ts';
 import { isStdinStream, type CapturedOutput, type InstanceMetrics, type ResolvedInstanceConfig, type RuntimeObserver, type SyncCall, type WasmInstance, type WasmResult, type WasmValue } from '../types.ts';
 import { monotonicMs } from '../monotonic.ts';
 
@@ -37,6 +39,8 @@ interface Parts {
   maxPayloadBytes: number | null;
   /** Whether the instance links async host functions (JSPI): then every export runs through `promising`. */
   suspending: boolean;
+  /** Maps trap frames to the module as given; absent on a worker thread, whose host maps them. */
+  frames: (() => FrameMap) | undefined;
 }
 
 interface DataEntry {
@@ -81,10 +85,10 @@ export class InProcessInstance implements WasmInstance {
    * Links and instantiates. `info` describes `module` as compiled (after instrumentation, so it lists
    * the sandbox's own imports); the start function already runs under the meter.
    */
-  static create(id: string, module: WebAssembly.Module, info: ModuleInfo, config: ResolvedInstanceConfig, observer: RuntimeObserver): InProcessInstance {
+  static create(id: string, module: WebAssembly.Module, info: ModuleInfo, config: ResolvedInstanceConfig, observer: RuntimeObserver, frames?: () => FrameMap): InProcessInstance {
     const limits = config.resourceLimits;
     const counters = { hostFunctionCalls: 0, traps: 0, wallTimeMs: 0, peakMemoryBytes: 0 };
-    const meter = Meter.needed(limits) ? new Meter(limits) : undefined;
+    const meter = Meter.needed(limits, runsAtInit(info, config)) ? new Meter(limits) : undefined;
     const grow = GrowPolicy.needed(limits) ? new GrowPolicy(limits, (error) => observer.onLimit?.(id, error)) : undefined;
     const system: Record<string, Record<string, unknown>> = {
       [RESERVED_IMPORT_MODULE]: { [OUT_OF_FUEL_IMPORT]: meter?.outOfFuel ?? (() => {}), [MEMORY_GROW_IMPORT]: grow?.memoryGrow ?? (() => 1) },
@@ -129,7 +133,7 @@ export class InProcessInstance implements WasmInstance {
     const imports = linkImports(info, config, ctx, counters, system, deadline);
     checkImportedMemories(imports, limits.maxPages);
     let instance: WebAssembly.Instance;
-    meter?.enter();
+    meter?.enter('initialization');
     try {
       instance = new WebAssembly.Instance(module, imports);
       const counter = instance.exports[FUEL_EXPORT];
@@ -138,9 +142,10 @@ export class InProcessInstance implements WasmInstance {
       // Reactors need their constructors run before any export is called, WASI or not.
       if (wasi) wasi.initialize(instance);
       else if (typeof instance.exports._initialize === 'function') (instance.exports._initialize as () => void)();
+      if (config.initialize) callInitExport(instance, info, config.initialize);
     } catch (err) {
       wasi?.close();
-      throw instantiationError(err);
+      throw instantiationError(err, frames);
     } finally {
       meter?.exit();
     }
@@ -155,7 +160,7 @@ export class InProcessInstance implements WasmInstance {
     liveInstances++;
     self = new InProcessInstance({
       id, exports: instance.exports, instance, functions, counters, observer, memories, meter, grow, wasi, kernel,
-      dataFunctions: dataFunctions(info), maxPayloadBytes: limits.io.maxPayloadBytes, suspending,
+      dataFunctions: dataFunctions(info), maxPayloadBytes: limits.io.maxPayloadBytes, suspending, frames,
     });
     counters.peakMemoryBytes = self.memoryBytes();
     return self;
@@ -397,7 +402,7 @@ export class InProcessInstance implements WasmInstance {
   private failed(err: unknown, name: string): WasmSandboxError {
     const error = SuspendError && err instanceof SuspendError
       ? new AsyncRequired(name, 'it reached an async host function through a synchronous call (a host function calling back into the guest); such calls cannot suspend')
-      : toSandboxError(err, `call to '${name}'`);
+      : toSandboxError(err, `call to '${name}'`, this.p.frames);
     if (error instanceof Trap) {
       this.p.counters.traps++;
       this.p.observer.onTrap?.(this.id, error);
@@ -483,7 +488,17 @@ function checkImportedMemories(imports: WebAssembly.Imports, maxPages: number | 
  */
 let liveInstances = 0;
 
-function instantiationError(err: unknown): WasmSandboxError {
+/** `InstanceConfig.initialize`: the embedder's init export, called like `_initialize`, within initialisation. */
+function callInitExport(instance: WebAssembly.Instance, info: ModuleInfo, init: NonNullable<ResolvedInstanceConfig['initialize']>): void {
+  const exp = info.exports.find((e) => e.name === init.function && e.kind === 'function');
+  const fn = instance.exports[init.function];
+  if (!exp?.signature || typeof fn !== 'function') {
+    throw new FunctionNotFound(init.function, info.exports.filter((e) => e.kind === 'function').map((e) => e.name));
+  }
+  (fn as (...args: WasmValue[]) => unknown)(...argumentChecker(init.function, exp.signature)(init.args));
+}
+
+function instantiationError(err: unknown, frames: (() => FrameMap) | undefined): WasmSandboxError {
   if (err instanceof WasmSandboxError) return err;
   if (err instanceof WebAssembly.LinkError) {
     return new Trap('unknown', `instantiation failed to link: ${err.message}`, { cause: err });
@@ -492,5 +507,5 @@ function instantiationError(err: unknown): WasmSandboxError {
     return new ResourceLimitExceeded('instances', liveInstances, liveInstances + 1,
       `the engine could not reserve memory for another instance (${err.message}); each wasm memory reserves 8 GiB of address space, so one process holds about 16,000 live instances: destroy unused ones or spread across processes`);
   }
-  return toSandboxError(err, 'start function');
+  return toSandboxError(err, 'start function', frames);
 }

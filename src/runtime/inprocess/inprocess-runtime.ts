@@ -4,7 +4,7 @@ import type { ModuleInfo } from '../../module/module-info.ts';
 import { WASM_PAGE_BYTES } from '../../security/resource-limits.ts';
 import type { ResolvedInstanceConfig, RuntimeObserver, WasmInstance, WasmModule, WasmRuntime } from '../types.ts';
 import { InProcessInstance } from './inprocess-instance.ts';
-import { InstrumentationCache, instrumentationFor } from '../limits/instrumentation-plan.ts';
+import { identityFrames, InstrumentationCache, instrumentationFor, runsAtInit } from '../limits/instrumentation-plan.ts';
 import type { InstrumentedStore } from '../limits/instrumented-store.ts';
 
 /**
@@ -51,9 +51,9 @@ class InProcessModule implements WasmModule {
 
   async instantiate(instanceId: string, config: ResolvedInstanceConfig): Promise<WasmInstance> {
     checkInitialMemory(this.info, config);
-    const plan = instrumentationFor(config.resourceLimits);
-    const prepared = plan ? await this.variants.get(plan) : { module: this.module, info: this.info };
-    return InProcessInstance.create(instanceId, prepared.module, prepared.info, config, this.observer);
+    const plan = instrumentationFor(config.resourceLimits, runsAtInit(this.info, config));
+    const prepared = plan ? await this.variants.get(plan) : { module: this.module, info: this.info, frames: identityFrames };
+    return InProcessInstance.create(instanceId, prepared.module, prepared.info, config, this.observer, prepared.frames);
   }
 
   dispose(): void {

@@ -1,15 +1,22 @@
 import { instrument, type InstrumentOptions } from '../../module/instrument.ts';
 import { compileModule } from '../../module/compile.ts';
+import { CopyRecorder, FrameMap } from '../../module/frame-map.ts';
 import { inspect } from '../../module/inspect.ts';
 import type { ModuleInfo } from '../../module/module-info.ts';
 import type { ResourceLimits } from '../../security/resource-limits.ts';
+import type { ResolvedInstanceConfig } from '../types.ts';
 import { GrowPolicy } from './grow-policy.ts';
 import type { InstrumentedStore } from './instrumented-store.ts';
 import { Meter } from './meter.ts';
 
-/** The instrumentation a set of limits needs, or null when the module can run as it is. */
-export function instrumentationFor(limits: ResourceLimits): InstrumentOptions | null {
-  const meter = Meter.needed(limits);
+/** Whether instantiating runs guest code: a start function, a reactor's `_initialize`, or the embedder's init export. */
+export function runsAtInit(info: ModuleInfo, config: Pick<ResolvedInstanceConfig, 'initialize'>): boolean {
+  return info.startFunction !== null || config.initialize !== undefined || info.exports.some((e) => e.name === '_initialize' && e.kind === 'function');
+}
+
+/** The instrumentation a set of limits needs, or null when the module can run as it is (see `Meter.needed`). */
+export function instrumentationFor(limits: ResourceLimits, initCode = true): InstrumentOptions | null {
+  const meter = Meter.needed(limits, initCode);
   const routeMemoryGrow = GrowPolicy.needed(limits);
   const memoryMaxPages = limits.maxPages ?? undefined;
   const tableMaxElements = limits.memory.maxTableElements ?? undefined;
@@ -20,6 +27,24 @@ export function instrumentationFor(limits: ResourceLimits): InstrumentOptions | 
 export interface PreparedModule {
   module: WebAssembly.Module;
   info: ModuleInfo;
+  /** Maps the compiled module's frames back to the module as given; made on first use, as only a trap needs it. */
+  frames: () => FrameMap;
+}
+
+/** The frames of a module that runs as it was given. */
+export const identityFrames = (): FrameMap => FrameMap.identity;
+
+function lazyFrameMap(bytes: Uint8Array, options: InstrumentOptions): () => FrameMap {
+  let map: FrameMap | undefined;
+  return () => {
+    if (!map) {
+      // The rewrite is a pure function of (bytes, options): running it again reproduces the module compiled.
+      const recorder = new CopyRecorder();
+      instrument(bytes, options, recorder);
+      map = recorder.finish();
+    }
+    return map;
+  };
 }
 
 /**
@@ -42,10 +67,11 @@ export class InstrumentationCache {
     let variant = this.variants.get(key);
     if (!variant) {
       variant = (async () => {
+        const frames = lazyFrameMap(this.bytes, options);
         const stored = this.store?.get(this.bytes, options);
-        if (stored) return { module: await compileModule(stored.bytes), info: stored.info };
+        if (stored) return { module: await compileModule(stored.bytes), info: stored.info, frames };
         const { bytes } = instrument(this.bytes, options);
-        const prepared = { module: await compileModule(bytes), info: inspect(bytes) };
+        const prepared = { module: await compileModule(bytes), info: inspect(bytes), frames };
         this.store?.put(this.bytes, options, { bytes, info: prepared.info });
         return prepared;
       })();

@@ -28,6 +28,9 @@ export class Meter {
   private counter: WebAssembly.Global | undefined;
   private fuelLimit: number | null;
   private readonly callTimeoutMs: number | null;
+  private readonly initTimeoutMs: number | null;
+  /** The deadline of the outermost call under way: a call's, or initialisation's. */
+  private current: { kind: 'call' | 'initialization'; ms: number | null } = { kind: 'call', ms: null };
   private readonly lifetimeMs: number | null;
   private readonly maxCpuTimeMs: number | null;
   private readonly createdAt = performance.now();
@@ -49,14 +52,21 @@ export class Meter {
   constructor(limits: ResourceLimits, slice = DEFAULT_SLICE) {
     this.fuelLimit = limits.cpu.fuel;
     this.callTimeoutMs = limits.time.callTimeoutMs;
+    this.initTimeoutMs = limits.time.initTimeoutMs;
     this.lifetimeMs = limits.time.instanceLifetimeMs;
     this.maxCpuTimeMs = limits.cpu.maxCpuTimeMs;
-    this.timed = this.callTimeoutMs !== null || this.lifetimeMs !== null || this.maxCpuTimeMs !== null;
+    this.timed = this.callTimeoutMs !== null || this.initTimeoutMs !== null || this.lifetimeMs !== null || this.maxCpuTimeMs !== null;
     this.slice = this.timed ? slice : MAX_SLICE;
   }
 
-  static needed(limits: ResourceLimits): boolean {
-    return limits.cpu.fuel !== null || limits.cpu.maxCpuTimeMs !== null || limits.time.callTimeoutMs !== null || limits.time.instanceLifetimeMs !== null;
+  /**
+   * Whether the guest must be metered. The initialisation deadline counts only for a module that runs
+   * code while it is made (`runsAtInit`): metering one that does not, for that alone, would slow every
+   * later call for nothing.
+   */
+  static needed(limits: ResourceLimits, runsAtInit = true): boolean {
+    const { time } = limits;
+    return limits.cpu.fuel !== null || limits.cpu.maxCpuTimeMs !== null || time.callTimeoutMs !== null || time.instanceLifetimeMs !== null || (runsAtInit && time.initTimeoutMs !== null);
   }
 
   /** The `wasm_sandbox` imports the instrumented module expects. */
@@ -107,9 +117,8 @@ export class Meter {
       throw new Timeout('instance-lifetime', this.lifetimeMs, now - this.createdAt);
     }
     if (this.depth === 0) return now;
-    if (this.callTimeoutMs !== null && now - this.callStart >= this.callTimeoutMs) {
-      throw new Timeout('call', this.callTimeoutMs, now - this.callStart);
-    }
+    const deadline = this.current.ms;
+    if (deadline !== null && now - this.callStart >= deadline) throw new Timeout(this.current.kind, deadline, now - this.callStart);
     const cpu = threadCpuMs();
     // Until the first checkpoint of a call, its CPU time is taken to be its wall time (see enter()).
     const spent = this.cpuMark < 0 ? now - this.callStart : cpu - this.cpuMark;
@@ -127,18 +136,21 @@ export class Meter {
     const now = performance.now();
     let left = Infinity;
     if (this.lifetimeMs !== null) left = Math.min(left, this.lifetimeMs - (now - this.createdAt));
-    if (this.callTimeoutMs !== null && this.depth > 0) left = Math.min(left, this.callTimeoutMs - (now - this.callStart));
+    if (this.current.ms !== null && this.depth > 0) left = Math.min(left, this.current.ms - (now - this.callStart));
     return Math.max(0, left);
   }
 
   /**
    * Marks the start of an outermost guest call; nested (re-entrant) calls share the outer deadline.
-   * Reading thread CPU time costs ~0.4 µs, so it is sampled only at checkpoints: a call shorter than
-   * one slice is charged its wall time, which for a guest that does not block is the same thing.
+   * `initialization` (instantiation, the start function, `_initialize`) is held to `initTimeoutMs`
+   * instead of the call deadline. Reading thread CPU time costs ~0.4 µs, so it is sampled only at
+   * checkpoints: a call shorter than one slice is charged its wall time, which for a guest that does
+   * not block is the same thing.
    */
-  enter(): void {
+  enter(kind: 'call' | 'initialization' = 'call'): void {
     if (this.depth++ === 0) {
       const now = performance.now();
+      this.current = { kind, ms: kind === 'call' ? this.callTimeoutMs : this.initTimeoutMs };
       this.callStart = now;
       this.lastCheckpoint = now;
       this.callCpuMs = 0;

@@ -41,6 +41,7 @@ export interface PortableConfig {
     maxVarBytes: number | undefined;
     forwardLogs: boolean;
   };
+  initialize: ResolvedInstanceConfig['initialize'];
 }
 
 /** What the main thread posts before CMD_INSTANTIATE; the worker reads it synchronously, since it never idles. */
@@ -110,6 +111,7 @@ export function exportConfig(config: ResolvedInstanceConfig, info: ModuleInfo, l
         maxVarBytes: config.extism.maxVarBytes,
         forwardLogs: typeof config.extism.onLog === 'function',
       },
+      initialize: config.initialize,
     },
     hostFunctions,
   };
@@ -155,6 +157,7 @@ export function importConfig(portable: PortableConfig, links: WorkerLinks): Reso
       maxVarBytes: portable.extism.maxVarBytes,
       onLog: portable.extism.forwardLogs ? (level, message) => links.log(level, message) : undefined,
     },
+    initialize: portable.initialize,
   };
 }
 

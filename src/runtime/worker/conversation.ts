@@ -16,7 +16,7 @@ import type { WorkerThread } from './worker-thread.ts';
 
 export interface Deadline {
   readonly at: number;
-  readonly kind: 'call' | 'instance-lifetime';
+  readonly kind: 'call' | 'initialization' | 'instance-lifetime';
   readonly timeoutMs: number;
   /** What the elapsed time of a Timeout is measured from. */
   readonly since: number;

@@ -12,7 +12,8 @@ import { FunctionNotFound, InstanceNotFound, InstanceUnusable, InvalidArguments,
 import type { FuncSignature, ModuleInfo } from '../../module/module-info.ts';
 import type { TimeLimits } from '../../security/resource-limits.ts';
 import { argumentChecker } from '../arguments.ts';
-import { toSandboxError } from '../traps.ts';
+import { toSandboxError, withModuleFrames } from '../traps.ts';
+import type { FrameMap } from '../../module/frame-map.ts';
 import {
   isStdinStream, type CapturedOutput, type HostFunction, type InstanceMetrics, type ResolvedInstanceConfig, type RuntimeObserver, type SyncCall, type WasmInstance,
   type WasmResult, type WasmValue,
@@ -50,6 +51,8 @@ export interface WorkerInstanceInit {
   /** Whether the worker meters the guest (fuel or CPU time), and so measures its CPU time. */
   readonly metered: boolean;
   readonly observer: RuntimeObserver;
+  /** Maps the frames the thread reports (of the compiled module) to the module as given. */
+  readonly frames: () => FrameMap;
 }
 
 type State = 'starting' | 'ready' | 'unusable' | 'destroyed';
@@ -77,6 +80,8 @@ export class WorkerInstance implements WasmInstance {
   private readonly fuelLimited: boolean;
   private readonly metered: boolean;
   private readonly observer: RuntimeObserver;
+  private readonly frames: () => FrameMap;
+  private readonly mappedTraps = new WeakMap<Trap, Trap>();
   private readonly ctx: WorkerHostContext;
   private readonly taps: Record<number, ((chunk: Uint8Array) => void) | undefined>;
   private readonly captured: Record<number, CapturedStream | undefined>;
@@ -108,6 +113,7 @@ export class WorkerInstance implements WasmInstance {
     this.fuelLimited = init.config.resourceLimits.cpu.fuel !== null;
     this.metered = init.metered;
     this.observer = init.observer;
+    this.frames = init.frames;
     const stdio = init.config.capabilities.stdio;
     this.taps = { 1: init.config.wasi.onStdout, 2: init.config.wasi.onStderr };
     this.captured = { 1: stdio.stdout === 'capture' ? new CapturedStream() : undefined, 2: stdio.stderr === 'capture' ? new CapturedStream() : undefined };
@@ -148,7 +154,7 @@ export class WorkerInstance implements WasmInstance {
           this.taps[fd]?.(chunk);
         },
         event: (kind, payload) => {
-          if (kind === EVENT_TRAP) this.observer.onTrap?.(this.id, payload as Error);
+          if (kind === EVENT_TRAP) this.observer.onTrap?.(this.id, payload instanceof Trap ? this.inModuleTerms(payload) : payload as Error);
           else if (kind === EVENT_LIMIT) this.observer.onLimit?.(this.id, payload as Error);
           else if (kind === EVENT_LISTENING) init.config.wasi.onListening?.(payload as ListenerAddress[]);
           else this.observer.onViolation?.(this.id, payload as { capability: string; detail: string });
@@ -168,7 +174,7 @@ export class WorkerInstance implements WasmInstance {
     });
   }
 
-  /** Instantiates on the thread; the start function runs there, under the call deadline. */
+  /** Instantiates on the thread; the start function and `_initialize` run there, under the initialisation deadline. */
   static async create(init: WorkerInstanceInit, module: WebAssembly.Module, compiledInfo: ModuleInfo): Promise<WorkerInstance> {
     const self = new WorkerInstance(init);
     const message: InstantiateMessage = {
@@ -182,12 +188,13 @@ export class WorkerInstance implements WasmInstance {
     }
     self.createdAt = performance.now();
     try {
-      await self.conversation.send(CMD_INSTANTIATE, 0, undefined, 0, self.deadline(self.createdAt));
+      await self.conversation.send(CMD_INSTANTIATE, 0, undefined, 0, self.deadline(self.createdAt, 'initialization'));
     } catch (err) {
       self.state = 'destroyed';
       // A failed instantiation leaves the thread holding nothing: it can serve the next instance.
       if (!self.threadGone) self.giveBackThread();
-      throw toSandboxError(err, 'instantiation');
+      const error = toSandboxError(err, 'instantiation');
+      throw error instanceof Trap ? withModuleFrames(error, init.frames()) : error;
     }
     self.state = 'ready';
     const lifetime = self.time.instanceLifetimeMs;
@@ -281,10 +288,11 @@ export class WorkerInstance implements WasmInstance {
     return checked;
   }
 
-  private deadline(now: number): Deadline | undefined {
-    const { callTimeoutMs, instanceLifetimeMs } = this.time;
+  private deadline(now: number, kind: 'call' | 'initialization' = 'call'): Deadline | undefined {
+    const { instanceLifetimeMs } = this.time;
+    const ms = kind === 'call' ? this.time.callTimeoutMs : this.time.initTimeoutMs;
     let deadline: Deadline | undefined;
-    if (callTimeoutMs !== null) deadline = { at: now + callTimeoutMs, kind: 'call', timeoutMs: callTimeoutMs, since: now };
+    if (ms !== null) deadline = { at: now + ms, kind, timeoutMs: ms, since: now };
     if (instanceLifetimeMs !== null) {
       const end = this.createdAt + instanceLifetimeMs;
       if (!deadline || end < deadline.at) deadline = { at: end, kind: 'instance-lifetime', timeoutMs: instanceLifetimeMs, since: this.createdAt };
@@ -307,10 +315,21 @@ export class WorkerInstance implements WasmInstance {
     void this.releaseThread();
   }
 
+  /** A trap from the thread with its frames mapped to the module as given; one object per trap, as events and rejections share it. */
+  private inModuleTerms(trap: Trap): Trap {
+    let mapped = this.mappedTraps.get(trap);
+    if (!mapped) {
+      mapped = withModuleFrames(trap, this.frames());
+      this.mappedTraps.set(trap, mapped);
+    }
+    return mapped;
+  }
+
   private failed(err: unknown, name: string): WasmSandboxError {
-    const error = toSandboxError(err, `call to '${name}'`);
+    const reported = toSandboxError(err, `call to '${name}'`);
+    const error = reported instanceof Trap ? this.inModuleTerms(reported) : reported;
     // The worker reported its own errors to the observer already; a dead worker could not.
-    if (error === this.thread.dead) {
+    if (reported === this.thread.dead) {
       if (error instanceof Trap) {
         this.lostTraps++;
         this.observer.onTrap?.(this.id, error);

@@ -55,11 +55,12 @@ const MAX_WORKER_TABLE_ELEMENTS = 1_000_000;
  */
 export function limitsInWorker(limits: ResourceLimits): ResourceLimits {
   const tables = limits.memory.maxTableElements;
-  const deadlines = limits.time.callTimeoutMs !== null || limits.time.instanceLifetimeMs !== null;
+  const { callTimeoutMs, initTimeoutMs, instanceLifetimeMs } = limits.time;
+  const deadlines = callTimeoutMs !== null || initTimeoutMs !== null || instanceLifetimeMs !== null;
   const bigTables = tables === null || tables > MAX_WORKER_TABLE_ELEMENTS;
   if (!deadlines && !bigTables) return limits;
   return limits.with({
-    time: { callTimeoutMs: null, instanceLifetimeMs: null },
+    time: { callTimeoutMs: null, initTimeoutMs: null, instanceLifetimeMs: null },
     memory: { maxTableElements: bigTables ? MAX_WORKER_TABLE_ELEMENTS : tables },
   });
 }

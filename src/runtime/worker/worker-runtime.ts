@@ -7,7 +7,7 @@ import { InvalidArguments, InvalidModule, SandboxClosed } from '../../errors.ts'
 import type { ModuleInfo } from '../../module/module-info.ts';
 import { ResourceLimits } from '../../security/resource-limits.ts';
 import { checkInitialMemory } from '../inprocess/inprocess-runtime.ts';
-import { InstrumentationCache, instrumentationFor } from '../limits/instrumentation-plan.ts';
+import { identityFrames, InstrumentationCache, instrumentationFor } from '../limits/instrumentation-plan.ts';
 import { Meter } from '../limits/meter.ts';
 import type { ResolvedInstanceConfig, RuntimeObserver, WasmInstance, WasmModule, WasmRuntime } from '../types.ts';
 import { exportConfig } from './config-transfer.ts';
@@ -91,11 +91,11 @@ class WorkerModule implements WasmModule {
     const limits = config.resourceLimits;
     const enforced = limitsInWorker(limits);
     const plan = instrumentationFor(enforced);
-    const prepared = plan ? await this.variants.get(plan) : { module: this.module, info: this.info };
+    const prepared = plan ? await this.variants.get(plan) : { module: this.module, info: this.info, frames: identityFrames };
     const { portable, hostFunctions } = exportConfig(config, this.info, enforced);
     const thread = await this.pool.acquire(workerLimits(limits));
     const instance = await WorkerInstance.create(
-      { id: instanceId, info: this.info, thread, pool: this.pool, config, portable, hostFunctions, metered: Meter.needed(enforced), observer: this.observer },
+      { id: instanceId, info: this.info, thread, pool: this.pool, config, portable, hostFunctions, metered: Meter.needed(enforced), observer: this.observer, frames: prepared.frames },
       prepared.module,
       prepared.info,
     );

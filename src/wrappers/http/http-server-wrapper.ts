@@ -141,7 +141,8 @@ export class HttpServerWrapper {
     const requestTimeoutMs = parseDuration(config.requestTimeoutMs ?? 10_000, 'requestTimeoutMs');
     const maxBody = parseSize(config.maxRequestBodyBytes ?? 1024 * 1024, 'maxRequestBodyBytes');
     const capabilities = Capabilities.from(config.capabilities);
-    const resourceLimits = ResourceLimits.from(config.resourceLimits).with({ time: { callTimeoutMs: requestTimeoutMs } });
+    // An instance made for a request is made within that request's deadline.
+    const resourceLimits = ResourceLimits.from(config.resourceLimits).with({ time: { callTimeoutMs: requestTimeoutMs, initTimeoutMs: requestTimeoutMs } });
     const runtime = config.runtime ?? 'worker';
     if (runtime !== 'worker' && runtime !== 'inprocess') throw new InvalidArguments(`runtime must be 'worker' or 'inprocess', got ${String(runtime)}`);
     const backend = info.kind === 'component'

@@ -92,9 +92,14 @@ const QUEUE_FACTOR = 16;
 const MCP_PATH = '/mcp';
 const VERSION = packageVersion();
 
-/** Every call has a deadline: a tool that never returns must not hold a slot forever. */
+/**
+ * Every call has a deadline: a tool that never returns must not hold a slot forever. Each call runs
+ * in a fresh instance, whose initialisation is part of the call and so within its deadline.
+ */
 function withDeadline(limits: ResourceLimits): ResourceLimits {
-  return limits.time.callTimeoutMs === null ? limits.with({ time: { callTimeoutMs: DEFAULT_CALL_TIMEOUT_MS } }) : limits;
+  const callTimeoutMs = limits.time.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+  const initTimeoutMs = Math.min(limits.time.initTimeoutMs ?? callTimeoutMs, callTimeoutMs);
+  return limits.with({ time: { callTimeoutMs, initTimeoutMs } });
 }
 
 /**

@@ -64,10 +64,13 @@ test('run: a bad policy file is a usage error naming the key', () => {
   assert.match(r.stderr, /\/resourceLimits\/memory\/maxMemoryBytez/);
 });
 
-test('run grants exit by default; a policy without it stops an exiting guest with 126 and says why', () => {
+test('run grants exit by default; a policy that takes it away stops an exiting guest with 126 and says why', () => {
   assert.equal(cli(['run', fixture('wasi_exit.wasm')]).status, 3);
   const dir = mkdtempSync(join(tmpdir(), 'cli-'));
-  writeFileSync(join(dir, 'p.json'), JSON.stringify({ capabilities: { stdio: { stdout: 'inherit', stderr: 'inherit' } } }));
+  // A policy is laid over run's defaults, so leaving exit out keeps it; denying it takes `exit: false`.
+  writeFileSync(join(dir, 'keeps.json'), JSON.stringify({ capabilities: { stdio: { stdout: 'inherit', stderr: 'inherit' } } }));
+  assert.equal(cli(['run', '--policy', join(dir, 'keeps.json'), fixture('wasi_exit.wasm')]).status, 3);
+  writeFileSync(join(dir, 'p.json'), JSON.stringify({ capabilities: { exit: false } }));
   const r = cli(['run', '--policy', join(dir, 'p.json'), fixture('wasi_exit.wasm')]);
   assert.equal(r.status, 126);
   assert.match(r.stderr, /capability 'exit' not granted: the guest asked to exit with code 3/);

@@ -1,5 +1,6 @@
 import { closeSync, constants as C, openSync, realpathSync } from 'node:fs';
 import { FunctionNotFound, InvalidModule, InvalidPolicy, Trap, type ResourceLimitExceeded } from '../errors.ts';
+import { inHostWorkChunks } from '../runtime/limits/host-work.ts';
 import type { Capabilities } from '../security/capabilities.ts';
 import type { ResourceLimits } from '../security/resource-limits.ts';
 import { createClock } from './clocks.ts';
@@ -238,7 +239,9 @@ export class WasiHost {
       random_get: (buf: number, len: number) => {
         const dst = mem.bytes(buf, len);
         if (randomDenied) ctx.violation('random', 'random_get refused: no randomness granted');
-        random.fill(dst);
+        if (dst.length === 0) random.fill(dst);
+        // Chunks of a multiple of 4 bytes: a seeded stream comes out the same as in one piece.
+        inHostWorkChunks(() => ctx.checkInterrupt(), dst.length, (off, n) => random.fill(dst.subarray(off, off + n)));
         return ERRNO.SUCCESS;
       },
       sock_accept: sock.sock_accept,

@@ -3,6 +3,7 @@
  * sources: crypto, a seeded deterministic stream, or none. Preview2 has no error case for these, so
  * a component that asks for randomness it was not granted is stopped with SecurityViolation.
  */
+import { inHostWorkChunks } from '../../runtime/limits/host-work.ts';
 import { createRandom } from '../../wasi/random.ts';
 import { guardFunctions, type HostState } from './host-state.ts';
 
@@ -17,7 +18,8 @@ export function createRandomInterfaces(state: HostState): Record<string, Record<
     if (denied) state.deny('random', 'randomness requested but not granted');
     const n = Number(len > BigInt(MAX_REQUEST) ? BigInt(MAX_REQUEST) : len);
     const out = new Uint8Array(n);
-    source.fill(out);
+    if (n === 0) source.fill(out);
+    inHostWorkChunks(() => state.interrupt(), n, (off, len) => source.fill(out.subarray(off, off + len)));
     return out;
   }
 

@@ -13,6 +13,7 @@ import type { ModuleInfo } from '../module/module-info.ts';
 import { Capabilities, type CapabilitiesInit } from '../security/capabilities.ts';
 import { ResourceLimits, type ResourceLimitsInit } from '../security/resource-limits.ts';
 import { InProcessRuntime } from '../runtime/inprocess/inprocess-runtime.ts';
+import { checkCacheMaxBytes } from '../cache-dir.ts';
 import { InstrumentedStore } from '../runtime/limits/instrumented-store.ts';
 import type {
   CapturedOutput, ExternImports, HostFunctions, InstanceMetrics, WasiIo, ResolvedInstanceConfig, RuntimeKind, RuntimeObserver,
@@ -30,6 +31,11 @@ export interface SandboxOptions {
    * `wasm-sandbox run` uses. Off by default. It must be writable only by the user running the host.
    */
   cacheDir?: string;
+  /**
+   * Bytes the `instrumented` folder of `cacheDir` holds at most; the least recently used entries go
+   * first. Default `$WASM_SANDBOX_CACHE_MAX_BYTES`, else 512 MiB.
+   */
+  cacheMaxBytes?: number;
 }
 
 export interface InstanceConfig {
@@ -113,6 +119,7 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
     if (options.cacheDir !== undefined && (typeof options.cacheDir !== 'string' || options.cacheDir === '')) {
       throw new InvalidArguments('WasmSandbox.create cacheDir must be a directory path');
     }
+    checkCacheMaxBytes(options.cacheMaxBytes, 'WasmSandbox.create');
     let sandbox: WasmSandbox | undefined;
     const observer: RuntimeObserver = {
       onTrap: (instanceId, error) => sandbox?.emit('trap', { instanceId, error: error as Trap }),
@@ -353,7 +360,7 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
 }
 
 async function createRuntime(kind: RuntimeKind, observer: RuntimeObserver, options: SandboxOptions): Promise<WasmRuntime> {
-  const store = options.cacheDir === undefined ? undefined : new InstrumentedStore(options.cacheDir);
+  const store = options.cacheDir === undefined ? undefined : new InstrumentedStore(options.cacheDir, options.cacheMaxBytes);
   switch (kind) {
     case 'inprocess':
       return new InProcessRuntime(observer, store);

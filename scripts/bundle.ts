@@ -90,7 +90,7 @@ const common = {
 } as const;
 
 const COMMANDS = ['inspect', 'serve', 'mcp', 'types'].map((c) => `src/cli/commands/${c}.ts`);
-const THREADS = ['src/runtime/worker/worker-entry.ts', 'src/wasi/socket-helper.ts', 'src/wrappers/http/worker/component-worker-entry.ts'];
+const THREADS = ['src/runtime/worker/worker-entry.ts', 'src/wasi/socket-helper.ts', 'src/wasi/socket-stdin-thread.ts', 'src/wrappers/http/worker/component-worker-entry.ts'];
 
 rmSync(outdir, { recursive: true, force: true });
 await build({ ...common, entryPoints: [at('src/cli/main.ts')], plugins: [commandsAsSiblings, builtinsWithoutFacade] });

@@ -1,0 +1,114 @@
+/**
+ * Hostile guests against the host's I/O paths, through the library and the CLI, in both runtimes:
+ * the host stays alive and answers with a typed error within the call's deadline.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer, connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Timeout, WasmSandbox } from '../../src/index.ts';
+import { wat } from '../helpers/wat.ts';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const CAT = fileURLToPath(new URL('../../fixtures/wasi/cat.wasm', import.meta.url));
+const RUNTIMES = ['inprocess', 'worker'] as const;
+
+/** A connected pair of loopback TCP sockets: [ours, theirs]. */
+async function socketPair(): Promise<[Socket, Socket]> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
+  const ours = connect(port, '127.0.0.1');
+  await new Promise<void>((resolve) => ours.once('connect', resolve));
+  const theirs = await accepted;
+  server.close();
+  return [ours, theirs];
+}
+
+/** Runs the CLI with a socket as its stdin; resolves with the exit status and what it printed. */
+function runWithSocketStdin(stdin: Socket, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, 'run', ...args], {
+    stdio: [stdin, 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH ?? '', WASM_SANDBOX_CACHE_DIR: mkdtempSync(join(tmpdir(), 'hostile-io-cache-')) },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c));
+  // A child that never stops fails the test instead of hanging it.
+  const guard = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  return new Promise((resolve) => child.on('close', (status) => {
+    clearTimeout(guard);
+    resolve({ status, stdout, stderr });
+  }));
+}
+
+describe('a guest blocked reading a stdin that is a socket', () => {
+  it('run --timeout 1s stops it with status 124', async () => {
+    const [ours, theirs] = await socketPair();
+    try {
+      const r = await runWithSocketStdin(theirs, ['--timeout', '1s', CAT]);
+      assert.equal(r.status, 124, r.stderr);
+      assert.match(r.stderr, /timeout/);
+    } finally {
+      ours.destroy();
+      theirs.destroy();
+    }
+  });
+
+  it('still reads what the socket carries, to its end', async () => {
+    const [ours, theirs] = await socketPair();
+    try {
+      const done = runWithSocketStdin(theirs, ['--timeout', '30s', CAT]);
+      ours.write('over a socket\n');
+      ours.end('and its end\n');
+      const r = await done;
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, 'over a socket\nand its end\n');
+    } finally {
+      ours.destroy();
+      theirs.destroy();
+    }
+  });
+});
+
+describe('host work proportional to a guest\'s arguments', () => {
+  for (const runtime of RUNTIMES) {
+    it(`${runtime}: random_get of 64 MiB in a loop stops at the call's deadline`, async () => {
+      const bytes = await wat(`(module
+        (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
+        (memory (export "memory") 1024)
+        (func (export "spin") (loop $l (drop (call $random (i32.const 0) (i32.const 0x4000000))) (br $l))))`);
+      const sandbox = await WasmSandbox.create({ runtime });
+      try {
+        const id = await sandbox.createInstance(await sandbox.loadModule(bytes), {
+          capabilities: { random: 'crypto' },
+          resourceLimits: { time: { callTimeoutMs: 300 }, memory: { maxMemoryBytes: '128MiB' } },
+        });
+        await assert.rejects(sandbox.callFunction(id, 'spin', []), Timeout);
+      } finally {
+        await sandbox.close();
+      }
+    });
+
+    it(`${runtime}: fd_write with an iovec count that wraps 32 bits is EINVAL, and the host lives`, async () => {
+      const bytes = await wat(`(module
+        (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (func (export "huge") (result i32) (call $write (i32.const 1) (i32.const 0) (i32.const 0x20000001) (i32.const 16))))`);
+      const sandbox = await WasmSandbox.create({ runtime });
+      try {
+        const id = await sandbox.createInstance(await sandbox.loadModule(bytes), { capabilities: { stdio: { stdout: 'capture' } } });
+        assert.equal(await sandbox.callFunction(id, 'huge', []), 28, 'EINVAL');
+      } finally {
+        await sandbox.close();
+      }
+    });
+  }
+});
+

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import {
   argumentsToBytes, bytesToJsonText, bytesToValue, checkMsgpackInput, checkMsgpackOutput, jsonTextToBytes,
 } from '../communication/codecs.ts';
+import { callDeadline } from '../communication/structure-check.ts';
 import type { ExtismOptions } from '../communication/extism-kernel.ts';
 import {
   AsyncRequired, FunctionNotFound, InvalidArguments, InvalidModule, InstanceNotFound, ModuleNotFound, ResourceLimitExceeded, SandboxClosed,
@@ -91,6 +92,7 @@ interface InstanceEntry {
   instance: WasmInstance;
   summary: InstanceSummary;
   handles: Map<string, TypedFunction<any, any>>;
+  callTimeoutMs: number | null;
 }
 
 /**
@@ -189,7 +191,7 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
       this.report(id, err);
       throw err;
     }
-    this.instances.set(id, { instance, summary: { id, moduleId, createdAt: Date.now() }, handles: new Map() });
+    this.instances.set(id, { instance, summary: { id, moduleId, createdAt: Date.now() }, handles: new Map(), callTimeoutMs: resolved.resourceLimits.time.callTimeoutMs });
     return id;
   }
 
@@ -203,7 +205,8 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
     if (typeof name !== 'string') throw new InvalidArguments('function name must be a string');
     if (!Array.isArray(args)) throw new InvalidArguments(`arguments for '${name}' must be an array`);
     if (isDataCall(instance, name)) {
-      return bytesToValue(name, await instance.callData(name, argumentsToBytes(name, args))) as CallValue;
+      const check = this.callDeadline(instanceId);
+      return bytesToValue(name, await instance.callData(name, argumentsToBytes(name, args)), check) as CallValue;
     }
     // Numeric exports check every argument against the signature, strings and booleans included.
     return instance.call(name, args as readonly WasmValue[]);
@@ -213,14 +216,16 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
   async callFunctionJson(instanceId: string, name: string, json: string): Promise<string> {
     const instance = this.instanceEntry(instanceId).instance;
     if (typeof name !== 'string') throw new InvalidArguments('function name must be a string');
-    return bytesToJsonText(name, await instance.callData(name, jsonTextToBytes(name, json)));
+    const check = this.callDeadline(instanceId);
+    return bytesToJsonText(name, await instance.callData(name, jsonTextToBytes(name, json, check)), check);
   }
 
   /** Calls a data function with one MessagePack value and resolves with the MessagePack value it returned. */
   async callFunctionMsgpack(instanceId: string, name: string, bytes: Uint8Array): Promise<Uint8Array> {
     const instance = this.instanceEntry(instanceId).instance;
     if (typeof name !== 'string') throw new InvalidArguments('function name must be a string');
-    return checkMsgpackOutput(name, await instance.callData(name, checkMsgpackInput(name, bytes)));
+    const check = this.callDeadline(instanceId);
+    return checkMsgpackOutput(name, await instance.callData(name, checkMsgpackInput(name, bytes, check)), check);
   }
 
   /** Calls a data function with raw bytes, for encodings of the caller's own. */
@@ -343,6 +348,11 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
     const entry = typeof moduleId === 'string' ? this.modules.get(moduleId) : undefined;
     if (!entry) throw new ModuleNotFound(String(moduleId));
     return entry;
+  }
+
+  /** The call's deadline, started now: checking its payloads counts against the call's timeout too. */
+  private callDeadline(instanceId: string): () => void {
+    return callDeadline(this.instanceEntry(instanceId).callTimeoutMs);
   }
 
   private instanceEntry(instanceId: string): InstanceEntry {

@@ -85,7 +85,7 @@ const SPEC: Record<string, OptionSpec> = {
   listen: { value: true, repeatable: true },
 };
 
-function flagValue<T>(name: string, parse: (v: string, path: string) => T, value: string): T {
+export function flagValue<T>(name: string, parse: (v: string, path: string) => T, value: string): T {
   try {
     return parse(value, `--${name}`);
   } catch (err) {

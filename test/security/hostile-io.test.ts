@@ -4,13 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Timeout, WasmSandbox } from '../../src/index.ts';
+import { ResourceLimits, Timeout, WasmSandbox } from '../../src/index.ts';
 import { wat } from '../helpers/wat.ts';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -77,6 +77,60 @@ describe('a guest blocked reading a stdin that is a socket', () => {
   });
 });
 
+/** A WASI command that asks for 64 MiB of randomness forever: one instruction per 64 MiB of host work. */
+const RANDOM_SPIN = `(module
+  (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
+  (memory (export "memory") 1024)
+  (func (export "_start") (loop $l (drop (call $random (i32.const 0) (i32.const 0x4000000))) (br $l))))`;
+
+async function randomSpinFile(): Promise<string> {
+  const path = join(mkdtempSync(join(tmpdir(), 'hostile-io-')), 'random-spin.wasm');
+  writeFileSync(path, await wat(RANDOM_SPIN));
+  return path;
+}
+
+/** Runs the CLI to its end; a child that never stops is killed and fails the test. */
+function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '', WASM_SANDBOX_CACHE_DIR: mkdtempSync(join(tmpdir(), 'hostile-io-cache-')) } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c));
+  child.stderr.on('data', (c: Buffer) => (stderr += c));
+  const guard = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  return new Promise((resolve) => child.on('close', (status) => {
+    clearTimeout(guard);
+    resolve({ status, stdout, stderr });
+  }));
+}
+
+describe('random_get of 64 MiB in a loop, through the CLI', () => {
+  it('run --timeout 1s stops it with status 124', async () => {
+    const r = await cli(['run', '--timeout', '1s', '--max-memory', '128MiB', await randomSpinFile()]);
+    assert.equal(r.status, 124, r.stderr);
+  });
+
+  it('serve answers 504 at the deadline and keeps serving', async () => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--listen', '127.0.0.1:0', '--timeout', '500ms', '--max-memory', '128MiB', await randomSpinFile()], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const guard = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    try {
+      let out = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => {
+          out += d;
+          const m = /on (http:\/\/\S+)/.exec(out);
+          if (m) resolve(m[1]);
+        });
+        child.once('exit', () => reject(new Error(`serve exited: ${out}`)));
+      });
+      assert.equal((await fetch(`${url}/a`)).status, 504);
+      assert.equal((await fetch(`${url}/b`)).status, 504, 'the server is still there');
+    } finally {
+      clearTimeout(guard);
+      child.kill('SIGTERM');
+    }
+  });
+});
+
 describe('host work proportional to a guest\'s arguments', () => {
   for (const runtime of RUNTIMES) {
     it(`${runtime}: random_get of 64 MiB in a loop stops at the call's deadline`, async () => {
@@ -103,8 +157,12 @@ describe('host work proportional to a guest\'s arguments', () => {
         (func (export "huge") (result i32) (call $write (i32.const 1) (i32.const 0) (i32.const 0x20000001) (i32.const 16))))`);
       const sandbox = await WasmSandbox.create({ runtime });
       try {
-        const id = await sandbox.createInstance(await sandbox.loadModule(bytes), { capabilities: { stdio: { stdout: 'capture' } } });
-        assert.equal(await sandbox.callFunction(id, 'huge', []), 28, 'EINVAL');
+        const moduleId = await sandbox.loadModule(bytes);
+        // The host's own safety is not a limit: lifting every limit changes nothing here.
+        for (const resourceLimits of [ResourceLimits.default(), ResourceLimits.unlimited()]) {
+          const id = await sandbox.createInstance(moduleId, { capabilities: { stdio: { stdout: 'capture' } }, resourceLimits });
+          assert.equal(await sandbox.callFunction(id, 'huge', []), 28, 'EINVAL');
+        }
       } finally {
         await sandbox.close();
       }

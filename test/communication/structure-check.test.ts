@@ -9,6 +9,7 @@ import { bytesToJsonText, checkMsgpackInput, checkMsgpackOutput, decodeMsgpack, 
 import { callDeadline, checkMsgpack, MalformedPayload, MAX_NESTING } from '../../src/communication/structure-check.ts';
 import { AbiViolation, InvalidArguments, Timeout } from '../../src/index.ts';
 import { RUNTIMES, withInstance } from './helpers.ts';
+import { prng } from '../helpers/prng.ts';
 
 const none = (): void => {};
 
@@ -17,18 +18,6 @@ function nestedMsgpack(depth: number): Uint8Array {
   const bytes = new Uint8Array(depth + 1).fill(0x91);
   bytes[depth] = 0xc0;
   return bytes;
-}
-
-/** A small seeded PRNG (mulberry32), so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
 }
 
 function randomValue(next: () => number, depth: number): unknown {

@@ -20,6 +20,7 @@ import { alignment, cases, discriminantSize, flatten, MAX_FLAT_PARAMS, payloadOf
 import { primitive, type PrimitiveKind, type ValType } from '../../src/component/wit/wit-types.ts';
 import { InvalidArguments, Trap, type ComponentInstance } from '../../src/index.ts';
 import { runtime } from './helpers.ts';
+import { prng } from '../helpers/prng.ts';
 
 /** Another seed explores other types: ABI_DIFF_SEED=n. */
 const SEED = Number(process.env.ABI_DIFF_SEED ?? 0x5eed_2026);
@@ -30,17 +31,6 @@ const DATA_END = 60 * 1024;
 const RECORD = 1024;
 const HEAP = 65536;
 const HEAP_DUMP = 8192;
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 const next = prng(SEED);
 const int = (n: number) => Math.floor(next() * n);

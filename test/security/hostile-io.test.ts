@@ -30,9 +30,9 @@ async function socketPair(): Promise<[Socket, Socket]> {
   return [ours, theirs];
 }
 
-/** Runs the CLI with a socket as its stdin; resolves with the exit status and what it printed. */
-function runWithSocketStdin(stdin: Socket, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, 'run', ...args], {
+/** Runs the CLI to its end, with `stdin` as its stdin; a child that never stops is killed and fails the test. */
+function cli(args: string[], stdin: Socket | 'ignore' = 'ignore'): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], {
     stdio: [stdin, 'pipe', 'pipe'],
     env: { PATH: process.env.PATH ?? '', WASM_SANDBOX_CACHE_DIR: mkdtempSync(join(tmpdir(), 'hostile-io-cache-')) },
   });
@@ -40,7 +40,6 @@ function runWithSocketStdin(stdin: Socket, args: string[]): Promise<{ status: nu
   let stderr = '';
   child.stdout!.on('data', (c: Buffer) => (stdout += c));
   child.stderr!.on('data', (c: Buffer) => (stderr += c));
-  // A child that never stops fails the test instead of hanging it.
   const guard = setTimeout(() => child.kill('SIGKILL'), 60_000);
   return new Promise((resolve) => child.on('close', (status) => {
     clearTimeout(guard);
@@ -52,7 +51,7 @@ describe('a guest blocked reading a stdin that is a socket', () => {
   it('run --timeout 1s stops it with status 124', async () => {
     const [ours, theirs] = await socketPair();
     try {
-      const r = await runWithSocketStdin(theirs, ['--timeout', '1s', CAT]);
+      const r = await cli(['run', '--timeout', '1s', CAT], theirs);
       assert.equal(r.status, 124, r.stderr);
       assert.match(r.stderr, /timeout/);
     } finally {
@@ -64,7 +63,7 @@ describe('a guest blocked reading a stdin that is a socket', () => {
   it('still reads what the socket carries, to its end', async () => {
     const [ours, theirs] = await socketPair();
     try {
-      const done = runWithSocketStdin(theirs, ['--timeout', '30s', CAT]);
+      const done = cli(['run', '--timeout', '30s', CAT], theirs);
       ours.write('over a socket\n');
       ours.end('and its end\n');
       const r = await done;
@@ -87,20 +86,6 @@ async function randomSpinFile(): Promise<string> {
   const path = join(mkdtempSync(join(tmpdir(), 'hostile-io-')), 'random-spin.wasm');
   writeFileSync(path, await wat(RANDOM_SPIN));
   return path;
-}
-
-/** Runs the CLI to its end; a child that never stops is killed and fails the test. */
-function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '', WASM_SANDBOX_CACHE_DIR: mkdtempSync(join(tmpdir(), 'hostile-io-cache-')) } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c));
-  child.stderr.on('data', (c: Buffer) => (stderr += c));
-  const guard = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  return new Promise((resolve) => child.on('close', (status) => {
-    clearTimeout(guard);
-    resolve({ status, stdout, stderr });
-  }));
 }
 
 describe('random_get of 64 MiB in a loop, through the CLI', () => {

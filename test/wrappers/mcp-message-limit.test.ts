@@ -58,14 +58,25 @@ describe('idFromHead', () => {
   });
 });
 
+/** A wrapper serving the MCP fixture over a pair of streams, closed after `fn`. */
+async function overStreams(
+  fn: (s: { toServer: PassThrough; answer: ReturnType<typeof responses>; start(extra?: object): Promise<string> }) => Promise<void>,
+): Promise<void> {
+  const wrapper = new McpServerWrapper({ auditLog: false });
+  const toServer = new PassThrough();
+  const toClient = new PassThrough();
+  const start = (extra: object = {}) => wrapper.startServer({ path: SERVER, transport: { stdio: { input: toServer, output: toClient } }, ...extra });
+  try {
+    await fn({ toServer, answer: responses(toClient), start });
+  } finally {
+    await wrapper.close();
+  }
+}
+
 describe('MCP on stdio streams', () => {
   test('a 64 MiB line is answered with an error naming the bound, and the next request is served', async () => {
-    const wrapper = new McpServerWrapper({ auditLog: false });
-    const toServer = new PassThrough();
-    const toClient = new PassThrough();
-    const answer = responses(toClient);
-    try {
-      await wrapper.startServer({ path: SERVER, transport: { stdio: { input: toServer, output: toClient } } });
+    await overStreams(async ({ toServer, answer, start }) => {
+      await start();
       await writeHuge(toServer, 1, 64 * MiB);
       const refused = await answer(1);
       assert.equal(refused.error.code, -32600);
@@ -79,26 +90,18 @@ describe('MCP on stdio streams', () => {
       assert.equal((await answer(3)).error.code, -32700);
       toServer.write(listTools(4) + '\n');
       assert.ok((await answer(4)).result);
-    } finally {
-      await wrapper.close();
-    }
+    });
   });
 
   test('maxMessageBytes is configurable and checked', async () => {
-    const wrapper = new McpServerWrapper({ auditLog: false });
-    const toServer = new PassThrough();
-    const toClient = new PassThrough();
-    const answer = responses(toClient);
-    try {
-      await assert.rejects(wrapper.startServer({ path: SERVER, transport: { stdio: { input: toServer, output: toClient } }, maxMessageBytes: 0 }), InvalidArguments);
-      await wrapper.startServer({ path: SERVER, transport: { stdio: { input: toServer, output: toClient } }, maxMessageBytes: 100 });
+    await overStreams(async ({ toServer, answer, start }) => {
+      await assert.rejects(start({ maxMessageBytes: 0 }), InvalidArguments);
+      await start({ maxMessageBytes: 100 });
       toServer.write(listTools(1).replace('{}', `{"pad":"${'x'.repeat(100)}"}`) + '\n');
       assert.match((await answer(1)).error.message, /at most 100 bytes/);
       toServer.write(listTools(2) + '\n');
       assert.ok((await answer(2)).result);
-    } finally {
-      await wrapper.close();
-    }
+    });
   });
 });
 

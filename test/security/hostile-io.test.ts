@@ -60,6 +60,36 @@ describe('a guest blocked reading a stdin that is a socket', () => {
     }
   });
 
+  for (const runtime of RUNTIMES) {
+    it(`${runtime}: the library's call deadline stops it, and the process can exit`, async () => {
+      const [ours, theirs] = await socketPair();
+      const index = fileURLToPath(new URL('../../src/index.ts', import.meta.url));
+      const script = `const { WasmSandbox } = await import(${JSON.stringify(index)});
+        const s = await WasmSandbox.create({ runtime: '${runtime}' });
+        const id = await s.createInstance(await s.loadModuleFromFile(${JSON.stringify(CAT)}), {
+          capabilities: { stdio: { stdin: 'inherit', stdout: 'inherit', stderr: 'inherit' } },
+          resourceLimits: { time: { callTimeoutMs: 1000 } },
+        });
+        await s.runCommand(id).then(() => console.log('returned'), (e) => console.log(e.code));
+        await s.close();`;
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: [theirs, 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout!.on('data', (c: Buffer) => (stdout += c));
+      child.stderr!.on('data', (c: Buffer) => (stderr += c));
+      const guard = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      try {
+        const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+        assert.equal(stdout.trim(), 'TIMEOUT', stderr);
+        assert.equal(status, 0, 'nothing kept the process alive');
+      } finally {
+        clearTimeout(guard);
+        ours.destroy();
+        theirs.destroy();
+      }
+    });
+  }
+
   it('still reads what the socket carries, to its end', async () => {
     const [ours, theirs] = await socketPair();
     try {

@@ -49,6 +49,7 @@ const FIXTURES: Record<string, WatFixture | JsFixture> = {
   sockets: { kind: 'wat', wat: 'sockets.wat', wit: 'sockets.wit', world: 'sockets', wasi: true },
   'http-hello': { kind: 'wat', wat: 'http-hello.wat', wit: 'http-hello.wit', world: 'http-hello', wasi: true },
   'http-echo': { kind: 'wat', wat: 'http-echo.wat', wit: 'http-echo.wit', world: 'http-echo', wasi: true },
+  'random-spin': { kind: 'wat', wat: 'random-spin.wat', wit: 'random-spin.wit', world: 'random-spin', wasi: true },
 };
 
 const WASI_VERSION = '0.2.10';

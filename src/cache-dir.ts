@@ -32,7 +32,7 @@ export function checkCacheMaxBytes(value: unknown, where: string): void {
 }
 
 /** Owned by this user and writable by nobody else: what a cache whose contents get executed requires. */
-export function ownedPrivately(st: Stats): boolean {
+function ownedPrivately(st: Stats): boolean {
   const uid = process.getuid?.();
   return (uid === undefined || st.uid === uid) && (st.mode & 0o022) === 0;
 }

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ResourceLimits, Timeout, WasmSandbox } from '../../src/index.ts';
+import { ComponentRuntime, ResourceLimits, Timeout, WasmSandbox } from '../../src/index.ts';
 import { wat } from '../helpers/wat.ts';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -147,6 +147,17 @@ describe('random_get of 64 MiB in a loop, through the CLI', () => {
 });
 
 describe('host work proportional to a guest\'s arguments', () => {
+  it('a component asking wasi:random for 64 MiB in a loop stops at the call\'s deadline', async () => {
+    const rt = await ComponentRuntime.create({ random: 'crypto' }, { time: { callTimeoutMs: 300 } }, { cacheDir: false });
+    try {
+      const component = await rt.createComponentModuleFromFile(fileURLToPath(new URL('../../fixtures/components/random-spin.wasm', import.meta.url)));
+      const instance = await rt.instantiate(component);
+      await assert.rejects(instance.call('spin', []), Timeout);
+    } finally {
+      await rt.close();
+    }
+  });
+
   for (const runtime of RUNTIMES) {
     it(`${runtime}: random_get of 64 MiB in a loop stops at the call's deadline`, async () => {
       const bytes = await wat(`(module

@@ -147,6 +147,45 @@ describe('random_get of 64 MiB in a loop, through the CLI', () => {
 });
 
 describe('host work proportional to a guest\'s arguments', () => {
+  it('an MCP tool (a component) asking wasi:random for 64 MiB in a loop is answered with an error at its deadline', async () => {
+    const { McpServerWrapper } = await import('../../src/wrappers/mcp/mcp-server-wrapper.ts');
+    const { PassThrough } = await import('node:stream');
+    const wrapper = new McpServerWrapper({ auditLog: false });
+    const toServer = new PassThrough();
+    const toClient = new PassThrough();
+    let buf = '';
+    const answers = new Map<number, Record<string, any>>();
+    toClient.on('data', (d: Buffer) => {
+      buf += d;
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const m = JSON.parse(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+        answers.set(m.id, m);
+      }
+    });
+    const answer = async (id: number) => {
+      while (!answers.has(id)) await new Promise((r) => setTimeout(r, 10));
+      return answers.get(id)!;
+    };
+    try {
+      await wrapper.startServer({
+        path: fileURLToPath(new URL('../../fixtures/components/random-spin.wasm', import.meta.url)),
+        capabilities: { random: 'crypto' },
+        resourceLimits: { time: { callTimeoutMs: 300 } },
+        transport: { stdio: { input: toServer, output: toClient } },
+        cacheDir: false,
+      });
+      toServer.write(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'spin', arguments: {} } }) + '\n');
+      const result = (await answer(1)).result;
+      assert.equal(result.isError, true, JSON.stringify(result));
+      assert.match(JSON.stringify(result.content), /time limit/);
+      toServer.write(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} }) + '\n');
+      assert.ok((await answer(2)).result.tools.some((t: { name: string }) => t.name === 'spin'), 'the server keeps serving');
+    } finally {
+      await wrapper.close();
+    }
+  });
+
   it('a component asking wasi:random for 64 MiB in a loop stops at the call\'s deadline', async () => {
     const rt = await ComponentRuntime.create({ random: 'crypto' }, { time: { callTimeoutMs: 300 } }, { cacheDir: false });
     try {

@@ -4,6 +4,7 @@
  * bytes and entries.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,6 +81,15 @@ describe('PrivateCache', () => {
     }
     cache.write('a', 'k', payload('two'));
     assert.equal(cache.read('a', 'k')?.toString(), 'two');
+  });
+
+  it('an entry that is a FIFO or a directory is a miss, without blocking on it', () => {
+    const { cache, entry } = fresh();
+    cache.write('x', 'k', payload('make the folder'));
+    execFileSync('mkfifo', ['-m', '600', entry('fifo')]);
+    assert.equal(cache.read('fifo', 'k'), undefined);
+    mkdirSync(entry('dir'), { mode: 0o700 });
+    assert.equal(cache.read('dir', 'k'), undefined);
   });
 
   it('folders others can write to, at the root or below, are not used', () => {

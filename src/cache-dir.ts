@@ -37,17 +37,24 @@ function ownedPrivately(st: Stats): boolean {
   return (uid === undefined || st.uid === uid) && (st.mode & 0o022) === 0;
 }
 
-const MAGIC = 0x32435357; // "WSC2", little-endian
-/** Magic, key length, payload length, then the payload's SHA-256. */
-const HEADER_BYTES = 12 + 32;
+const MAGIC = 0x33435357; // "WSC3", little-endian
+/** Magic, key length, payload length, then the payload's checksum (two words); the key follows. */
+export const ENTRY_HEADER_BYTES = 20;
 const ENTRY_SUFFIX = '.bin';
 /** `/proc/self/fd/N/name` names a file relative to an open directory, as openat would. */
 const FD_RELATIVE = process.platform === 'linux';
 
-function sha256(parts: readonly Uint8Array[]): Buffer {
-  const hash = process.getBuiltinModule('node:crypto').createHash('sha256');
-  for (const p of parts) hash.update(p);
-  return hash.digest();
+/**
+ * Every word of the payload mixed, so a damaged or truncated entry is a miss. A checksum, not a
+ * signature: what makes an entry trustworthy is that only this user can have written it; this
+ * catches the disk, a crash or a copy gone wrong, and needs no crypto module on a CLI's start.
+ */
+function checksum(payload: Uint8Array): Buffer {
+  const [a, b] = spread(payload, 1);
+  const out = Buffer.alloc(8);
+  out.writeUInt32LE(a, 0);
+  out.writeUInt32LE(b, 4);
+  return out;
 }
 
 /** An open directory of the chain: the descriptor, and its path for platforms without FD_RELATIVE. */
@@ -104,7 +111,7 @@ export interface CacheBudget {
  *    writable by nobody else; the folders below the root are opened without following symlinks, each
  *    relative to the one above it (through /proc/self/fd on Linux), so none can be swapped mid-walk;
  *  - an entry is opened with O_NOFOLLOW and must be a regular file with the same ownership;
- *  - an entry holds the full key it was written for and the SHA-256 of its payload, both compared
+ *  - an entry holds the full key it was written for and a checksum of its payload, both compared
  *    before the payload is returned, so a damaged, truncated or misfiled entry is a miss.
  *
  * Anything that fails is a miss and is replaced on the next write; nothing from it is used. Entries
@@ -162,7 +169,7 @@ export class PrivateCache {
       }
       try {
         const st = fstatSync(fd);
-        if (!st.isFile() || !ownedPrivately(st) || st.size < HEADER_BYTES) return undefined;
+        if (!st.isFile() || !ownedPrivately(st) || st.size < ENTRY_HEADER_BYTES) return undefined;
         const data = Buffer.allocUnsafe(st.size);
         let off = 0;
         while (off < data.length) {
@@ -172,13 +179,13 @@ export class PrivateCache {
         }
         const keyBytes = Buffer.from(key);
         if (data.readUInt32LE(0) !== MAGIC || data.readUInt32LE(4) !== keyBytes.length) return undefined;
-        const payloadStart = HEADER_BYTES + keyBytes.length;
+        const payloadStart = ENTRY_HEADER_BYTES + keyBytes.length;
         if (payloadStart + data.readUInt32LE(8) !== data.length) return undefined;
         // The whole key must match: a file name says little, and an entry linked or copied under
         // another name must not pass for what that name stands for.
-        if (!data.subarray(HEADER_BYTES, payloadStart).equals(keyBytes)) return undefined;
+        if (!data.subarray(ENTRY_HEADER_BYTES, payloadStart).equals(keyBytes)) return undefined;
         const payload = data.subarray(payloadStart);
-        if (!sha256([payload]).equals(data.subarray(12, HEADER_BYTES))) return undefined;
+        if (!checksum(payload).equals(data.subarray(12, ENTRY_HEADER_BYTES))) return undefined;
         // Used now: the budget drops the least recently used entries first.
         try {
           const now = Date.now() / 1000;
@@ -200,20 +207,21 @@ export class PrivateCache {
   /** Stores `payload` (the concatenation of `parts`) under `name` for `key`; false when it could not. */
   write(name: string, key: string, parts: readonly Uint8Array[]): boolean {
     const keyBytes = Buffer.from(key);
-    const length = parts.reduce((n, p) => n + p.length, 0);
-    if (HEADER_BYTES + keyBytes.length + length > this.budget.maxBytes) return false;
+    const payload = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    const length = payload.length;
+    if (ENTRY_HEADER_BYTES + keyBytes.length + length > this.budget.maxBytes) return false;
     const dir = this.open(true);
     if (dir === undefined) return false;
     const tmp = `.${name}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     try {
-      const header = Buffer.alloc(HEADER_BYTES);
+      const header = Buffer.alloc(ENTRY_HEADER_BYTES);
       header.writeUInt32LE(MAGIC, 0);
       header.writeUInt32LE(keyBytes.length, 4);
       header.writeUInt32LE(length, 8);
-      sha256(parts).copy(header, 12);
+      checksum(payload).copy(header, 12);
       const fd = openSync(at(dir, tmp), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
       try {
-        for (const part of [header, keyBytes, ...parts]) {
+        for (const part of [header, keyBytes, payload]) {
           for (let off = 0; off < part.length; ) off += writeSync(fd, part, off, part.length - off);
         }
       } finally {
@@ -267,16 +275,13 @@ export class PrivateCache {
   }
 }
 
-/**
- * A 64-bit spread of every `stride`-th word (and the tail), for naming cache entries. Over a module,
- * every 16th word takes about 0.1 ms on a cold start where every byte in JS takes over a millisecond.
- * Not collision-resistant: callers compare what an entry is for in full before using it.
- */
-export function fingerprint(bytes: Uint8Array, stride: number): string {
+/** Two 32-bit mixes of every `stride`-th word of `bytes` and of its tail. */
+function spread(bytes: Uint8Array, stride: number): [number, number] {
   let a = 0x811c9dc5 ^ bytes.length;
   let b = 0x01000193;
   const words = bytes.length >>> 2;
-  const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice(0, words * 4);
+  // A copy when unaligned (Buffer's own slice would only be another view).
+  const aligned = bytes.byteOffset % 4 === 0 ? bytes : Uint8Array.prototype.slice.call(bytes, 0, words * 4);
   const view = new Int32Array(aligned.buffer, aligned.byteOffset, words);
   for (let i = 0; i < words; i += stride) {
     const w = view[i];
@@ -284,5 +289,15 @@ export function fingerprint(bytes: Uint8Array, stride: number): string {
     b = Math.imul((b + w) | 0, 0x85ebca77) ^ (b >>> 15);
   }
   for (let i = words * 4; i < bytes.length; i++) a = Math.imul(a ^ bytes[i], 0x9e3779b1);
-  return (a >>> 0).toString(36) + (b >>> 0).toString(36);
+  return [a >>> 0, b >>> 0];
+}
+
+/**
+ * A 64-bit spread of every `stride`-th word (and the tail), for naming cache entries. Over a module,
+ * every 16th word takes about 0.1 ms on a cold start where every byte in JS takes over a millisecond.
+ * Not collision-resistant: callers compare what an entry is for in full before using it.
+ */
+export function fingerprint(bytes: Uint8Array, stride: number): string {
+  const [a, b] = spread(bytes, stride);
+  return a.toString(36) + b.toString(36);
 }

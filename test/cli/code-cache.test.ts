@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { ENTRY_HEADER_BYTES as ENTRY_HEADER } from '../../src/cache-dir.ts';
 
 const CODE_CACHE = fileURLToPath(new URL('../../src/cli/code-cache.ts', import.meta.url));
 const CACHE_DIR_TS = fileURLToPath(new URL('../../src/cache-dir.ts', import.meta.url));
-const ENTRY_HEADER = 44;
 
 /** Loads `file` through the code cache in a fresh process, as main.js does, and prints what it exports. */
 function load(file: string, cacheDir: string): string {

@@ -61,7 +61,7 @@ test('the default cache directory follows WASM_SANDBOX_CACHE_DIR, then XDG_CACHE
 
 test('a planted transpile entry is imported only when private; loose or symlinked, it is ignored, replaced and never run', async () => {
   const { chmodSync, copyFileSync, lstatSync, mkdirSync, renameSync, symlinkSync } = await import('node:fs');
-  const { PrivateCache } = await import('../../src/cache-dir.ts');
+  const { ENTRY_HEADER_BYTES, PrivateCache } = await import('../../src/cache-dir.ts');
   const { decodeEntry, encodeEntry } = await import('../../src/component/transpile-cache.ts');
   const dir = mkdtempSync(join(tmpdir(), 'component-cache-'));
   const attacker = mkdtempSync(join(tmpdir(), 'component-cache-attacker-'));
@@ -73,7 +73,7 @@ test('a planted transpile entry is imported only when private; loose or symlinke
     const budget = { maxBytes: 1 << 26, maxEntries: 4 };
     const entry = join(dir, 'transpiled', `${first.hash}.bin`);
     const genuine = readFileSync(entry);
-    const key = genuine.toString('utf8', 44, 44 + genuine.readUInt32LE(4));
+    const key = genuine.toString('utf8', ENTRY_HEADER_BYTES, ENTRY_HEADER_BYTES + genuine.readUInt32LE(4));
     const decoded = decodeEntry(new PrivateCache(dir, 'transpiled', budget).read(first.hash, key)!)!;
     // The attacker's glue does what the real one does, and marks that it ran as host code.
     const evilGlue = Buffer.concat([Buffer.from(`globalThis.${flag} = (globalThis.${flag} ?? 0) + 1;\n`), decoded.glue]);

@@ -143,12 +143,10 @@ test('the store keeps a bounded number of entries, dropping the oldest', () => {
   assert.ok(store.get(newest, GROW_ONLY), 'the newest entry is kept');
 });
 
-/** Header of a PrivateCache entry: magic, key length, payload length, SHA-256. */
-const ENTRY_HEADER = 44;
 
 test('a symlinked or foreign entry is never run: run --timeout still stops a planted uninstrumented spin', async () => {
   const { wat } = await import('../helpers/wat.ts');
-  const { PrivateCache } = await import('../../src/cache-dir.ts');
+  const { ENTRY_HEADER_BYTES: ENTRY_HEADER, PrivateCache } = await import('../../src/cache-dir.ts');
   const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
   const work = mkdtempSync(join(tmpdir(), 'istore-plant-'));
   const spinPath = join(work, 'spin.wasm');
@@ -168,12 +166,14 @@ test('a symlinked or foreign entry is never run: run --timeout still stops a pla
   const attacker = join(work, 'attacker');
   mkdirSync(attacker, { mode: 0o700 });
   const info = Buffer.from(JSON.stringify(inspect(spin)));
-  const length = Buffer.alloc(4);
-  length.writeUInt32LE(info.length, 0);
-  assert.ok(new PrivateCache(attacker, 'instrumented', { maxBytes: 1 << 20, maxEntries: 4 }).write(name.slice(0, -4), key, [length, info, spin]));
+  const u32 = (n: number) => Buffer.from(Uint32Array.of(n).buffer);
+  const payload = [u32(spin.length), spin, u32(info.length), info, spin];
+  assert.ok(new PrivateCache(attacker, 'instrumented', { maxBytes: 1 << 20, maxEntries: 4 }).write(name.slice(0, -4), key, payload));
   const planted = join(attacker, 'instrumented', name);
   renameSync(path, `${path}.genuine`);
   symlinkSync(planted, path);
+  // Control: the planted entry is well-formed, so as a private file of our own it would be used.
+  assert.ok(new InstrumentedStore(attacker).get(spin, JSON.parse(key.split('|')[2])), 'the planted entry is a valid uninstrumented variant');
   const r = run();
   assert.equal(r.status, 124, `a symlinked entry is not followed (status ${r.status}, signal ${r.signal})`);
   assert.ok(lstatSync(path).isFile(), 'the link was replaced by a rewrite');
@@ -182,4 +182,19 @@ test('a symlinked or foreign entry is never run: run --timeout still stops a pla
     assert.equal(run().status, 124, 'an entry owned by someone else is not used');
     assert.equal(statSync(path).uid, 0, 'and is replaced');
   }
+});
+
+test('a large original is not kept in its entry, only its hash', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'istore-'));
+  const store = new InstrumentedStore(dir);
+  const grow = variant(GROW_ONLY);
+  const large = new Uint8Array(3 * 1024 * 1024);
+  large.set(LIMITS);
+  store.put(large, GROW_ONLY, grow);
+  const [file] = entries(dir);
+  assert.ok(statSync(join(dir, 'instrumented', file)).size < 64 * 1024, 'the entry holds the variant, not the 3 MiB original');
+  assert.deepEqual(Buffer.from(new InstrumentedStore(dir).get(large, GROW_ONLY)!.bytes), Buffer.from(grow.bytes));
+  const other = Uint8Array.from(large);
+  other[2 * 1024 * 1024] = 1;
+  assert.equal(store.get(other, GROW_ONLY), undefined, 'one byte different anywhere is another module');
 });

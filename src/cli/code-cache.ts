@@ -9,7 +9,7 @@
  * also keyed by the bundle's size, modification time and inode and by Node's version: a rebuilt CLI
  * never runs an old cache. V8 would run bytecode made for any source of the same length, so the
  * cache is code the host runs: it is read through PrivateCache (cache-dir.ts, private folders and
- * files only, no symlinks, key and checksum compared) or not at all.
+ * files only, no symlinks, key and hash compared) or not at all.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -5,7 +5,7 @@
  * and the import list, keyed by the component's hash, the jco version and our glue edits.
  *
  * The cached glue is code the host imports, so the entry is read through PrivateCache (cache-dir.ts:
- * private folders and files only, no symlinks, key and payload checksum compared) and the glue is then
+ * private folders and files only, no symlinks, key and payload hash compared) and the glue is then
  * imported from the bytes that were checked, never from a path that could change after the check.
  */
 import { createHash } from 'node:crypto';

@@ -79,7 +79,7 @@ test('a damaged code cache is replaced, and a rebuilt bundle never reads an old 
   const [entry] = codeCaches(cache);
   const path = join(cache, 'v8', entry);
   const { ino } = statSync(path);
-  // Our header and key intact, V8's data garbage: the payload checksum refuses it before V8 sees it.
+  // Our header and key intact, V8's data garbage: the payload hash refuses it before V8 sees it.
   const data = readFileSync(path);
   data.fill(0x5a, ENTRY_HEADER_BYTES + data.readUInt32LE(4));
   writeFileSync(path, data, { mode: 0o600 });

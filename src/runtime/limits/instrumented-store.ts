@@ -3,12 +3,10 @@
  * rewriting a module costs milliseconds in a fresh process (the rewriter itself is not yet compiled by
  * V8), which is most of what a short command-line run spends above plain Node.
  *
- * An entry holds the rewritten bytes and their module info under a key made of the options, the file
- * the rewriter was loaded from (size and modification time, as Python keys its bytecode cache, so a
- * new build never reads an old build's output) and the original: a small original is kept in the entry
- * and compared byte for byte; a large one (a real program is tens of megabytes) is named by its
- * SHA-256 instead, so its entry does not hold it twice. Small modules, the common case for a short
- * command, thus never load the crypto module.
+ * An entry holds the rewritten bytes and their module info under a key made of the original's length
+ * and SHA-256, the options, and the file the rewriter was loaded from (size and modification time, as
+ * Python keys its bytecode cache), so a new build never reads an old build's output. The original
+ * itself is not kept: its hash says which module an entry is for.
  *
  * What is read from here runs as the guest's code with its limits compiled in, so it is read through
  * PrivateCache (cache-dir.ts): private directories and files only, no symlinks, key and payload hash
@@ -29,21 +27,16 @@ export interface StoredVariant {
   info: ModuleInfo;
 }
 
-/** Originals up to this size are kept in their entry; larger ones are known by their SHA-256. */
-const INLINE_ORIGINAL_BYTES = 1 << 20;
-
-/** SHA-256 of large originals already seen: an original is hashed once however many variants it has. */
+/** SHA-256 of originals already seen: an original is hashed once however many variants it has. */
 const originalHashes = new WeakMap<Uint8Array, string>();
 
-/** What the key says about the original: its length and hash, or only its length when it is kept inline. */
-function originalKey(original: Uint8Array): string {
-  if (original.length <= INLINE_ORIGINAL_BYTES) return `${original.length}|inline`;
+function originalHash(original: Uint8Array): string {
   let hash = originalHashes.get(original);
   if (hash === undefined) {
     hash = process.getBuiltinModule('node:crypto').createHash('sha256').update(original).digest('hex');
     originalHashes.set(original, hash);
   }
-  return `${original.length}|sha256:${hash}`;
+  return hash;
 }
 
 export class InstrumentedStore {
@@ -57,16 +50,12 @@ export class InstrumentedStore {
   /** The stored variant of `original` under `options`, or undefined. Never throws: a bad entry is a miss. */
   get(original: Uint8Array, options: InstrumentOptions): StoredVariant | undefined {
     const key = entryKey(original, options);
-    const data = this.cache.read(entryName(original, key), key);
+    const data = this.cache.read(entryName(key), key);
     if (data === undefined || data.length < 4) return undefined;
-    let off = 4 + data.readUInt32LE(0);
-    // A kept original must be this one, byte for byte: the name and key say only its length.
-    if (off > data.length || !data.subarray(4, off).equals(inlineOriginal(original))) return undefined;
-    if (off + 4 > data.length) return undefined;
-    const infoEnd = off + 4 + data.readUInt32LE(off);
+    const infoEnd = 4 + data.readUInt32LE(0);
     if (infoEnd > data.length) return undefined;
     try {
-      const info = JSON.parse(data.toString('utf8', off + 4, infoEnd)) as ModuleInfo;
+      const info = JSON.parse(data.toString('utf8', 4, infoEnd)) as ModuleInfo;
       return { bytes: new Uint8Array(data.buffer, data.byteOffset + infoEnd, data.length - infoEnd), info };
     } catch {
       return undefined;
@@ -76,30 +65,20 @@ export class InstrumentedStore {
   /** Writes an entry; a cache that cannot be written only costs a rewrite next time. */
   put(original: Uint8Array, options: InstrumentOptions, variant: StoredVariant): void {
     const key = entryKey(original, options);
-    const kept = inlineOriginal(original);
     const info = Buffer.from(JSON.stringify(variant.info));
-    this.cache.write(entryName(original, key), key, [u32(kept.length), kept, u32(info.length), info, variant.bytes]);
+    const length = Buffer.alloc(4);
+    length.writeUInt32LE(info.length, 0);
+    this.cache.write(entryName(key), key, [length, info, variant.bytes]);
   }
 }
 
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n, 0);
-  return b;
-}
-
-/** The bytes of the original an entry keeps: all of a small one, none of a large one. */
-function inlineOriginal(original: Uint8Array): Buffer {
-  return original.length <= INLINE_ORIGINAL_BYTES ? Buffer.from(original.buffer, original.byteOffset, original.length) : Buffer.alloc(0);
-}
-
-function entryName(original: Uint8Array, key: string): string {
-  return `${fingerprint(original, 16)}-${fingerprint(Buffer.from(key), 1)}`;
+function entryName(key: string): string {
+  return fingerprint(Buffer.from(key), 1);
 }
 
 function entryKey(original: Uint8Array, options: InstrumentOptions): string {
   const opts = JSON.stringify(options, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
-  return `${originalKey(original)}|${opts}|${rewriterIdentity()}`;
+  return `${original.length}|${originalHash(original)}|${opts}|${rewriterIdentity()}`;
 }
 
 let identity: string | undefined;

@@ -41,6 +41,9 @@ const MAGIC = 0x32435357; // "WSC2", little-endian
 /** Magic, key length, payload length, then the payload's SHA-256; the key follows. */
 export const ENTRY_HEADER_BYTES = 12 + 32;
 const ENTRY_SUFFIX = '.bin';
+const TMP_SUFFIX = '.tmp';
+/** A temporary file this old belongs to no writer that is still running. */
+const ABANDONED_MS = 60 * 60 * 1000;
 /** `/proc/self/fd/N/name` names a file relative to an open directory, as openat would. */
 const FD_RELATIVE = process.platform === 'linux';
 
@@ -208,7 +211,7 @@ export class PrivateCache {
     if (ENTRY_HEADER_BYTES + keyBytes.length + length > this.budget.maxBytes) return false;
     const dir = this.open(true);
     if (dir === undefined) return false;
-    const tmp = `.${name}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    const tmp = `.${name}.${process.pid}.${Math.random().toString(36).slice(2)}${TMP_SUFFIX}`;
     try {
       const header = Buffer.alloc(ENTRY_HEADER_BYTES);
       header.writeUInt32LE(MAGIC, 0);
@@ -239,16 +242,26 @@ export class PrivateCache {
   }
 
   /**
-   * Deletes the least recently used entries beyond the budget. Best effort: entries another process
-   * removes first are simply gone.
+   * Deletes the least recently used entries beyond the budget, and temporary files of writers long
+   * gone. Best effort: entries another process removes first are simply gone.
    */
   private prune(dir: OpenDir): void {
-    let names: string[];
+    let all: string[];
     try {
-      names = readdirSync(at(dir, '.')).filter((n) => n.endsWith(ENTRY_SUFFIX));
+      all = readdirSync(at(dir, '.'));
     } catch {
       return;
     }
+    // What a writer that died between writing and renaming left behind, once surely abandoned.
+    const abandoned = Date.now() - ABANDONED_MS;
+    for (const name of all.filter((n) => n.endsWith(TMP_SUFFIX))) {
+      try {
+        if (lstatSync(at(dir, name)).mtimeMs < abandoned) unlinkSync(at(dir, name));
+      } catch {
+        // Renamed or removed meanwhile.
+      }
+    }
+    const names = all.filter((n) => n.endsWith(ENTRY_SUFFIX));
     const aged = names.flatMap((name) => {
       try {
         const st = lstatSync(at(dir, name));

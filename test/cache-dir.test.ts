@@ -125,6 +125,18 @@ describe('PrivateCache', () => {
     assert.deepEqual(readdirSync(join(root, 'code')).sort(), ['a.bin', 'c.bin', 'd.bin']);
   });
 
+  it('removes temporary files of writers long gone, and only those', () => {
+    const { root, cache } = fresh();
+    cache.write('a', 'k', payload('one'));
+    const old = join(root, 'code', '.x.1.abc.tmp');
+    const recent = join(root, 'code', '.y.2.def.tmp');
+    writeFileSync(old, 'half');
+    writeFileSync(recent, 'half');
+    utimesSync(old, Date.now() / 1000 - 2 * 3600, Date.now() / 1000 - 2 * 3600);
+    cache.write('b', 'k', payload('two'));
+    assert.deepEqual(readdirSync(join(root, 'code')).sort(), ['.y.2.def.tmp', 'a.bin', 'b.bin']);
+  });
+
   it('keeps its budget of entries', () => {
     const root = mkdtempSync(join(tmpdir(), 'private-cache-'));
     const cache = new PrivateCache(root, 'code', { maxBytes: 1 << 20, maxEntries: 3 });

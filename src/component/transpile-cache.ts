@@ -9,7 +9,7 @@
  * imported from the bytes that were checked, never from a path that could change after the check.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { cacheMaxBytes, PrivateCache } from '../cache-dir.ts';
@@ -85,6 +85,7 @@ export class TranspileCache {
   /** Forgets the in-memory entries of every cache (the disk stays), as a new process would start. */
   static clearMemory(): void {
     memory.clear();
+    oldLayoutChecked = false;
   }
 
   get(bytes: Uint8Array, hash: string): Promise<Transpiled> {
@@ -121,8 +122,31 @@ export class TranspileCache {
     const coreModules = new Map<string, Uint8Array>();
     for (const [name, data] of Object.entries(result.files)) if (name.endsWith('.wasm')) coreModules.set(name, data);
     // A cache that cannot be written only costs a transpile next time.
-    this.disk?.write(hash, key, encodeEntry(glue, coreModules, result.imports));
+    if (this.disk?.write(hash, key, encodeEntry(glue, coreModules, result.imports))) removeOldLayout(this.dir!);
     return transpiled(hash, glue, coreModules, result.imports);
+  }
+}
+
+/** Folders of the layout before `transpiled/` (one directory per jco version, one per component). */
+const OLD_LAYOUT = /^jco-transpile-.+-glue\d+$/;
+let oldLayoutChecked = false;
+
+/**
+ * Removes the cache's folders in the layout it used before, once per process: nothing reads them any
+ * more, and no budget covers them. Only folders of that name this user owns; symlinks are not followed.
+ */
+function removeOldLayout(dir: string): void {
+  if (oldLayoutChecked) return;
+  oldLayoutChecked = true;
+  const uid = process.getuid?.();
+  try {
+    for (const name of readdirSync(dir)) {
+      if (!OLD_LAYOUT.test(name)) continue;
+      const st = lstatSync(join(dir, name));
+      if (st.isDirectory() && (uid === undefined || st.uid === uid)) rmSync(join(dir, name), { recursive: true, force: true });
+    }
+  } catch {
+    // Best effort: an old folder left behind costs only disk space.
   }
 }
 

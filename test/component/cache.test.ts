@@ -138,3 +138,19 @@ test('the transpile cache keeps its byte budget', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('folders of the layout before are removed when a new entry is written', async () => {
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'component-cache-'));
+  try {
+    mkdirSync(join(dir, 'jco-transpile-1.0.0-glue3', 'abc'), { recursive: true, mode: 0o700 });
+    writeFileSync(join(dir, 'jco-transpile-1.0.0-glue3', 'abc', 'component.mjs'), '// old');
+    mkdirSync(join(dir, 'unrelated'), { mode: 0o700 });
+    TranspileCache.clearMemory();
+    await (await runtime({}, {}, { cacheDir: dir })).createComponentModuleFromFile(fixturePath('greeter'));
+    assert.deepEqual(readdirSync(dir).sort(), ['transpiled', 'unrelated']);
+  } finally {
+    TranspileCache.clearMemory();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -76,4 +76,12 @@ test('a planted code cache runs only when it is a private regular file; symlinke
   chmodSync(entry, 0o666);
   assert.equal(load(file, cacheDir), 'real', 'an entry others can write is not used');
   assert.equal(lstatSync(entry).mode & 0o777, 0o600, 'and is replaced');
+
+  if (process.getuid?.() === 0) {
+    copyFileSync(planted, entry);
+    chmodSync(entry, 0o600);
+    chownSync(entry, 4242, 4242);
+    assert.equal(load(file, cacheDir), 'real', 'an entry owned by someone else is not used');
+    assert.equal(lstatSync(entry).uid, 0, 'and is replaced');
+  }
 });

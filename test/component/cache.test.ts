@@ -101,6 +101,16 @@ test('a planted transpile entry is imported only when private; loose or symlinke
     assert.equal(g[flag], undefined);
     assert.ok(lstatSync(entry).isFile());
 
+    if (process.getuid?.() === 0) {
+      copyFileSync(planted, entry);
+      chmodSync(entry, 0o600);
+      const { chownSync } = await import('node:fs');
+      chownSync(entry, 4242, 4242);
+      assert.deepEqual(await loadAgain(), { transpiled: 1, memoryHits: 0, diskHits: 0 }, 'an entry owned by someone else is a miss');
+      assert.equal(g[flag], undefined);
+      assert.equal(lstatSync(entry).uid, 0, 'and is replaced');
+    }
+
     // Control: the same bytes as a private file of our own are trusted, so the checks above are what kept it out.
     copyFileSync(planted, entry);
     chmodSync(entry, 0o600);

@@ -57,6 +57,7 @@ const FIXTURES: Record<string, WatFixture | JsFixture | CommandFixture> = {
   'http-hello': { kind: 'wat', wat: 'http-hello.wat', wit: 'http-hello.wit', world: 'http-hello', wasi: true },
   'http-echo': { kind: 'wat', wat: 'http-echo.wat', wit: 'http-echo.wit', world: 'http-echo', wasi: true },
   'misbehave-cli': { kind: 'command', core: '../wat/wasi_misbehave.wasm' },
+  'random-spin': { kind: 'wat', wat: 'random-spin.wat', wit: 'random-spin.wit', world: 'random-spin', wasi: true },
 };
 
 const WASI_VERSION = '0.2.10';

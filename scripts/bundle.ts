@@ -98,7 +98,7 @@ const componentRunnerAsSibling: Plugin = {
     b.onResolve({ filter: /^\.\/run-component\.ts$/ }, () => ({ path: './run-component.js', external: true }));
   },
 };
-const THREADS = ['src/runtime/worker/worker-entry.ts', 'src/wasi/socket-helper.ts', 'src/component/wasi/http-helper.ts', 'src/wrappers/http/worker/component-worker-entry.ts'];
+const THREADS = ['src/runtime/worker/worker-entry.ts', 'src/wasi/socket-helper.ts', 'src/wasi/socket-stdin-thread.ts', 'src/component/wasi/http-helper.ts', 'src/wrappers/http/worker/component-worker-entry.ts'];
 
 rmSync(outdir, { recursive: true, force: true });
 await build({ ...common, entryPoints: [at('src/cli/main.ts')], plugins: [commandsAsSiblings, builtinsWithoutFacade] });

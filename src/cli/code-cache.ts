@@ -7,14 +7,18 @@
  *
  * V8 checks a cache against its own version, its flags and the source's length only, so the entry is
  * also keyed by the bundle's size, modification time and inode and by Node's version: a rebuilt CLI
- * never runs an old cache. The cache is code the host runs, so it lives in the user-private cache
- * directory (see cache-dir.ts) or nowhere.
+ * never runs an old cache. V8 would run bytecode made for any source of the same length, so the
+ * cache is code the host runs: it is read through PrivateCache (cache-dir.ts, private folders and
+ * files only, no symlinks, key and hash compared) or not at all.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { constants, Script } from 'node:vm';
-import { fingerprint, keepNewest, privateDirectory, readPrivateFile, writeAtomically } from '../cache-dir.ts';
+import { cacheMaxBytes, fingerprint, PrivateCache } from '../cache-dir.ts';
+
+/** One entry per build of the CLI; a few builds side by side are plenty. */
+const MAX_ENTRIES = 4;
 
 type Exports = Record<string, unknown>;
 
@@ -22,10 +26,10 @@ type Exports = Record<string, unknown>;
 export function loadWithCodeCache(file: string, cacheDir: string | undefined): Exports {
   const source = readFileSync(file, 'utf8');
   const st = statSync(file);
-  const identity = Buffer.from(`${process.version}|${process.arch}|${st.size}|${st.mtimeMs}|${st.ino}|${file}`);
-  const dir = cacheDir === undefined ? undefined : join(cacheDir, 'v8');
-  const entry = dir === undefined ? undefined : join(dir, `${fingerprint(identity, 1)}.bin`);
-  const cachedData = entry === undefined ? undefined : readEntry(entry, identity);
+  const identity = `${process.version}|${process.arch}|${st.size}|${st.mtimeMs}|${st.ino}|${file}`;
+  const cache = cacheDir === undefined ? undefined : new PrivateCache(cacheDir, 'v8', { maxBytes: cacheMaxBytes(), maxEntries: MAX_ENTRIES });
+  const name = fingerprint(Buffer.from(identity), 1);
+  const cachedData = cache?.read(name, identity);
   // The same wrapper as Node's CommonJS loader, on one line so stack traces keep their positions.
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: file,
@@ -35,15 +39,9 @@ export function loadWithCodeCache(file: string, cacheDir: string | undefined): E
   quietDefaultLoaderWarning();
   const module = { exports: {} as Exports };
   (script.runInThisContext() as (...args: unknown[]) => void)(module.exports, createRequire(file), module, file, dirname(file));
-  if (entry !== undefined && (cachedData === undefined || script.cachedDataRejected === true)) {
+  if (cache !== undefined && (cachedData === undefined || script.cachedDataRejected === true)) {
     // At exit the functions the command ran are compiled, and so go into the cache.
-    process.once('exit', () => {
-      if (!privateDirectory(dir!, true)) return;
-      const header = Buffer.alloc(4);
-      header.writeUInt32LE(identity.length, 0);
-      // One entry per build of the CLI; a few builds side by side are plenty.
-      if (writeAtomically(entry, Buffer.concat([header, identity, script.createCachedData()]))) keepNewest(dir!, 4);
-    });
+    process.once('exit', () => cache.write(name, identity, [script.createCachedData()]));
   }
   return module.exports;
 }
@@ -60,13 +58,4 @@ function quietDefaultLoaderWarning(): void {
     if (typeof warning === 'string' && warning.startsWith('vm.USE_MAIN_CONTEXT_DEFAULT_LOADER')) return;
     return (emit as (w: string | Error, ...r: unknown[]) => void).call(process, warning, ...rest);
   } as typeof process.emitWarning;
-}
-
-function readEntry(path: string, identity: Buffer): Buffer | undefined {
-  if (!privateDirectory(dirname(path), false)) return undefined;
-  const data = readPrivateFile(path);
-  if (data === undefined || data.length < 4) return undefined;
-  const end = 4 + data.readUInt32LE(0);
-  if (end > data.length || !data.subarray(4, end).equals(identity)) return undefined;
-  return data.subarray(end);
 }

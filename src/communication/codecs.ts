@@ -1,10 +1,12 @@
 /**
  * The encodings structured calls carry: JSON text and MessagePack. What the caller passes is checked
  * before it reaches the guest (InvalidArguments); what the guest returns is checked before it reaches
- * the caller (AbiViolation): neither side ever sees the other's malformed bytes.
+ * the caller (AbiViolation): neither side ever sees the other's malformed bytes. Checking is bounded in
+ * nesting and charged against the call's deadline (structure-check.ts): `check` is that deadline.
  */
 import { createRequire } from 'node:module';
 import { AbiViolation, InvalidArguments } from '../errors.ts';
+import { checkMsgpack, MalformedPayload, parseBoundedJson } from './structure-check.ts';
 
 type MsgPack = typeof import('@msgpack/msgpack');
 let msgpack: MsgPack | undefined;
@@ -38,26 +40,35 @@ export function utf8Bytes(text: string): Uint8Array {
 }
 
 /** UTF-8 of a JSON text, after checking that it is one. */
-export function jsonTextToBytes(name: string, json: string): Uint8Array {
+export function jsonTextToBytes(name: string, json: string, check: () => void = noDeadline): Uint8Array {
   if (typeof json !== 'string') throw new InvalidArguments(`callFunctionJson('${name}') expects the input as a JSON string, got ${typeof json}`);
   try {
-    JSON.parse(json);
+    parseBoundedJson(json, check);
   } catch (err) {
+    if (!isMalformed(err)) throw err;
     throw new InvalidArguments(`the input of '${name}' is not valid JSON: ${(err as Error).message}`);
   }
   return utf8Bytes(json);
 }
 
 /** The JSON text a guest returned, after checking that it is UTF-8 and JSON. Empty output is `null`. */
-export function bytesToJsonText(name: string, bytes: Uint8Array): string {
+export function bytesToJsonText(name: string, bytes: Uint8Array, check: () => void = noDeadline): string {
   if (bytes.length === 0) return 'null';
   const text = utf8(name, bytes);
   try {
-    JSON.parse(text);
+    parseBoundedJson(text, check);
   } catch (err) {
+    if (!isMalformed(err)) throw err;
     throw new AbiViolation(name, `its result is not valid JSON: ${(err as Error).message}`);
   }
   return text;
+}
+
+const noDeadline = (): void => {};
+
+/** A payload's own fault, as opposed to the deadline passing while it was checked. */
+function isMalformed(err: unknown): boolean {
+  return err instanceof MalformedPayload || err instanceof SyntaxError;
 }
 
 /** Arguments of `callFunction` on a data function: a JSON array. */
@@ -72,12 +83,13 @@ export function argumentsToBytes(name: string, args: readonly unknown[]): Uint8A
 }
 
 /** The value a data function returned to `callFunction`; empty output is `undefined`. */
-export function bytesToValue(name: string, bytes: Uint8Array): unknown {
+export function bytesToValue(name: string, bytes: Uint8Array, check: () => void = noDeadline): unknown {
   if (bytes.length === 0) return undefined;
   const text = utf8(name, bytes);
   try {
-    return JSON.parse(text) as unknown;
+    return parseBoundedJson(text, check);
   } catch (err) {
+    if (!isMalformed(err)) throw err;
     throw new AbiViolation(name, `its result is not valid JSON: ${(err as Error).message}`);
   }
 }
@@ -91,22 +103,24 @@ function utf8(name: string, bytes: Uint8Array): string {
 }
 
 /** Checks that `bytes` hold exactly one MessagePack value before they go to the guest. */
-export function checkMsgpackInput(name: string, bytes: Uint8Array): Uint8Array {
+export function checkMsgpackInput(name: string, bytes: Uint8Array, check: () => void = noDeadline): Uint8Array {
   if (!(bytes instanceof Uint8Array)) throw new InvalidArguments(`callFunctionMsgpack('${name}') expects a Uint8Array, got ${bytes === null ? 'null' : typeof bytes}`);
   try {
-    msgpackDecode(bytes);
+    checkMsgpack(bytes, check);
   } catch (err) {
+    if (!isMalformed(err)) throw err;
     throw new InvalidArguments(`the input of '${name}' is not valid MessagePack: ${(err as Error).message}`);
   }
   return bytes;
 }
 
 /** The MessagePack a guest returned, checked; empty output is nil, as empty JSON output is `null`. */
-export function checkMsgpackOutput(name: string, bytes: Uint8Array): Uint8Array {
+export function checkMsgpackOutput(name: string, bytes: Uint8Array, check: () => void = noDeadline): Uint8Array {
   if (bytes.length === 0) return Uint8Array.of(0xc0);
   try {
-    msgpackDecode(bytes);
+    checkMsgpack(bytes, check);
   } catch (err) {
+    if (!isMalformed(err)) throw err;
     throw new AbiViolation(name, `its result is not valid MessagePack: ${(err as Error).message}`);
   }
   return bytes;
@@ -123,6 +137,8 @@ export function encodeMsgpack(value: unknown): Uint8Array {
 
 export function decodeMsgpack(bytes: Uint8Array): unknown {
   try {
+    // The same shape check as for calls first: the decoder builds whatever the bytes describe.
+    checkMsgpack(bytes, noDeadline);
     return msgpackDecode(bytes);
   } catch (err) {
     throw new InvalidArguments(`bytes are not valid MessagePack: ${(err as Error).message}`);

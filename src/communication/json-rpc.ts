@@ -7,6 +7,7 @@
 import { ChannelClosed, GuestError, InvalidArguments, Timeout, WasmSandboxError } from '../errors.ts';
 import type { CommunicationChannel, RpcCallOptions, RpcChannel, RpcHandler } from './channel.ts';
 import { utf8Bytes } from './codecs.ts';
+import { parseBoundedJson } from './structure-check.ts';
 
 export const PARSE_ERROR = -32700;
 export const INVALID_REQUEST = -32600;
@@ -148,7 +149,7 @@ export class JsonRpcChannel implements RpcChannel {
   private dispatch(bytes: Uint8Array): void {
     let message: unknown;
     try {
-      message = JSON.parse(strictUtf8.decode(bytes));
+      message = parseBoundedJson(strictUtf8.decode(bytes));
     } catch {
       this.reply(errorResponse(null, PARSE_ERROR, 'parse error: the message is not UTF-8 JSON'));
       return;

@@ -7,6 +7,7 @@
 import { AbiViolation, GuestError } from '../errors.ts';
 import { unpackResult } from './guest-abi.ts';
 import { checkPayload } from './payload-limit.ts';
+import { parseBoundedJson } from './structure-check.ts';
 
 export interface WsdataGuest {
   readonly memory: WebAssembly.Memory;
@@ -66,7 +67,7 @@ export function guestError(name: string, report: Uint8Array): GuestError {
   const text = lenient.decode(report);
   if (text.startsWith('{')) {
     try {
-      const parsed = JSON.parse(text) as unknown;
+      const parsed = parseBoundedJson(text);
       if (parsed && typeof parsed === 'object' && typeof (parsed as { message?: unknown }).message === 'string') {
         const { message, code, data } = parsed as { message: string; code?: unknown; data?: unknown };
         const guestCode = typeof code === 'string' || typeof code === 'number' ? code : undefined;

@@ -10,7 +10,7 @@ import { Capabilities, type CapabilitiesInit } from '../security/capabilities.ts
 import { ResourceLimits, type ResourceLimitsInit } from '../security/resource-limits.ts';
 import { ComponentInstance, type ComponentInstanceOptions } from './component-instance.ts';
 import { ComponentModule } from './component-module.ts';
-import { defaultCacheDir } from '../cache-dir.ts';
+import { checkCacheMaxBytes, defaultCacheDir } from '../cache-dir.ts';
 import { contentHash, TranspileCache, type CacheStats } from './transpile-cache.ts';
 import { decodeComponent } from './wit/decode-component.ts';
 import { componentInterfaces } from './wit/interfaces.ts';
@@ -21,6 +21,11 @@ export interface ComponentRuntimeOptions {
    * else `$XDG_CACHE_HOME/wasm-sandbox`, else `~/.cache/wasm-sandbox`; `false` keeps the cache in memory.
    */
   cacheDir?: string | false;
+  /**
+   * Bytes the cache's `transpiled` folder holds at most on disk; the least recently used entries go
+   * first. Default `$WASM_SANDBOX_CACHE_MAX_BYTES`, else 512 MiB.
+   */
+  cacheMaxBytes?: number;
 }
 
 export interface InstantiateOptions extends Omit<ComponentInstanceOptions, 'capabilities' | 'resourceLimits'> {
@@ -38,7 +43,8 @@ export class ComponentRuntime {
   private constructor(capabilities: Capabilities, resourceLimits: ResourceLimits, options: ComponentRuntimeOptions) {
     this.capabilities = capabilities;
     this.resourceLimits = resourceLimits;
-    this.cache = new TranspileCache(options.cacheDir === false ? null : (options.cacheDir ?? defaultCacheDir()));
+    checkCacheMaxBytes(options.cacheMaxBytes, 'ComponentRuntime.create');
+    this.cache = new TranspileCache(options.cacheDir === false ? null : (options.cacheDir ?? defaultCacheDir()), options.cacheMaxBytes);
   }
 
   /** Defaults used by `instantiate` when it is given none: minimal capabilities, default limits. */

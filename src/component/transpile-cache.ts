@@ -1,19 +1,18 @@
 /**
  * jco transpilation, cached by content hash in memory and on disk: transpiling takes from a fraction
  * of a second (tiny components) to seconds (a 12 MB JS component), while loading cached output takes
- * milliseconds. The disk entry holds jco's glue (already transformed), the core modules and the
- * import list; it is written to a temporary directory and renamed into place, so a crash never
- * leaves a half-written entry. The key covers the jco version and our glue edits.
+ * milliseconds. The disk entry is one file holding jco's glue (already transformed), the core modules
+ * and the import list, keyed by the component's hash, the jco version and our glue edits.
  *
- * The cached glue is code the host imports: the cache directory must be writable only by the user
- * running the host (it is created with mode 0700).
+ * The cached glue is code the host imports, so the entry is read through PrivateCache (cache-dir.ts:
+ * private folders and files only, no symlinks, key and payload hash compared) and the glue is then
+ * imported from the bytes that were checked, never from a path that could change after the check.
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { cacheMaxBytes, PrivateCache } from '../cache-dir.ts';
 import { InvalidModule } from '../errors.ts';
 import { GLUE_TRANSFORM_VERSION, transformGlue } from './glue-transform.ts';
 
@@ -37,11 +36,13 @@ export interface Transpiled {
 
 interface Meta {
   imports: string[];
-  coreModules: string[];
+  /** Core module names with their lengths, in the order their bytes follow the glue. */
+  coreModules: Array<[string, number]>;
+  glueBytes: number;
 }
 
-const GLUE_FILE = 'component.mjs';
-const META_FILE = 'meta.json';
+/** Entries kept; the least recently used beyond this go when a new one is written. */
+const MAX_ENTRIES = 64;
 
 function jcoVersion(): string {
   const require = createRequire(import.meta.url);
@@ -73,15 +74,18 @@ const memory = new Map<string, Promise<Transpiled>>();
 export class TranspileCache {
   readonly dir: string | null;
   readonly stats: CacheStats = { transpiled: 0, memoryHits: 0, diskHits: 0 };
+  private readonly disk: PrivateCache | undefined;
 
-  /** `dir` null keeps the cache in memory only. */
-  constructor(dir: string | null) {
+  /** `dir` null keeps the cache in memory only; on disk it holds at most `maxBytes` (see `cacheMaxBytes`). */
+  constructor(dir: string | null, maxBytes?: number) {
     this.dir = dir;
+    this.disk = dir === null ? undefined : new PrivateCache(dir, 'transpiled', { maxBytes: cacheMaxBytes(maxBytes), maxEntries: MAX_ENTRIES });
   }
 
   /** Forgets the in-memory entries of every cache (the disk stays), as a new process would start. */
   static clearMemory(): void {
     memory.clear();
+    oldLayoutChecked = false;
   }
 
   get(bytes: Uint8Array, hash: string): Promise<Transpiled> {
@@ -91,23 +95,19 @@ export class TranspileCache {
       this.stats.memoryHits++;
       return hit;
     }
-    const entry = this.load(bytes, hash);
+    const entry = this.load(bytes, hash, key);
     memory.set(key, entry);
     entry.catch(() => memory.delete(key));
     return entry;
   }
 
-  private entryDir(hash: string): string | null {
-    return this.dir === null ? null : join(this.dir, cacheVersion(), hash);
-  }
-
-  private async load(bytes: Uint8Array, hash: string): Promise<Transpiled> {
-    const dir = this.entryDir(hash);
-    if (dir !== null) {
-      const cached = await this.readEntry(dir, hash);
-      if (cached) {
+  private async load(bytes: Uint8Array, hash: string, key: string): Promise<Transpiled> {
+    const cached = this.disk?.read(hash, key);
+    if (cached !== undefined) {
+      const entry = decodeEntry(cached);
+      if (entry !== undefined) {
         this.stats.diskHits++;
-        return cached;
+        return transpiled(hash, entry.glue, entry.coreModules, entry.imports);
       }
     }
     const { transpileBytes } = await import('@bytecodealliance/jco-transpile');
@@ -118,54 +118,66 @@ export class TranspileCache {
       throw new InvalidModule(`jco could not transpile the component: ${(err as Error).message ?? String(err)}`, { cause: err });
     }
     this.stats.transpiled++;
-    const glue = transformGlue(new TextDecoder().decode(result.files['component.js'])).source;
+    const glue = Buffer.from(transformGlue(new TextDecoder().decode(result.files['component.js'])).source);
     const coreModules = new Map<string, Uint8Array>();
     for (const [name, data] of Object.entries(result.files)) if (name.endsWith('.wasm')) coreModules.set(name, data);
-    const meta: Meta = { imports: result.imports, coreModules: [...coreModules.keys()] };
-    if (dir !== null) {
-      await this.writeEntry(dir, glue, coreModules, meta).catch(() => {
-        // A cache that cannot be written only costs a transpile next time.
-      });
-      const written = await this.readEntry(dir, hash);
-      if (written) return written;
-    }
-    const glueUrl = `data:text/javascript;base64,${Buffer.from(glue).toString('base64')}`;
-    return { hash, instantiate: await importGlue(glueUrl), glueUrl, coreModules, imports: meta.imports };
+    // A cache that cannot be written only costs a transpile next time.
+    if (this.disk?.write(hash, key, encodeEntry(glue, coreModules, result.imports))) removeOldLayout(this.dir!);
+    return transpiled(hash, glue, coreModules, result.imports);
   }
+}
 
-  private async readEntry(dir: string, hash: string): Promise<Transpiled | undefined> {
-    let meta: Meta;
-    try {
-      meta = JSON.parse(await readFile(join(dir, META_FILE), 'utf8')) as Meta;
-    } catch {
-      return undefined;
+/** Folders of the layout before `transpiled/` (one directory per jco version, one per component). */
+const OLD_LAYOUT = /^jco-transpile-.+-glue\d+$/;
+let oldLayoutChecked = false;
+
+/**
+ * Removes the cache's folders in the layout it used before, once per process: nothing reads them any
+ * more, and no budget covers them. Only folders of that name this user owns; symlinks are not followed.
+ */
+function removeOldLayout(dir: string): void {
+  if (oldLayoutChecked) return;
+  oldLayoutChecked = true;
+  const uid = process.getuid?.();
+  try {
+    for (const name of readdirSync(dir)) {
+      if (!OLD_LAYOUT.test(name)) continue;
+      const st = lstatSync(join(dir, name));
+      if (st.isDirectory() && (uid === undefined || st.uid === uid)) rmSync(join(dir, name), { recursive: true, force: true });
     }
+  } catch {
+    // Best effort: an old folder left behind costs only disk space.
+  }
+}
+
+async function transpiled(hash: string, glue: Uint8Array, coreModules: ReadonlyMap<string, Uint8Array>, imports: readonly string[]): Promise<Transpiled> {
+  const glueUrl = `data:text/javascript;base64,${Buffer.from(glue.buffer, glue.byteOffset, glue.length).toString('base64')}`;
+  return { hash, instantiate: await importGlue(glueUrl), glueUrl, coreModules, imports };
+}
+
+/** Meta length, meta JSON, glue, then each core module's bytes. Exported for the cache tests. */
+export function encodeEntry(glue: Uint8Array, coreModules: ReadonlyMap<string, Uint8Array>, imports: readonly string[]): Uint8Array[] {
+  const meta: Meta = { imports: [...imports], coreModules: [...coreModules].map(([name, data]) => [name, data.length]), glueBytes: glue.length };
+  const json = Buffer.from(JSON.stringify(meta));
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(json.length, 0);
+  return [length, json, glue, ...coreModules.values()];
+}
+
+export function decodeEntry(data: Buffer): { glue: Uint8Array; coreModules: Map<string, Uint8Array>; imports: string[] } | undefined {
+  try {
+    const metaEnd = 4 + data.readUInt32LE(0);
+    const meta = JSON.parse(data.toString('utf8', 4, metaEnd)) as Meta;
+    let off = metaEnd + meta.glueBytes;
+    const glue = data.subarray(metaEnd, off);
     const coreModules = new Map<string, Uint8Array>();
-    try {
-      for (const name of meta.coreModules) coreModules.set(name, new Uint8Array(await readFile(join(dir, name))));
-    } catch {
-      return undefined;
+    for (const [name, length] of meta.coreModules) {
+      coreModules.set(name, new Uint8Array(data.buffer, data.byteOffset + off, length));
+      off += length;
     }
-    const glueUrl = pathToFileURL(join(dir, GLUE_FILE)).href;
-    return { hash, instantiate: await importGlue(glueUrl), glueUrl, coreModules, imports: meta.imports };
-  }
-
-  private async writeEntry(dir: string, glue: string, coreModules: ReadonlyMap<string, Uint8Array>, meta: Meta): Promise<void> {
-    const parent = dirname(dir);
-    await mkdir(parent, { recursive: true, mode: 0o700 });
-    const tmp = join(parent, `.tmp-${randomUUID()}`);
-    await mkdir(tmp, { mode: 0o700 });
-    try {
-      await writeFile(join(tmp, GLUE_FILE), glue, { mode: 0o600 });
-      for (const [name, data] of coreModules) await writeFile(join(tmp, name), data, { mode: 0o600 });
-      // meta.json last: its presence marks a complete entry.
-      await writeFile(join(tmp, META_FILE), JSON.stringify(meta), { mode: 0o600 });
-      await rename(tmp, dir);
-    } catch (err) {
-      await rm(tmp, { recursive: true, force: true });
-      // Another process may have written the same entry first; that one is as good as ours.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
+    return off === data.length ? { glue, coreModules, imports: meta.imports } : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -80,6 +80,10 @@ export function toSandboxError(err: unknown, context: string, frames?: () => Fra
     const kind = PATTERNS.find(([re]) => re.test(err.message))?.[1] ?? 'unknown';
     return new Trap(kind, `${context}: wasm trap: ${err.message}`, { ...stackOf(err, map()), cause: err });
   }
+  // A strict TextDecoder refusing a guest's string while the component's glue lifts it.
+  if (err instanceof TypeError && (err as NodeJS.ErrnoException).code === 'ERR_ENCODING_INVALID_ENCODED_DATA') {
+    return new Trap('invalid-conversion', `${context}: canonical ABI: a string is not valid UTF-8`, { wasmStack: wasmFrames(err), cause: err });
+  }
   if (err instanceof RangeError && /call stack/i.test(err.message)) {
     return new Trap('stack-overflow', `${context}: stack overflow (call stack exhausted)`, { ...stackOf(err, map(), 32), cause: err });
   }

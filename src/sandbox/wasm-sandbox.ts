@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import {
   argumentsToBytes, bytesToJsonText, bytesToValue, checkMsgpackInput, checkMsgpackOutput, jsonTextToBytes,
 } from '../communication/codecs.ts';
+import { callDeadline } from '../communication/structure-check.ts';
 import type { ExtismOptions } from '../communication/extism-kernel.ts';
 import {
   AsyncRequired, FunctionNotFound, InvalidArguments, InvalidModule, InstanceNotFound, ModuleNotFound, ResourceLimitExceeded, SandboxClosed,
@@ -13,6 +14,7 @@ import type { ModuleInfo } from '../module/module-info.ts';
 import { Capabilities, type CapabilitiesInit } from '../security/capabilities.ts';
 import { ResourceLimits, type ResourceLimitsInit } from '../security/resource-limits.ts';
 import { InProcessRuntime } from '../runtime/inprocess/inprocess-runtime.ts';
+import { checkCacheMaxBytes } from '../cache-dir.ts';
 import { InstrumentedStore } from '../runtime/limits/instrumented-store.ts';
 import type {
   CapturedOutput, ExternImports, HostFunctions, InstanceMetrics, WasiIo, ResolvedInstanceConfig, RuntimeKind, RuntimeObserver,
@@ -30,6 +32,11 @@ export interface SandboxOptions {
    * `wasm-sandbox run` uses. Off by default. It must be writable only by the user running the host.
    */
   cacheDir?: string;
+  /**
+   * Bytes the `instrumented` folder of `cacheDir` holds at most; the least recently used entries go
+   * first. Default `$WASM_SANDBOX_CACHE_MAX_BYTES`, else 512 MiB.
+   */
+  cacheMaxBytes?: number;
 }
 
 export interface InstanceConfig {
@@ -91,6 +98,7 @@ interface InstanceEntry {
   instance: WasmInstance;
   summary: InstanceSummary;
   handles: Map<string, TypedFunction<any, any>>;
+  callTimeoutMs: number | null;
 }
 
 /**
@@ -119,6 +127,7 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
     if (options.cacheDir !== undefined && (typeof options.cacheDir !== 'string' || options.cacheDir === '')) {
       throw new InvalidArguments('WasmSandbox.create cacheDir must be a directory path');
     }
+    checkCacheMaxBytes(options.cacheMaxBytes, 'WasmSandbox.create');
     let sandbox: WasmSandbox | undefined;
     const observer: RuntimeObserver = {
       onTrap: (instanceId, error) => sandbox?.emit('trap', { instanceId, error: error as Trap }),
@@ -188,7 +197,7 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
       this.report(id, err);
       throw err;
     }
-    this.instances.set(id, { instance, summary: { id, moduleId, createdAt: Date.now() }, handles: new Map() });
+    this.instances.set(id, { instance, summary: { id, moduleId, createdAt: Date.now() }, handles: new Map(), callTimeoutMs: resolved.resourceLimits.time.callTimeoutMs });
     return id;
   }
 
@@ -202,7 +211,8 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
     if (typeof name !== 'string') throw new InvalidArguments('function name must be a string');
     if (!Array.isArray(args)) throw new InvalidArguments(`arguments for '${name}' must be an array`);
     if (isDataCall(instance, name)) {
-      return bytesToValue(name, await instance.callData(name, argumentsToBytes(name, args))) as CallValue;
+      const check = this.callDeadline(instanceId);
+      return bytesToValue(name, await instance.callData(name, argumentsToBytes(name, args)), check) as CallValue;
     }
     // Numeric exports check every argument against the signature, strings and booleans included.
     return instance.call(name, args as readonly WasmValue[]);
@@ -212,14 +222,16 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
   async callFunctionJson(instanceId: string, name: string, json: string): Promise<string> {
     const instance = this.instanceEntry(instanceId).instance;
     if (typeof name !== 'string') throw new InvalidArguments('function name must be a string');
-    return bytesToJsonText(name, await instance.callData(name, jsonTextToBytes(name, json)));
+    const check = this.callDeadline(instanceId);
+    return bytesToJsonText(name, await instance.callData(name, jsonTextToBytes(name, json, check)), check);
   }
 
   /** Calls a data function with one MessagePack value and resolves with the MessagePack value it returned. */
   async callFunctionMsgpack(instanceId: string, name: string, bytes: Uint8Array): Promise<Uint8Array> {
     const instance = this.instanceEntry(instanceId).instance;
     if (typeof name !== 'string') throw new InvalidArguments('function name must be a string');
-    return checkMsgpackOutput(name, await instance.callData(name, checkMsgpackInput(name, bytes)));
+    const check = this.callDeadline(instanceId);
+    return checkMsgpackOutput(name, await instance.callData(name, checkMsgpackInput(name, bytes, check)), check);
   }
 
   /** Calls a data function with raw bytes, for encodings of the caller's own. */
@@ -344,6 +356,11 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
     return entry;
   }
 
+  /** The call's deadline, started now: checking its payloads counts against the call's timeout too. */
+  private callDeadline(instanceId: string): () => void {
+    return callDeadline(this.instanceEntry(instanceId).callTimeoutMs);
+  }
+
   private instanceEntry(instanceId: string): InstanceEntry {
     this.ensureOpen();
     const entry = typeof instanceId === 'string' ? this.instances.get(instanceId) : undefined;
@@ -359,7 +376,7 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
 }
 
 async function createRuntime(kind: RuntimeKind, observer: RuntimeObserver, options: SandboxOptions): Promise<WasmRuntime> {
-  const store = options.cacheDir === undefined ? undefined : new InstrumentedStore(options.cacheDir);
+  const store = options.cacheDir === undefined ? undefined : new InstrumentedStore(options.cacheDir, options.cacheMaxBytes);
   switch (kind) {
     case 'inprocess':
       return new InProcessRuntime(observer, store);

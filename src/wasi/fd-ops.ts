@@ -2,6 +2,7 @@ import {
   fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, lstatSync, readdirSync, readSync, writeSync,
   type BigIntStats,
 } from 'node:fs';
+import { chargeHostWork } from '../runtime/limits/host-work.ts';
 import { ADVICE_MAX, FDFLAGS, FDFLAGS_ALL, FILETYPE, FSTFLAGS, PREOPENTYPE_DIR, RIGHTS, WHENCE, hasUnknownRights, rightsFromBig } from './constants.ts';
 import type { WasiContext } from './context.ts';
 import { ERRNO, fail } from './errno.ts';
@@ -54,9 +55,13 @@ export function validateFstflags(fst: number): void {
   if ((fst & FSTFLAGS.MTIM) && (fst & FSTFLAGS.MTIM_NOW)) fail(ERRNO.INVAL);
 }
 
+/** Output gathered into one chunk per fd_write at most; larger writes go buffer by buffer. */
+const JOIN_MAX = 1 << 20;
+
 /** Descriptor-based functions: fd_*. */
 export function createFdFunctions(ctx: WasiContext) {
   const { mem, fds, counters } = ctx;
+  const check = (): void => ctx.checkInterrupt();
 
   /** Reads a file into guest iovecs at `position`, honouring io.maxReadBytes; returns bytes read. */
   function readFile(e: FdEntry, iovs: Array<{ ptr: number; len: number }>, position: number): number {
@@ -70,6 +75,7 @@ export function createFdFunctions(ctx: WasiContext) {
         if (probe === 0) break;
         counters.overRead(v.len);
       }
+      chargeHostWork(check, want);
       const n = readSync(e.hostFd, mem.u8(), v.ptr, want, position + total);
       total += n;
       counters.countRead(n);
@@ -83,6 +89,7 @@ export function createFdFunctions(ctx: WasiContext) {
     for (const v of iovs) {
       if (v.len === 0) continue;
       counters.checkWrite(v.len);
+      chargeHostWork(check, v.len);
       const n = writeSync(e.hostFd, mem.u8(), v.ptr, v.len, position + total);
       total += n;
       counters.countWrite(n);
@@ -108,16 +115,20 @@ export function createFdFunctions(ctx: WasiContext) {
 
   function writeOutput(e: FdEntry, iovs: Array<{ ptr: number; len: number }>): number {
     const sink = e.kind === 'stdout' ? ctx.stdio.stdout : ctx.stdio.stderr;
-    let total = 0;
-    if (iovs.length === 1) {
-      const v = iovs[0];
-      sink.write(mem.u8().subarray(v.ptr, v.ptr + v.len));
-      return v.len;
-    }
-    for (const v of iovs) total += v.len;
-    // One chunk per call keeps captured output and taps aligned with the guest's writes.
-    const joined = new Uint8Array(total);
     const u8 = mem.u8();
+    let total = 0;
+    for (const v of iovs) total += v.len;
+    // One chunk per call keeps captured output and taps aligned with the guest's writes. Buffers may
+    // all point at the same region, so the total is not bounded by guest memory: past a few chunks
+    // they go one by one, each charged before it is copied.
+    if (iovs.length === 1 || total > JOIN_MAX) {
+      for (const v of iovs) {
+        chargeHostWork(check, v.len);
+        sink.write(u8.subarray(v.ptr, v.ptr + v.len));
+      }
+      return total;
+    }
+    const joined = new Uint8Array(total);
     let off = 0;
     for (const v of iovs) {
       joined.set(u8.subarray(v.ptr, v.ptr + v.len), off);

@@ -3,6 +3,8 @@ import { ERRNO, fail } from './errno.ts';
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
 const EMPTY = new ArrayBuffer(0);
+/** Records one fd_read/fd_write/sock_recv/sock_send takes at most: Linux's IOV_MAX. */
+export const IOV_MAX = 1024;
 
 /**
  * Bounds-checked access to the guest's linear memory. Every pointer and length the guest passes is
@@ -53,10 +55,13 @@ export class GuestMemory {
     return this.dvcache;
   }
 
-  /** Throws EFAULT unless [ptr, ptr+len) lies inside memory. Arguments arrive as signed i32. */
+  /**
+   * Throws EFAULT unless [ptr, ptr+len) lies inside memory. Arguments arrive as signed i32; a length
+   * computed from a count (count × record size) may pass 2^32 and is taken as it is, never wrapped.
+   */
   check(ptr: number, len: number): void {
     const p = ptr >>> 0;
-    const l = len >>> 0;
+    const l = len >= 0 ? len : len >>> 0;
     if (p + l > this.u8().byteLength) fail(ERRNO.FAULT);
   }
 
@@ -117,10 +122,12 @@ export class GuestMemory {
   /**
    * Reads `count` iovec/ciovec records ({ptr u32, len u32}) and validates each buffer. The returned
    * list is reused by the next call (host functions never nest), so hot fd_read/fd_write paths
-   * allocate nothing.
+   * allocate nothing. More than IOV_MAX records is EINVAL, as readv/writev have it: the list is held
+   * on the host, so its length must not be the guest's to choose.
    */
   iovecs(ptr: number, count: number): Iovec[] {
     const n = count >>> 0;
+    if (n > IOV_MAX) fail(ERRNO.INVAL);
     this.check(ptr, n * 8);
     const dv = this.dv();
     const size = dv.byteLength;

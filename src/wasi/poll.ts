@@ -18,6 +18,11 @@ export const PREVIEW1_SUBSCRIPTION: SubscriptionLayout = { size: 48, clockId: 16
 export const UNSTABLE_SUBSCRIPTION: SubscriptionLayout = { size: 56, clockId: 24, timeout: 32, flags: 48 };
 
 const EVENT_SIZE = 32;
+/**
+ * Subscriptions one poll_oneoff takes at most (EINVAL beyond, as poll(2) past RLIMIT_NOFILE): each
+ * becomes a host object, so their number must not be the guest's to choose.
+ */
+export const MAX_SUBSCRIPTIONS = 4096;
 
 interface PendingEvent {
   userdata: bigint;
@@ -98,7 +103,7 @@ export function createPoll(ctx: WasiContext, layout: SubscriptionLayout) {
 
   return function poll_oneoff(inPtr: number, outPtr: number, nsubscriptions: number, neventsPtr: number): number {
     const n = nsubscriptions >>> 0;
-    if (n === 0) fail(ERRNO.INVAL);
+    if (n === 0 || n > MAX_SUBSCRIPTIONS) fail(ERRNO.INVAL);
     mem.check(inPtr, n * layout.size);
     mem.check(outPtr, n * EVENT_SIZE);
     mem.check(neventsPtr, 4);

@@ -5,6 +5,7 @@ import { FILETYPE } from './constants.ts';
 import { ERRNO, fail } from './errno.ts';
 import { filetypeOf } from './filestat.ts';
 import { sleepMs } from '../host/sleep.ts';
+import { SocketStdin } from './socket-stdin.ts';
 
 /** Output bytes delivered on stdout and stderr together, against `io.maxOutputBytes`. */
 export class OutputBudget {
@@ -121,7 +122,7 @@ export type StdinPull = (max: number) => Uint8Array | null;
  * stdin: `capture` serves the bytes the embedder supplied (all at once, or pulled as they come),
  * `null` is always at EOF, `inherit` reads the host's descriptor 0. Where possible the host stdin is
  * reopened non-blocking so a waiting read can notice the embedder's deadline instead of blocking the
- * thread indefinitely.
+ * thread indefinitely; a socket is read on a thread of its own instead (socket-stdin.ts).
  */
 export class InputSource {
   readonly mode: StdioMode;
@@ -131,6 +132,8 @@ export class InputSource {
   private pos = 0;
   private fd = -1;
   private ownsFd = false;
+  /** Set when the host's stdin is a socket, which cannot be reopened non-blocking. */
+  private socket: SocketStdin | undefined;
   private type: number | undefined;
 
   constructor(mode: StdioMode, data: Uint8Array | string | StdinPull | undefined) {
@@ -157,7 +160,10 @@ export class InputSource {
       this.fd = 0;
       // A regular file needs no waiting and must keep sharing the host's offset; pipes and ttys get a
       // private non-blocking description (Linux /proc reopen) so waits can be interrupted.
-      if (process.platform === 'linux' && hostFiletype(0) !== FILETYPE.REGULAR_FILE) {
+      const type = hostFiletype(0);
+      if (type === FILETYPE.SOCKET_STREAM || type === FILETYPE.SOCKET_DGRAM) {
+        this.socket = SocketStdin.get();
+      } else if (process.platform === 'linux' && type !== FILETYPE.REGULAR_FILE) {
         try {
           this.fd = openSync('/proc/self/fd/0', C.O_RDONLY | C.O_NONBLOCK);
           this.ownsFd = true;
@@ -198,6 +204,7 @@ export class InputSource {
       return n;
     }
     const fd = this.hostFd();
+    if (this.socket !== undefined) return this.socket.read(dst, off, len, wait, checkInterrupt, remainingMs);
     for (;;) {
       try {
         return readSync(fd, dst, off, len, null);

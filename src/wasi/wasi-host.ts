@@ -5,6 +5,7 @@ import { FilesystemCore, openPreopens } from '../host/filesystem.ts';
 import { exitCode, grantedArguments, grantedEnvironment } from '../host/grants.ts';
 import { createRandom } from '../host/random.ts';
 import { Violations } from '../host/violations.ts';
+import { inHostWorkChunks } from '../runtime/limits/host-work.ts';
 import type { Capabilities } from '../security/capabilities.ts';
 import type { ResourceLimits } from '../security/resource-limits.ts';
 import { preview1Clock } from './clocks.ts';
@@ -224,7 +225,9 @@ export class WasiHost {
       },
       random_get: (buf: number, len: number) => {
         const dst = mem.bytes(buf, len);
-        random.fill(dst);
+        if (dst.length === 0) random.fill(dst);
+        // Chunks of a multiple of 4 bytes: a seeded stream comes out the same as in one piece.
+        inHostWorkChunks(() => ctx.checkInterrupt(), dst.length, (off, n) => random.fill(dst.subarray(off, off + n)));
         return ERRNO.SUCCESS;
       },
       sock_accept: sock.sock_accept,

@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, ut
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ENTRY_HEADER_BYTES } from '../../src/cache-dir.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const fixture = (name: string) => join(root, 'fixtures', 'wat', name);
@@ -98,9 +99,9 @@ test('a damaged code cache is replaced, and a rebuilt bundle never reads an old 
   const [entry] = codeCaches(cache);
   const path = join(cache, 'v8', entry);
   const { ino } = statSync(path);
-  // Our header intact, V8's data garbage: V8 itself must refuse it.
+  // Our header and key intact, V8's data garbage: the payload hash refuses it before V8 sees it.
   const data = readFileSync(path);
-  data.fill(0x5a, 4 + data.readUInt32LE(0));
+  data.fill(0x5a, ENTRY_HEADER_BYTES + data.readUInt32LE(4));
   writeFileSync(path, data, { mode: 0o600 });
   const damaged = cli(cache, 'run', fixture('wasi_hello.wasm'));
   assert.equal(damaged.status, 0, damaged.stderr);

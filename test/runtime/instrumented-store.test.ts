@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,9 +57,9 @@ test('a damaged, truncated or misfiled entry is a miss, never a wrong module', (
   writeFileSync(path, good.subarray(0, good.length >> 1), { mode: 0o600 });
   assert.equal(new InstrumentedStore(dir).get(LIMITS, GROW_ONLY), undefined, 'truncated');
   const flipped = Buffer.from(good);
-  flipped[good.length >> 2] ^= 0xff; // inside the stored original
+  flipped[good.length - 8] ^= 0xff; // inside the stored module
   writeFileSync(path, flipped, { mode: 0o600 });
-  assert.equal(new InstrumentedStore(dir).get(LIMITS, GROW_ONLY), undefined, 'original differs');
+  assert.equal(new InstrumentedStore(dir).get(LIMITS, GROW_ONLY), undefined, 'payload differs from its hash');
   writeFileSync(path, good, { mode: 0o600 });
 
   // An entry for weaker options placed under the name of stronger ones (say, by a hard link) must not
@@ -141,4 +141,60 @@ test('the store keeps a bounded number of entries, dropping the oldest', () => {
   const newest = Uint8Array.from(LIMITS);
   new DataView(newest.buffer).setUint32(0, 299);
   assert.ok(store.get(newest, GROW_ONLY), 'the newest entry is kept');
+});
+
+
+test('a symlinked or foreign entry is never run: run --timeout still stops a planted uninstrumented spin', async () => {
+  const { wat } = await import('../helpers/wat.ts');
+  const { ENTRY_HEADER_BYTES: ENTRY_HEADER, PrivateCache } = await import('../../src/cache-dir.ts');
+  const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+  const work = mkdtempSync(join(tmpdir(), 'istore-plant-'));
+  const spinPath = join(work, 'spin.wasm');
+  const spin = await wat(`(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))
+    (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))`);
+  writeFileSync(spinPath, spin);
+  const cacheDir = join(work, 'cache');
+  const run = () => spawnSync(process.execPath, [cli, 'run', '--timeout', '1s', spinPath], {
+    encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH ?? '', WASM_SANDBOX_CACHE_DIR: cacheDir },
+  });
+  assert.equal(run().status, 124, 'the genuine instrumented module times out');
+  const [name] = entries(cacheDir);
+  const path = join(cacheDir, 'instrumented', name);
+  const genuine = readFileSync(path);
+  const key = genuine.toString('utf8', ENTRY_HEADER, ENTRY_HEADER + genuine.readUInt32LE(4));
+  // The attacker's entry: the right key and hash, but the module as it was, with no fuel counter.
+  const attacker = join(work, 'attacker');
+  mkdirSync(attacker, { mode: 0o700 });
+  const info = Buffer.from(JSON.stringify(inspect(spin)));
+  const u32 = (n: number) => Buffer.from(Uint32Array.of(n).buffer);
+  const payload = [u32(info.length), info, spin];
+  assert.ok(new PrivateCache(attacker, 'instrumented', { maxBytes: 1 << 20, maxEntries: 4 }).write(name.slice(0, -4), key, payload));
+  const planted = join(attacker, 'instrumented', name);
+  renameSync(path, `${path}.genuine`);
+  symlinkSync(planted, path);
+  // Control: the planted entry is well-formed, so as a private file of our own it would be used.
+  assert.ok(new InstrumentedStore(attacker).get(spin, JSON.parse(key.split('|')[2])), 'the planted entry is a valid uninstrumented variant');
+  const r = run();
+  assert.equal(r.status, 124, `a symlinked entry is not followed (status ${r.status}, signal ${r.signal})`);
+  assert.ok(lstatSync(path).isFile(), 'the link was replaced by a rewrite');
+  if (process.getuid?.() === 0) {
+    chownSync(path, 4242, 4242);
+    assert.equal(run().status, 124, 'an entry owned by someone else is not used');
+    assert.equal(statSync(path).uid, 0, 'and is replaced');
+  }
+});
+
+test('a large original is not kept in its entry, only its hash', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'istore-'));
+  const store = new InstrumentedStore(dir);
+  const grow = variant(GROW_ONLY);
+  const large = new Uint8Array(3 * 1024 * 1024);
+  large.set(LIMITS);
+  store.put(large, GROW_ONLY, grow);
+  const [file] = entries(dir);
+  assert.ok(statSync(join(dir, 'instrumented', file)).size < 64 * 1024, 'the entry holds the variant, not the 3 MiB original');
+  assert.deepEqual(Buffer.from(new InstrumentedStore(dir).get(large, GROW_ONLY)!.bytes), Buffer.from(grow.bytes));
+  const other = Uint8Array.from(large);
+  other[2 * 1024 * 1024] = 1;
+  assert.equal(store.get(other, GROW_ONLY), undefined, 'one byte different anywhere is another module');
 });

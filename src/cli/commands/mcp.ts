@@ -3,9 +3,10 @@ import { dirname, extname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { InvalidPolicy } from '../../errors.ts';
 import { parsePolicy } from '../../security/policy.ts';
+import { parseSize } from '../../security/units.ts';
 import { McpServerWrapper, type McpToolPolicy } from '../../wrappers/mcp/mcp-server-wrapper.ts';
 import { hostPortOption, parseArgsAnywhere, UsageError, wholeNumberOption, type OptionSpec } from '../args.ts';
-import { LIMIT_OPTIONS, POLICY_OPTIONS, runPolicy } from './run.ts';
+import { flagValue, LIMIT_OPTIONS, POLICY_OPTIONS, runPolicy } from './run.ts';
 
 export { exitFor } from '../exit-codes.ts';
 
@@ -27,6 +28,9 @@ Options:
   --audit-log FILE        JSON-lines audit log of every tool call and refusal (default: stderr)
   --max-concurrency N     tool calls running at once (default 4)
   --timeout DURATION      deadline per tool call (default 30s)
+  --max-message-bytes SIZE
+                          largest incoming message, a stdio line or an HTTP body (default 4MiB);
+                          a larger one is answered with a JSON-RPC error and the server carries on
   --policy FILE, --dir, --ro-dir, --env, --max-memory, --fuel, --max-fds, --allow-net
                           as for 'wasm-sandbox run'
 
@@ -42,6 +46,7 @@ const SPEC: Record<string, OptionSpec> = {
   tools: { value: true },
   'audit-log': { value: true },
   'max-concurrency': { value: true },
+  'max-message-bytes': { value: true },
 };
 
 /** Reads a --tools file; relative host paths resolve against the file's directory, as in policy files. */
@@ -79,6 +84,7 @@ export async function mcpCommand(argv: string[]): Promise<number> {
   const http = args.options.get('http')?.[0];
   const { capabilities, resourceLimits } = runPolicy(args.options, { cli: false });
   const toolsFile = args.options.get('tools')?.[0];
+  const maxMessage = args.options.get('max-message-bytes')?.[0];
   const wrapper = new McpServerWrapper({ auditLog: args.options.get('audit-log')?.[0] ?? process.stderr });
   const id = await wrapper.startServer({
     path: args.file,
@@ -87,6 +93,7 @@ export async function mcpCommand(argv: string[]): Promise<number> {
     resourceLimits,
     tools: toolsFile ? loadToolPolicies(toolsFile) : undefined,
     maxConcurrency: wholeNumberOption('max-concurrency', args.options.get('max-concurrency')?.[0], 4),
+    maxMessageBytes: maxMessage === undefined ? undefined : flagValue('max-message-bytes', parseSize, maxMessage),
   });
   const summary = wrapper.listServers().find((s) => s.id === id)!;
   // Never stdout: under stdio it carries the protocol and nothing else.

@@ -118,6 +118,15 @@ function flagError(name: string, value: string, err: unknown): never {
   throw err;
 }
 
+/** One flag's value parsed; a refusal names the flag. */
+export function flagValue<T>(name: string, parse: (v: string, path: string) => T, value: string): T {
+  try {
+    return parse(value, `--${name}`);
+  } catch (err) {
+    flagError(name, value, err);
+  }
+}
+
 function count(value: string, path: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidPolicy(path, `expected a whole number, got '${value}'`);
   return Number(value);

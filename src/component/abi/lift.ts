@@ -15,7 +15,11 @@ export interface Cursor {
 export type LiftFlat = (vals: readonly unknown[], c: Cursor, m: GuestMemory) => unknown;
 export type Load = (ptr: number, m: GuestMemory) => unknown;
 
-const decoder = new TextDecoder();
+/**
+ * Strict, as the Canonical ABI requires: invalid UTF-8 traps instead of becoming U+FFFD, and a
+ * leading U+FEFF is a character of the string, not a byte order mark to drop.
+ */
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const f32 = new Float32Array(1);
 const i32 = new Int32Array(f32.buffer);
 const f64 = new Float64Array(1);
@@ -40,7 +44,11 @@ function char(cp: number): string {
 
 function loadString(ptr: number, len: number, m: GuestMemory): string {
   m.check(ptr, len, 1);
-  return decoder.decode(m.bytes().subarray(ptr, ptr + len));
+  try {
+    return decoder.decode(m.bytes().subarray(ptr, ptr + len));
+  } catch {
+    throw new Trap('invalid-conversion', `canonical ABI: the string at [${ptr}, ${ptr}+${len}) is not valid UTF-8`);
+  }
 }
 
 const TYPED: Record<string, { new (buffer: ArrayBuffer): ArrayBufferView }> = {
@@ -96,9 +104,12 @@ function caseValue(t: ValType): (index: number, payload: unknown) => unknown {
   }
 }
 
+/** Bits set past the last flag trap, as in jco's bindings and the Canonical ABI's `load_flags`. */
 function flagsValue(names: readonly string[]): (bits: number) => Record<string, boolean> {
   const keys = names.map(camelCase);
+  const unused = keys.length >= 32 ? 0 : ~((1 << keys.length) - 1);
   return (bits) => {
+    if ((bits & unused) !== 0) throw new Trap('invalid-conversion', `canonical ABI: flags with bits set past the last of ${keys.length} flags`);
     const o: Record<string, boolean> = {};
     for (let i = 0; i < keys.length; i++) o[keys[i]] = (bits & (1 << i)) !== 0;
     return o;

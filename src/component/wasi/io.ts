@@ -6,6 +6,7 @@
  */
 import { Trap, WasmSandboxError } from '../../errors.ts';
 import { sleepMs } from '../../host/sleep.ts';
+import { chargeHostWork } from '../../runtime/limits/host-work.ts';
 import { guardClass, guardFunctions, type HostState } from './host-state.ts';
 
 /** Where an input stream's bytes come from. */
@@ -187,6 +188,7 @@ export function createIo(state: HostState): Io {
     }
     #write(bytes: Uint8Array): void {
       const sink = this.#open();
+      chargeHostWork(() => state.interrupt(), bytes.length);
       try {
         sink.write(bytes);
       } catch (err) {
@@ -212,10 +214,16 @@ export function createIo(state: HostState): Io {
       return new Pollable();
     }
     writeZeroes(len: bigint): void {
-      this.#write(new Uint8Array(Number(len)));
+      this.#write(this.#zeroes(len));
     }
     blockingWriteZeroesAndFlush(len: bigint): void {
-      this.#write(new Uint8Array(Number(len)));
+      this.#write(this.#zeroes(len));
+    }
+    /** The zeroes are made on the host: no more than check-write allows, as for any write. */
+    #zeroes(len: bigint): Uint8Array {
+      if (len > BigInt(Math.max(0, this.#open().capacity()))) throw failed(new Error(`write-zeroes of ${len} bytes is more than check-write allows`));
+      chargeHostWork(() => state.interrupt(), Number(len));
+      return new Uint8Array(Number(len));
     }
     splice(src: InputStream, len: bigint): bigint {
       const data = src.read(len);

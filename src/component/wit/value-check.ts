@@ -92,7 +92,8 @@ export function compileCheck(t: ValType): Check {
       };
     case 'string':
       return (v, p) => {
-        if (typeof v !== 'string') throw new Mismatch(p, 'string', v);
+        // A lone surrogate has no UTF-8 form: lowering it would silently send U+FFFD instead.
+        if (typeof v !== 'string' || !v.isWellFormed()) throw new Mismatch(p, 'string (well-formed Unicode: no lone surrogates)', v);
         return v;
       };
     case 'error-context':

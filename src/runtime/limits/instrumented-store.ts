@@ -3,58 +3,59 @@
  * rewriting a module costs milliseconds in a fresh process (the rewriter itself is not yet compiled by
  * V8), which is most of what a short command-line run spends above plain Node.
  *
- * An entry holds the original bytes beside the rewritten ones and is used only when the original
- * matches byte for byte, so the file name needs to be nothing more than a cheap spread of the content.
- * Entries are keyed by the options and by the file the rewriter was loaded from (size and modification
- * time, as Python keys its bytecode cache), so a new build never reads an old build's output.
+ * An entry holds the rewritten bytes and their module info under a key made of the original's length
+ * and SHA-256, the options, and the file the rewriter was loaded from (size and modification time, as
+ * Python keys its bytecode cache), so a new build never reads an old build's output. The original
+ * itself is not kept: its hash says which module an entry is for.
  *
- * What is read from here runs as the guest's code with its limits compiled in: the directory must be
- * writable only by the user running the host. It is created with mode 0700, and one that is not owned
- * by this user or is writable by others is not used at all.
+ * What is read from here runs as the guest's code with its limits compiled in, so it is read through
+ * PrivateCache (cache-dir.ts): private directories and files only, no symlinks, key and payload hash
+ * compared before use. The folder is bounded in bytes (`cacheMaxBytes`) and in entries.
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fingerprint, keepNewest, privateDirectory, readPrivateFile, writeAtomically } from '../../cache-dir.ts';
+import { cacheMaxBytes, fingerprint, PrivateCache } from '../../cache-dir.ts';
 import type { InstrumentOptions } from '../../module/instrument.ts';
 import type { ModuleInfo } from '../../module/module-info.ts';
 
-const MAGIC = 0x31435357; // "WSC1", little-endian
-/** Entries kept; the oldest beyond this go when a new one is written. */
+/** Entries kept; the least recently used beyond this go when a new one is written. */
 const MAX_ENTRIES = 256;
-/** Magic, then the lengths of the key, the original bytes and the info JSON. */
-const HEADER_BYTES = 16;
 
 export interface StoredVariant {
   bytes: Uint8Array;
   info: ModuleInfo;
 }
 
-export class InstrumentedStore {
-  private readonly dir: string;
-  private usable: boolean | undefined;
+/** SHA-256 of originals already seen: an original is hashed once however many variants it has. */
+const originalHashes = new WeakMap<Uint8Array, string>();
 
-  /** `cacheDir` is the sandbox's cache directory; entries go to its `instrumented` folder. */
-  constructor(cacheDir: string) {
-    this.dir = join(cacheDir, 'instrumented');
+function originalHash(original: Uint8Array): string {
+  let hash = originalHashes.get(original);
+  if (hash === undefined) {
+    hash = process.getBuiltinModule('node:crypto').createHash('sha256').update(original).digest('hex');
+    originalHashes.set(original, hash);
+  }
+  return hash;
+}
+
+export class InstrumentedStore {
+  private readonly cache: PrivateCache;
+
+  /** `cacheDir` is the sandbox's cache directory; entries go to its `instrumented` folder, at most `maxBytes` of them. */
+  constructor(cacheDir: string, maxBytes?: number) {
+    this.cache = new PrivateCache(cacheDir, 'instrumented', { maxBytes: cacheMaxBytes(maxBytes), maxEntries: MAX_ENTRIES });
   }
 
   /** The stored variant of `original` under `options`, or undefined. Never throws: a bad entry is a miss. */
   get(original: Uint8Array, options: InstrumentOptions): StoredVariant | undefined {
-    if (!this.trusted(false)) return undefined;
-    const key = entryKey(options);
-    const data = readPrivateFile(this.entryPath(original, key));
-    if (data === undefined || data.length < HEADER_BYTES || data.readUInt32LE(0) !== MAGIC) return undefined;
-    const keyEnd = HEADER_BYTES + data.readUInt32LE(4);
-    const originalEnd = keyEnd + data.readUInt32LE(8);
-    const infoEnd = originalEnd + data.readUInt32LE(12);
-    if (infoEnd > data.length || originalEnd - keyEnd !== original.length) return undefined;
-    // The whole key and the whole original must match: a file name says little, and a file linked
-    // under another name must not pass for the variant these options ask for.
-    if (data.toString('utf8', HEADER_BYTES, keyEnd) !== key) return undefined;
-    if (Buffer.compare(data.subarray(keyEnd, originalEnd), original) !== 0) return undefined;
+    const key = entryKey(original, options);
+    const data = this.cache.read(entryName(key), key);
+    if (data === undefined || data.length < 4) return undefined;
+    const infoEnd = 4 + data.readUInt32LE(0);
+    if (infoEnd > data.length) return undefined;
     try {
-      const info = JSON.parse(data.toString('utf8', originalEnd, infoEnd)) as ModuleInfo;
+      const info = JSON.parse(data.toString('utf8', 4, infoEnd)) as ModuleInfo;
       return { bytes: new Uint8Array(data.buffer, data.byteOffset + infoEnd, data.length - infoEnd), info };
     } catch {
       return undefined;
@@ -63,34 +64,21 @@ export class InstrumentedStore {
 
   /** Writes an entry; a cache that cannot be written only costs a rewrite next time. */
   put(original: Uint8Array, options: InstrumentOptions, variant: StoredVariant): void {
-    if (!this.trusted(true)) return;
-    const key = entryKey(options);
-    const keyBytes = Buffer.from(key);
+    const key = entryKey(original, options);
     const info = Buffer.from(JSON.stringify(variant.info));
-    const header = Buffer.alloc(HEADER_BYTES);
-    header.writeUInt32LE(MAGIC, 0);
-    header.writeUInt32LE(keyBytes.length, 4);
-    header.writeUInt32LE(original.length, 8);
-    header.writeUInt32LE(info.length, 12);
-    if (writeAtomically(this.entryPath(original, key), Buffer.concat([header, keyBytes, original, info, variant.bytes]))) keepNewest(this.dir, MAX_ENTRIES);
-  }
-
-  /** Whether the directory can be trusted (creating it when `create`); decided once per store. */
-  private trusted(create: boolean): boolean {
-    if (this.usable !== undefined) return this.usable;
-    const usable = privateDirectory(this.dir, create);
-    // Missing and not to be created yet: ask again when there is something to write.
-    if (usable || create) this.usable = usable;
-    return usable;
-  }
-
-  private entryPath(original: Uint8Array, key: string): string {
-    return join(this.dir, `${original.length.toString(36)}-${fingerprint(original, 16)}-${fingerprint(Buffer.from(key), 1)}.bin`);
+    const length = Buffer.alloc(4);
+    length.writeUInt32LE(info.length, 0);
+    this.cache.write(entryName(key), key, [length, info, variant.bytes]);
   }
 }
 
-function entryKey(options: InstrumentOptions): string {
-  return `${JSON.stringify(options, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))}|${rewriterIdentity()}`;
+function entryName(key: string): string {
+  return fingerprint(Buffer.from(key), 1);
+}
+
+function entryKey(original: Uint8Array, options: InstrumentOptions): string {
+  const opts = JSON.stringify(options, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
+  return `${original.length}|${originalHash(original)}|${opts}|${rewriterIdentity()}`;
 }
 
 let identity: string | undefined;

@@ -1,7 +1,8 @@
-import type { Readable, Writable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { boundedLines } from './message-limit.ts';
 
 export interface ToolHandlers {
   name: string;
@@ -23,8 +24,19 @@ export function createMcpServer(h: ToolHandlers): Server {
   return server;
 }
 
-export async function serveStdio(h: ToolHandlers, input?: Readable, output?: Writable): Promise<Server> {
+/**
+ * Serves `h` on `input`/`output` (default the process's stdin/stdout). Messages over `maxMessageBytes`
+ * never reach the SDK, which would give up on the whole stream: they are answered with an error here
+ * (message-limit.ts) and the server keeps serving.
+ */
+export async function serveStdio(h: ToolHandlers, maxMessageBytes: number, input: Readable = process.stdin, output: Writable = process.stdout): Promise<Server> {
   const server = createMcpServer(h);
-  await server.connect(new StdioServerTransport(input, output));
+  const lines = new PassThrough();
+  boundedLines(input, output, maxMessageBytes, (line) => lines.write(Buffer.concat([line, NEWLINE])));
+  input.once('end', () => lines.end());
+  // One line at a time reaches the SDK's buffer, so its own bound only needs room for one.
+  await server.connect(new StdioServerTransport(lines, output, { maxBufferSize: maxMessageBytes + 2 }));
   return server;
 }
+
+const NEWLINE = Buffer.from('\n');

@@ -12,6 +12,7 @@ import { Capabilities, type CapabilitiesInit } from '../../security/capabilities
 import { ResourceLimits, type ResourceLimitsInit } from '../../security/resource-limits.ts';
 import { argsDigest, AuditLog, type Denial } from './audit-log.ts';
 import type { ToolHandlers } from './mcp-protocol.ts';
+import { DEFAULT_MAX_MESSAGE_BYTES } from './message-limit.ts';
 import { errorResult, type ToolBackend, type ToolGrant, type ToolOutcome } from './tool-backend.ts';
 
 export interface McpServerWrapperOptions {
@@ -53,6 +54,11 @@ export interface McpServerConfig {
   name?: string;
   /** Components: where transpiled code is cached (see `ComponentRuntime`); false for memory only. */
   cacheDir?: string | false;
+  /**
+   * Bytes one incoming message may have (a stdio line, an HTTP request body); default 4 MiB. A larger
+   * one is answered with a JSON-RPC error (Invalid Request; HTTP status 413) and the server keeps serving.
+   */
+  maxMessageBytes?: number;
 }
 
 export interface McpServerSummary {
@@ -131,6 +137,8 @@ export class McpServerWrapper {
     if (given !== 1) throw new InvalidArguments('give exactly one of path, module or component');
     const maxConcurrency = config.maxConcurrency ?? 4;
     if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) throw new InvalidArguments('maxConcurrency must be a positive integer');
+    const maxMessageBytes = config.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1) throw new InvalidArguments('maxMessageBytes must be a positive whole number of bytes');
     const transport = config.transport ?? 'stdio';
     if (transport !== 'stdio' && (typeof transport !== 'object' || transport === null || (!('http' in transport) && !('stdio' in transport)))) {
       throw new InvalidArguments("transport must be 'stdio', { stdio: { input, output } } or { http: { host, port } }");
@@ -184,11 +192,11 @@ export class McpServerWrapper {
       if (typeof transport === 'object' && 'http' in transport) {
         const h = transport.http ?? {};
         const { listenHttp } = await import('./http-transport.ts');
-        server.http = await listenHttp({ host: h.host ?? '127.0.0.1', port: h.port ?? 0, path: MCP_PATH, handlers: this.handlers(server) });
+        server.http = await listenHttp({ host: h.host ?? '127.0.0.1', port: h.port ?? 0, path: MCP_PATH, handlers: this.handlers(server), maxMessageBytes });
       } else {
         const streams = typeof transport === 'object' ? transport.stdio : undefined;
         const { serveStdio } = await import('./mcp-protocol.ts');
-        server.stdio = await serveStdio(this.handlers(server), streams?.input, streams?.output);
+        server.stdio = await serveStdio(this.handlers(server), maxMessageBytes, streams?.input, streams?.output);
       }
     } catch (err) {
       await backend.close();

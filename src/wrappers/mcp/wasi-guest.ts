@@ -1,4 +1,5 @@
 import { CallToolResultSchema, LATEST_PROTOCOL_VERSION, ListToolsResultSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { parseBoundedJson } from '../../communication/structure-check.ts';
 import { GuestError } from '../../errors.ts';
 import { WasmSandbox } from '../../sandbox/wasm-sandbox.ts';
 import type { Denial } from './audit-log.ts';
@@ -159,7 +160,8 @@ function readResponse(stdout: string): Exchange {
     if (!line.trim()) continue;
     let msg: unknown;
     try {
-      msg = JSON.parse(line);
+      // The guest's output: bounded in nesting like every payload it sends the host.
+      msg = parseBoundedJson(line);
     } catch {
       sawOther = true;
       continue;

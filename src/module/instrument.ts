@@ -79,6 +79,7 @@ import {
   opensBlock,
   readOp,
   skipBlockType,
+  skipConstExpr,
 } from './instructions.ts';
 import {
   readPreamble,
@@ -123,9 +124,17 @@ export const RESERVED_IMPORT_MODULE = 'wasm_sandbox';
 export const OUT_OF_FUEL_IMPORT = 'out_of_fuel';
 export const MEMORY_GROW_IMPORT = 'memory_grow';
 export const FUEL_EXPORT = '__wasm_sandbox_fuel';
-export const METER_COST_MODEL = 'fuel-v1';
+export const METER_COST_MODEL = 'fuel-v2';
 
 const PAGE_BYTES = 65536;
+/** Bulk memory operations cost one fuel unit per 16 bytes (about what an instruction costs in time). */
+const BYTES_SHIFT = 4;
+/** Bulk table operations cost one unit per element. */
+const ELEMENTS_SHIFT = 0;
+/** memory.grow costs one unit per page: growing reserves; the stores and bulk operations that fill the pages pay for them. */
+const GROW_SHIFT = 0;
+/** The most one bulk instruction is charged; keeps the counter from wrapping. */
+const BULK_CHARGE_CAP = 1n << 48n;
 const MAX_MEMORY32_PAGES = 65536;
 const MAX_U32 = 0xffffffff;
 /** V8's limit on the locals of one function (parameters included). */
@@ -174,6 +183,9 @@ interface Layout {
   definedGlobals: number;
   /** For every memory in index space order: is it 64-bit. */
   memory64: boolean[];
+  /** For every table in index space order: is it 64-bit, and its initial size. */
+  table64: boolean[];
+  tableMins: number[];
 }
 
 function checkOptions(opts: InstrumentOptions): void {
@@ -190,7 +202,7 @@ function checkOptions(opts: InstrumentOptions): void {
 }
 
 function prePass(r: BinaryReader, sections: Section[]): Layout {
-  const layout: Layout = { typeCount: 0, importedFuncs: 0, importedGlobals: 0, definedFuncs: 0, paramCounts: new Uint32Array(0), typeParams: new Int32Array(0), definedGlobals: 0, memory64: [] };
+  const layout: Layout = { typeCount: 0, importedFuncs: 0, importedGlobals: 0, definedFuncs: 0, paramCounts: new Uint32Array(0), typeParams: new Int32Array(0), definedGlobals: 0, memory64: [], table64: [], tableMins: [] };
   let codeCount = 0;
   let types: TypeEntry[] = [];
   for (const s of sections) {
@@ -218,7 +230,9 @@ function prePass(r: BinaryReader, sections: Section[]): Layout {
             layout.importedFuncs++;
           } else if (kind === 0x01) {
             skipValType(r);
-            readLimits(r);
+            const l = readLimits(r);
+            layout.table64.push(l.is64);
+            layout.tableMins.push(l.min);
           } else if (kind === 0x02) {
             layout.memory64.push(readLimits(r).is64);
           } else if (kind === 0x03) {
@@ -252,6 +266,9 @@ function prePass(r: BinaryReader, sections: Section[]): Layout {
         for (let i = 0; i < n; i++) layout.memory64.push(readLimits(r).is64);
         break;
       }
+      case SEC_TABLE:
+        readTableSizes(r, layout);
+        break;
       case SEC_GLOBAL:
         layout.definedGlobals = r.count(3);
         break;
@@ -270,10 +287,42 @@ export function instrument(input: Uint8Array, opts: InstrumentOptions): Instrume
   checkOptions(opts);
   const bytes = toBytes(input);
   if (readPreamble(bytes) === 'component') throw new InvalidModule('components cannot be instrumented; only core modules are supported', { offset: 6 });
+  requireValid(bytes);
   const r = new BinaryReader(bytes, 8);
   const sections = scanCoreSections(r);
   const layout = prePass(r, sections);
   return new Rewriter(bytes, r, sections, layout, opts).run();
+}
+
+/**
+ * The rewrite trusts the indices and types it reads, and the sandbox's own additions fill index
+ * slots an invalid module may point at: a `global.set 0` with no globals would become a write to the
+ * fuel counter. So only modules the engine accepts are rewritten, whoever calls.
+ */
+function requireValid(bytes: Uint8Array): void {
+  const data = bytes as Uint8Array<ArrayBuffer>;
+  if (WebAssembly.validate(data)) return;
+  let reason = 'the engine rejects it';
+  try {
+    new WebAssembly.Module(data);
+  } catch (err) {
+    reason = (err as Error).message;
+  }
+  throw new InvalidModule(`only valid modules are instrumented: ${reason}`);
+}
+
+/** Reads the table section's entries into the layout (64-bit or not, initial size). */
+function readTableSizes(r: BinaryReader, layout: Layout): void {
+  const n = r.count(3);
+  for (let i = 0; i < n; i++) {
+    const withInit = r.peek() === 0x40;
+    if (withInit) r.pos += 2;
+    skipValType(r);
+    const l = readLimits(r);
+    layout.table64.push(l.is64);
+    layout.tableMins.push(l.min);
+    if (withInit) skipConstExpr(r);
+  }
 }
 
 /** One instrumentation run; holds the derived index layout so section writers stay small. */
@@ -298,6 +347,12 @@ class Rewriter {
   private readonly outOfFuelType: number;
   private readonly memoryGrowType: number;
   private readonly wrapperType: number;
+  private readonly wrapper64Type: number;
+  /** The injected bulk-charge helpers `$charge32` / `$charge64` (metering only), or -1. */
+  private readonly charge32Func: number;
+  private readonly charge64Func: number;
+  private readonly charge32Type: number;
+  private readonly charge64Type: number;
   /** The injected `$refuel` function (metering only), or -1. */
   private readonly refuelFunc: number;
   private readonly refuelType: number;
@@ -328,8 +383,7 @@ class Rewriter {
     this.wrapperMemories = [];
     if (opts.routeMemoryGrow) {
       const firstWrapper = layout.importedFuncs + this.shift + layout.definedFuncs;
-      layout.memory64.forEach((is64, m) => {
-        if (is64) return;
+      layout.memory64.forEach((_is64, m) => {
         this.growWrapper[m] = firstWrapper + this.wrapperMemories.length;
         this.wrapperMemories.push(m);
       });
@@ -345,10 +399,15 @@ class Rewriter {
     const I64 = 0x7e;
     this.outOfFuelType = opts.meter ? addType([], []) : -1;
     this.memoryGrowType = opts.routeMemoryGrow ? addType([I32, I32, I32], [I32]) : -1;
-    this.wrapperType = this.wrapperMemories.length > 0 ? addType([I32], [I32]) : -1;
+    this.wrapperType = this.wrapperMemories.some((m) => !layout.memory64[m]) ? addType([I32], [I32]) : -1;
+    this.wrapper64Type = this.wrapperMemories.some((m) => layout.memory64[m]) ? addType([I64], [I64]) : -1;
     this.refuelType = opts.meter ? addType([I64], [I64]) : -1;
+    this.charge32Type = opts.meter ? addType([I32, I32], [I32]) : -1;
+    this.charge64Type = opts.meter ? addType([I64, I32], [I64]) : -1;
     this.refuelFunc = opts.meter ? layout.importedFuncs + this.shift + layout.definedFuncs + this.wrapperMemories.length : -1;
-    this.addedFuncs = this.wrapperMemories.length + (opts.meter ? 1 : 0);
+    this.charge32Func = opts.meter ? this.refuelFunc + 1 : -1;
+    this.charge64Func = opts.meter ? this.refuelFunc + 2 : -1;
+    this.addedFuncs = this.wrapperMemories.length + (opts.meter ? 3 : 0);
 
     this.typeParams = layout.typeParams;
     this.globalSeqs = this.checkSequences(-1);
@@ -470,7 +529,10 @@ class Rewriter {
       case SEC_FUNCTION:
         return this.appendToVector(
           fromInput,
-          [...this.wrapperMemories.map(() => leb(this.wrapperType)), ...(this.opts.meter ? [leb(this.refuelType)] : [])],
+          [
+            ...this.wrapperMemories.map((m) => leb(this.layout.memory64[m] ? this.wrapper64Type : this.wrapperType)),
+            ...(this.opts.meter ? [leb(this.refuelType), leb(this.charge32Type), leb(this.charge64Type)] : []),
+          ],
         );
       case SEC_TABLE:
         return this.writeTables();
@@ -532,6 +594,7 @@ class Rewriter {
 
   private writeTables(): void {
     const { r, w } = this;
+    const share = this.tableShare();
     const n = r.count(3);
     w.u32(n);
     for (let i = 0; i < n; i++) {
@@ -545,9 +608,24 @@ class Rewriter {
       }
       this.copyValType();
       const l = readLimits(r);
-      this.writeLimits(l, this.opts.tableMaxElements, l.is64 ? Number.MAX_SAFE_INTEGER : MAX_U32, 'table');
+      this.writeLimits(l, share === undefined ? undefined : l.min + share, l.is64 ? Number.MAX_SAFE_INTEGER : MAX_U32, 'table');
       if (withInit) this.copyConstExpr();
     }
+  }
+
+  /**
+   * `tableMaxElements` bounds the instance's tables together: their initial sizes must fit it, and each
+   * table may grow by an equal share of what is left, so no number of tables exceeds it in total.
+   */
+  private tableShare(): number | undefined {
+    const limit = this.opts.tableMaxElements;
+    if (limit === undefined) return undefined;
+    const mins = this.layout.tableMins;
+    const total = mins.reduce((sum, min) => sum + min, 0);
+    if (total > limit) {
+      throw new ResourceLimitExceeded('table', limit, total, `the module's ${mins.length} tables start at ${total} elements in total`);
+    }
+    return Math.floor((limit - total) / Math.max(1, mins.length));
   }
 
   private writeMemories(): void {
@@ -682,7 +760,11 @@ class Rewriter {
       r.end = sectionEnd;
     }
     for (const m of this.wrapperMemories) this.writeGrowWrapper(m);
-    if (this.opts.meter) this.writeRefuel();
+    if (this.opts.meter) {
+      this.writeRefuel();
+      this.writeChargeHelper(false);
+      this.writeChargeHelper(true);
+    }
   }
 
   /**
@@ -840,10 +922,15 @@ class Rewriter {
         r.pos = start + 1;
         const m = r.u32();
         const wrapper = m < growWrapper.length ? growWrapper[m] : -1;
-        if (wrapper >= 0) {
+        if (wrapper >= 0 || meter) {
           w.copy(src, run, start);
-          w.u8(OP_CALL);
-          w.u32(wrapper);
+          if (meter) this.writeBulkCharge(this.layout.memory64[m] === true, GROW_SHIFT, seq);
+          if (wrapper >= 0) {
+            w.u8(OP_CALL);
+            w.u32(wrapper);
+          } else {
+            w.copy(src, start, r.pos);
+          }
           run = r.pos;
         }
         continue;
@@ -874,6 +961,14 @@ class Rewriter {
         continue;
       }
 
+      if (meter && op === 0xfc) {
+        const bulk = this.bulkOperand(start);
+        if (bulk !== undefined) {
+          w.copy(src, run, start);
+          this.writeBulkCharge(bulk.is64, bulk.shift, seq);
+          run = start;
+        }
+      }
       readOp(r);
       const depth = ctl.length;
       if (cached) {
@@ -1015,6 +1110,23 @@ class Rewriter {
   private writeGrowWrapper(m: number): void {
     const { w } = this;
     const mem = leb(m);
+    if (this.layout.memory64[m]) {
+      // A delta over 2^32 pages can never succeed; below it, pages and sizes fit the host's i32 operands.
+      const body64 = [
+        0x00,
+        0x20, 0x00, ...i64Const(0xffffffffn), 0x56, // local.get $delta; i64.gt_u
+        0x04, 0x7e, 0x42, 0x7f, // if (result i64) i64.const -1
+        0x05,
+        0x41, ...sleb32(m), 0x20, 0x00, 0xa7, 0x3f, ...mem, 0xa7, // memidx, wrapped delta, wrapped memory.size
+        0x10, ...leb(this.memoryGrowFunc),
+        0x04, 0x7e, 0x20, 0x00, 0x40, ...mem, 0x05, 0x42, 0x7f, 0x0b, // if: memory.grow, else -1
+        0x0b,
+        0x0b,
+      ];
+      w.u32(body64.length);
+      w.bytes(body64);
+      return;
+    }
     const body = [
       0x00, // no locals
       0x41, ...sleb32(m), // i32.const memidx
@@ -1025,6 +1137,69 @@ class Rewriter {
       0x20, 0x00, 0x40, ...mem, // memory.grow m
       0x05, 0x41, 0x7f, // else i32.const -1
       0x0b,
+      0x0b,
+    ];
+    w.u32(body.length);
+    w.bytes(body);
+  }
+
+  /**
+   * The operand of a bulk instruction at `at` (an 0xFC instruction) that sizes its work: whether it
+   * is an i64 and how far to shift it right to get fuel units. Undefined for other instructions.
+   */
+  private bulkOperand(at: number): { is64: boolean; shift: number } | undefined {
+    const { src, layout } = this;
+    const sub = readLebAt(src, at + 1);
+    const p = skipLebAt(src, at + 1);
+    const first = readLebAt(src, p);
+    const second = readLebAt(src, skipLebAt(src, p));
+    switch (sub) {
+      case 8: // memory.init: the length is an i32 whatever the memory
+        return { is64: false, shift: BYTES_SHIFT };
+      case 10: // memory.copy dst src: i64 only between two 64-bit memories
+        return { is64: layout.memory64[first] === true && layout.memory64[second] === true, shift: BYTES_SHIFT };
+      case 11: // memory.fill mem
+        return { is64: layout.memory64[first] === true, shift: BYTES_SHIFT };
+      case 12: // table.init
+        return { is64: false, shift: ELEMENTS_SHIFT };
+      case 14: // table.copy dst src
+        return { is64: layout.table64[first] === true && layout.table64[second] === true, shift: ELEMENTS_SHIFT };
+      case 15: // table.grow
+      case 17: // table.fill
+        return { is64: layout.table64[first] === true, shift: ELEMENTS_SHIFT };
+      default:
+        return undefined;
+    }
+  }
+
+  /** Charges the size operand on top of the stack (left in place) before the bulk instruction that follows. */
+  private writeBulkCharge(is64: boolean, shift: number, seq: CheckSequences): void {
+    const { w } = this;
+    w.bytes(seq.spill);
+    w.bytes([0x41, shift, 0x10]); // i32.const shift; call
+    w.u32(is64 ? this.charge64Func : this.charge32Func);
+    w.bytes(seq.reload);
+  }
+
+  /**
+   * `$charge32 (param $n i32) (param $shift i32) (result i32)` and its i64 twin: charges `$n >> $shift`
+   * units to the fuel global, takes the slow path when that makes it negative, and returns `$n`. The
+   * i64 charge is capped at 2^48 units so that a huge operand cannot wrap the counter to positive.
+   */
+  private writeChargeHelper(is64: boolean): void {
+    const { w } = this;
+    const fuel = leb(this.fuelGlobal);
+    const units = is64
+      ? [0x20, 0x00, 0x20, 0x01, 0xad, 0x88, 0x22, 0x02, ...i64Const(BULK_CHARGE_CAP), 0x20, 0x02, ...i64Const(BULK_CHARGE_CAP), 0x54, 0x1b]
+      : [0x20, 0x00, 0xad, 0x20, 0x01, 0xad, 0x88]; // extend n and shift; shift right
+    const body = [
+      ...(is64 ? [0x01, 0x01, 0x7e] : [0x00]), // one i64 local for the capped charge
+      0x23, ...fuel,
+      ...units,
+      0x7d, 0x24, ...fuel, // i64.sub; global.set $fuel
+      0x23, ...fuel, 0x42, 0x00, 0x53, // global.get $fuel; i64.const 0; i64.lt_s
+      0x04, 0x40, 0x23, ...fuel, 0x10, ...leb(this.refuelFunc), 0x24, ...fuel, 0x0b, // if: refuel
+      0x20, 0x00,
       0x0b,
     ];
     w.u32(body.length);
@@ -1106,6 +1281,12 @@ function leb(v: number): number[] {
   }
   out.push(n);
   return out;
+}
+
+function i64Const(v: bigint): number[] {
+  const w = new ByteWriter(16);
+  w.s64(v);
+  return [0x42, ...w.finish()];
 }
 
 function sleb32(v: number): number[] {

@@ -25,6 +25,8 @@ export interface FuzzTarget {
   run(bytes: Uint8Array): unknown;
   /** Also require success on every mutant the engine itself accepts. */
   mustAcceptValid?: boolean;
+  /** Also require failure on every mutant the engine rejects: invalid stays invalid. */
+  mustRejectInvalid?: boolean;
   /** Extra assertion on a successful result for a mutant the engine accepts. */
   checkValid?(result: unknown, bytes: Uint8Array): void;
 }
@@ -35,6 +37,7 @@ export const targets: FuzzTarget[] = [
     name: 'instrument',
     run: (bytes) => instrument(bytes, { meter: true, routeMemoryGrow: true, tableMaxElements: 10_000_000 }),
     mustAcceptValid: true,
+    mustRejectInvalid: true,
     checkValid(result, bytes) {
       const out = (result as ReturnType<typeof instrument>).bytes;
       assert.ok(WebAssembly.validate(out as Uint8Array<ArrayBuffer>), `instrumenting a valid module gave an invalid one (${bytes.length} bytes in)`);
@@ -59,7 +62,9 @@ for (const target of targets) {
         for (const m of mutations(seedOf(fixture.name), fixture.bytes, PER_FIXTURE)) {
           try {
             const result = target.run(m.bytes);
-            if (target.checkValid && WebAssembly.validate(m.bytes as Uint8Array<ArrayBuffer>)) target.checkValid(result, m.bytes);
+            const valid = WebAssembly.validate(m.bytes as Uint8Array<ArrayBuffer>);
+            if (target.mustRejectInvalid && !valid) assert.fail(`${m.description}: the engine rejects the mutant but ${target.name} accepted it`);
+            if (target.checkValid && valid) target.checkValid(result, m.bytes);
           } catch (e) {
             if (e instanceof assert.AssertionError) throw new assert.AssertionError({ message: `${m.description}: ${e.message}` });
             if (!(e instanceof WasmSandboxError)) {

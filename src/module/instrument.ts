@@ -129,6 +129,7 @@ export const METER_COST_MODEL = 'fuel-v2';
 const PAGE_BYTES = 65536;
 /** Bulk memory operations cost one fuel unit per 16 bytes (about what an instruction costs in time). */
 const BYTES_SHIFT = 4;
+export const BULK_BYTES_PER_UNIT = 1 << BYTES_SHIFT;
 /** Bulk table operations cost one unit per element. */
 const ELEMENTS_SHIFT = 0;
 /** memory.grow costs one unit per page: growing reserves; the stores and bulk operations that fill the pages pay for them. */

@@ -2,7 +2,7 @@ import { dataInvoker, type DataInvoker } from '../../communication/data-invoker.
 import { ExtismKernel } from '../../communication/extism-kernel.ts';
 import { dataFunctions, EXTISM_MODULE, type DataFunction } from '../../communication/guest-abi.ts';
 import {
-  AsyncRequired, FunctionNotFound, InstanceNotFound, InstanceUnusable, InvalidArguments, ResourceLimitExceeded, SecurityViolation, Timeout, Trap,
+  AsyncRequired, FunctionNotFound, InstanceNotFound, InstanceUnusable, InvalidArguments, InvalidModule, ResourceLimitExceeded, SecurityViolation, Timeout, Trap,
   WasmSandboxError,
 } from '../../errors.ts';
 import { FUEL_EXPORT, MEMORY_GROW_IMPORT, OUT_OF_FUEL_IMPORT, RESERVED_IMPORT_MODULE } from '../../module/instrument.ts';
@@ -11,11 +11,12 @@ import { WasiHost } from '../../wasi/wasi-host.ts';
 import { argumentChecker, compiledHandle, type CallGuard } from '../arguments.ts';
 import { InstanceHostContext } from '../host-context.ts';
 import { GrowPolicy } from '../limits/grow-policy.ts';
-import { Meter } from '../limits/meter.ts';
+import { DEFAULT_SLICE, Meter } from '../limits/meter.ts';
 import { linkImports, linksAsyncHostFunctions, type LinkCounters } from '../linker.ts';
 import { toSandboxError } from '../traps.ts';
 import { isStdinStream, type CapturedOutput, type InstanceMetrics, type ResolvedInstanceConfig, type RuntimeObserver, type SyncCall, type WasmInstance, type WasmResult, type WasmValue } from '../types.ts';
 import { monotonicMs } from '../monotonic.ts';
+import { WASM_PAGE_BYTES } from '../../security/resource-limits.ts';
 
 type State = 'ready' | 'unusable' | 'destroyed';
 
@@ -81,13 +82,16 @@ export class InProcessInstance implements WasmInstance {
    * Links and instantiates. `info` describes `module` as compiled (after instrumentation, so it lists
    * the sandbox's own imports); the start function already runs under the meter.
    */
-  static create(id: string, module: WebAssembly.Module, info: ModuleInfo, config: ResolvedInstanceConfig, observer: RuntimeObserver): InProcessInstance {
+  static create(
+    id: string, module: WebAssembly.Module, info: ModuleInfo, config: ResolvedInstanceConfig, observer: RuntimeObserver, options: InstanceOptions = {},
+  ): InProcessInstance {
     const limits = config.resourceLimits;
     const counters = { hostFunctionCalls: 0, traps: 0, wallTimeMs: 0, peakMemoryBytes: 0 };
-    const meter = Meter.needed(limits) ? new Meter(limits) : undefined;
-    const grow = GrowPolicy.needed(limits) ? new GrowPolicy(limits, (error) => observer.onLimit?.(id, error)) : undefined;
+    const interruptible = options.interruptible === true;
+    const meter = Meter.needed(limits) || interruptible ? new Meter(limits, DEFAULT_SLICE, interruptible) : undefined;
+    let grow: GrowPolicy | undefined;
     const system: Record<string, Record<string, unknown>> = {
-      [RESERVED_IMPORT_MODULE]: { [OUT_OF_FUEL_IMPORT]: meter?.outOfFuel ?? (() => {}), [MEMORY_GROW_IMPORT]: grow?.memoryGrow ?? (() => 1) },
+      [RESERVED_IMPORT_MODULE]: { [OUT_OF_FUEL_IMPORT]: meter?.outOfFuel ?? (() => {}), [MEMORY_GROW_IMPORT]: (m: number, d: number, c: number) => grow?.memoryGrow(m, d, c) ?? 1 },
     };
     let wasi: WasiHost | undefined;
     const stdin = config.wasi.stdin;
@@ -125,9 +129,13 @@ export class InProcessInstance implements WasmInstance {
       return self.callReentrant(name, args);
     });
     const suspending = linksAsyncHostFunctions(info, config);
-    const deadline = meter ? { remainingMs: () => meter.remainingMs(), check: () => meter.checkClock() } : undefined;
+    const deadline = meter
+      ? { remainingMs: () => meter.remainingMs(), check: () => meter.checkClock(), suspend: () => meter.suspend(), resume: () => meter.resume() }
+      : undefined;
     const imports = linkImports(info, config, ctx, counters, system, deadline);
-    checkImportedMemories(imports, limits.maxPages);
+    const initialPages = memoryPages(info, imports);
+    checkTotalMemory(initialPages, limits.maxPages);
+    if (GrowPolicy.needed(limits)) grow = new GrowPolicy(limits, (error) => observer.onLimit?.(id, error), initialPages);
     let instance: WebAssembly.Instance;
     meter?.enter();
     try {
@@ -140,7 +148,7 @@ export class InProcessInstance implements WasmInstance {
       else if (typeof instance.exports._initialize === 'function') (instance.exports._initialize as () => void)();
     } catch (err) {
       wasi?.close();
-      throw instantiationError(err);
+      throw instantiationError(err, info);
     } finally {
       meter?.exit();
     }
@@ -465,15 +473,29 @@ export class InProcessInstance implements WasmInstance {
   }
 }
 
-/** An imported memory is the embedder's, but it must still fit the instance's limit. */
-function checkImportedMemories(imports: WebAssembly.Imports, maxPages: number | null): void {
+export interface InstanceOptions {
+  /** Checkpoints every fuel slice even without clock limits, so that a thread termination takes effect (see Meter). */
+  interruptible?: boolean;
+}
+
+/** The size of each memory in index order as the instance starts: an imported one as given, a defined one as declared. */
+function memoryPages(info: ModuleInfo, imports: WebAssembly.Imports): number[] {
+  const pages: number[] = [];
+  for (const imp of info.imports) {
+    if (imp.kind !== 'memory') continue;
+    const value = (imports[imp.module] as Record<string, unknown> | undefined)?.[imp.name];
+    pages.push(value instanceof WebAssembly.Memory ? value.buffer.byteLength / WASM_PAGE_BYTES : (imp.memory?.min ?? 0));
+  }
+  for (const mem of info.memories) if (!mem.imported) pages.push(mem.min);
+  return pages;
+}
+
+/** The memory limit is a total over the instance's memories, imported ones (the embedder's) included. */
+function checkTotalMemory(pages: readonly number[], maxPages: number | null): void {
   if (maxPages === null) return;
-  for (const mod of Object.values(imports)) {
-    for (const value of Object.values(mod as Record<string, unknown>)) {
-      if (value instanceof WebAssembly.Memory && value.buffer.byteLength > maxPages * 65536) {
-        throw new ResourceLimitExceeded('memory', maxPages * 65536, value.buffer.byteLength, 'an imported memory is already larger than the limit');
-      }
-    }
+  const total = pages.reduce((sum, p) => sum + p, 0);
+  if (total > maxPages) {
+    throw new ResourceLimitExceeded('memory', maxPages * WASM_PAGE_BYTES, total * WASM_PAGE_BYTES, `the instance's ${pages.length} memories start at ${total} pages together`);
   }
 }
 
@@ -483,10 +505,14 @@ function checkImportedMemories(imports: WebAssembly.Imports, maxPages: number | 
  */
 let liveInstances = 0;
 
-function instantiationError(err: unknown): WasmSandboxError {
+function instantiationError(err: unknown, info: ModuleInfo): WasmSandboxError {
   if (err instanceof WasmSandboxError) return err;
   if (err instanceof WebAssembly.LinkError) {
-    return new Trap('unknown', `instantiation failed to link: ${err.message}`, { cause: err });
+    // V8 names the import by its index: "Import #3 \"env\" \"mem\": memory import has 1 pages which is smaller than the declared initial of 2".
+    const index = /Import #(\d+)/.exec(err.message)?.[1];
+    const imp = index === undefined ? undefined : info.imports[Number(index)];
+    const what = imp ? `the value given for import '${imp.module}.${imp.name}' (${imp.kind}) does not fit its declaration` : 'an import does not fit its declaration';
+    return new InvalidModule(`the module cannot be linked: ${what}: ${err.message}`, { cause: err });
   }
   if (err instanceof RangeError && /memory|allocat/i.test(err.message)) {
     return new ResourceLimitExceeded('instances', liveInstances, liveInstances + 1,

@@ -7,12 +7,27 @@ import { GrowPolicy } from './grow-policy.ts';
 import type { InstrumentedStore } from './instrumented-store.ts';
 import { Meter } from './meter.ts';
 
+/**
+ * Table elements one instance may hold in all, whatever the limits say: tables live on the host's JS
+ * heap, which no user limit may exhaust (it is fatal for the whole process). V8's own limit for one
+ * table is the same number.
+ */
+export const HOST_MAX_TABLE_ELEMENTS = 10_000_000;
+
+export interface PlanOptions {
+  /** Meter even when no limit needs it (fuel is then counted, and checkpoints come every slice). */
+  alwaysMeter?: boolean;
+  /** The module has tables: they are then bounded by HOST_MAX_TABLE_ELEMENTS even without a limit. */
+  hasTables?: boolean;
+}
+
 /** The instrumentation a set of limits needs, or null when the module can run as it is. */
-export function instrumentationFor(limits: ResourceLimits): InstrumentOptions | null {
-  const meter = Meter.needed(limits);
+export function instrumentationFor(limits: ResourceLimits, plan: PlanOptions = {}): InstrumentOptions | null {
+  const meter = plan.alwaysMeter === true || Meter.needed(limits);
   const routeMemoryGrow = GrowPolicy.needed(limits);
   const memoryMaxPages = limits.maxPages ?? undefined;
-  const tableMaxElements = limits.memory.maxTableElements ?? undefined;
+  const userTables = limits.memory.maxTableElements;
+  const tableMaxElements = userTables !== null ? Math.min(userTables, HOST_MAX_TABLE_ELEMENTS) : plan.hasTables ? HOST_MAX_TABLE_ELEMENTS : undefined;
   if (!meter && !routeMemoryGrow && memoryMaxPages === undefined && tableMaxElements === undefined) return null;
   return { meter, routeMemoryGrow, memoryMaxPages, tableMaxElements };
 }

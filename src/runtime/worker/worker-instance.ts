@@ -47,8 +47,6 @@ export interface WorkerInstanceInit {
   readonly portable: PortableConfig;
   /** Host functions by bridge index (the order of `portable.hostFunctions`). */
   readonly hostFunctions: readonly HostFunction[];
-  /** Whether the worker meters the guest (fuel or CPU time), and so measures its CPU time. */
-  readonly metered: boolean;
   readonly observer: RuntimeObserver;
 }
 
@@ -75,7 +73,6 @@ export class WorkerInstance implements WasmInstance {
   private readonly hostNames: readonly [string, string][];
   private readonly time: TimeLimits;
   private readonly fuelLimited: boolean;
-  private readonly metered: boolean;
   private readonly observer: RuntimeObserver;
   private readonly ctx: WorkerHostContext;
   private readonly taps: Record<number, ((chunk: Uint8Array) => void) | undefined>;
@@ -106,7 +103,6 @@ export class WorkerInstance implements WasmInstance {
     this.hostNames = init.portable.hostFunctions;
     this.time = init.config.resourceLimits.time;
     this.fuelLimited = init.config.resourceLimits.cpu.fuel !== null;
-    this.metered = init.metered;
     this.observer = init.observer;
     const stdio = init.config.capabilities.stdio;
     this.taps = { 1: init.config.wasi.onStdout, 2: init.config.wasi.onStderr };
@@ -500,8 +496,6 @@ export class WorkerInstance implements WasmInstance {
   metrics(): InstanceMetrics {
     const m = this.final ? { ...this.final.metrics } : readMetrics(this.thread.channel.metrics);
     m.wallTimeMs = this.wallTimeMs;
-    // As in-process: without a meter, a call is charged its wall time.
-    if (!this.metered) m.cpuTimeMs = this.wallTimeMs;
     m.traps += this.lostTraps;
     return m;
   }

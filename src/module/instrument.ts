@@ -112,6 +112,12 @@ export interface InstrumentOptions {
   routeMemoryGrow: boolean;
   /** Starting value of the fuel counter (only meaningful with `meter`); pays for the start function. Default 0. */
   initialFuel?: bigint;
+  /**
+   * Cap every GC array allocation (array.new, array.new_default, array.new_data, array.new_elem) at this
+   * many elements: a longer one calls `wasm_sandbox.array_too_large`, which throws. Only modules that
+   * declare GC types are affected.
+   */
+  maxArrayElements?: number;
 }
 
 export interface InstrumentResult {
@@ -123,6 +129,7 @@ export interface InstrumentResult {
 export const RESERVED_IMPORT_MODULE = 'wasm_sandbox';
 export const OUT_OF_FUEL_IMPORT = 'out_of_fuel';
 export const MEMORY_GROW_IMPORT = 'memory_grow';
+export const ARRAY_TOO_LARGE_IMPORT = 'array_too_large';
 export const FUEL_EXPORT = '__wasm_sandbox_fuel';
 export const METER_COST_MODEL = 'fuel-v2';
 
@@ -184,6 +191,8 @@ interface Layout {
   definedGlobals: number;
   /** For every memory in index space order: is it 64-bit. */
   memory64: boolean[];
+  /** Whether the type section declares struct, array (or continuation) types. */
+  gcTypes: boolean;
   /** For every table in index space order: is it 64-bit, and its initial size. */
   table64: boolean[];
   tableMins: number[];
@@ -197,13 +206,14 @@ function checkOptions(opts: InstrumentOptions): void {
   };
   limit(opts.memoryMaxPages, 'memoryMaxPages');
   limit(opts.tableMaxElements, 'tableMaxElements');
+  limit(opts.maxArrayElements, 'maxArrayElements');
   if (opts.initialFuel !== undefined && typeof opts.initialFuel !== 'bigint') {
     throw new InvalidArguments('initialFuel must be a bigint', { expected: 'bigint' });
   }
 }
 
 function prePass(r: BinaryReader, sections: Section[]): Layout {
-  const layout: Layout = { typeCount: 0, importedFuncs: 0, importedGlobals: 0, definedFuncs: 0, paramCounts: new Uint32Array(0), typeParams: new Int32Array(0), definedGlobals: 0, memory64: [], table64: [], tableMins: [] };
+  const layout: Layout = { typeCount: 0, importedFuncs: 0, importedGlobals: 0, definedFuncs: 0, paramCounts: new Uint32Array(0), typeParams: new Int32Array(0), definedGlobals: 0, memory64: [], gcTypes: false, table64: [], tableMins: [] };
   let codeCount = 0;
   let types: TypeEntry[] = [];
   for (const s of sections) {
@@ -213,6 +223,7 @@ function prePass(r: BinaryReader, sections: Section[]): Layout {
       case SEC_TYPE:
         types = readTypeSection(r);
         layout.typeCount = types.length;
+        layout.gcTypes = types.includes(null);
         layout.typeParams = Int32Array.from(types, (t) => (t === null ? -1 : t.params.length));
         break;
       case SEC_IMPORT: {
@@ -349,6 +360,11 @@ class Rewriter {
   private readonly memoryGrowType: number;
   private readonly wrapperType: number;
   private readonly wrapper64Type: number;
+  /** The array-length import and the injected `$check_array` that calls it (with `maxArrayElements`), or -1. */
+  private readonly arrayTooLargeFunc: number;
+  private readonly checkArrayFunc: number;
+  private readonly arrayTooLargeType: number;
+  private readonly checkArrayType: number;
   /** The injected bulk-charge helpers `$charge32` / `$charge64` (metering only), or -1. */
   private readonly charge32Func: number;
   private readonly charge64Func: number;
@@ -375,9 +391,11 @@ class Rewriter {
     // Metered code grows by roughly a third; sizing for half avoids copying a large output on growth.
     this.w = new ByteWriter(src.length + (src.length >> 1) + 256);
 
-    this.shift = (opts.meter ? 1 : 0) + (opts.routeMemoryGrow ? 1 : 0);
+    const capArrays = opts.maxArrayElements !== undefined && layout.gcTypes;
+    this.shift = (opts.meter ? 1 : 0) + (opts.routeMemoryGrow ? 1 : 0) + (capArrays ? 1 : 0);
     this.outOfFuelFunc = opts.meter ? layout.importedFuncs : -1;
     this.memoryGrowFunc = opts.routeMemoryGrow ? layout.importedFuncs + (opts.meter ? 1 : 0) : -1;
+    this.arrayTooLargeFunc = capArrays ? layout.importedFuncs + this.shift - 1 : -1;
     this.fuelGlobal = layout.importedGlobals + layout.definedGlobals;
 
     this.growWrapper = layout.memory64.map(() => -1);
@@ -408,7 +426,10 @@ class Rewriter {
     this.refuelFunc = opts.meter ? layout.importedFuncs + this.shift + layout.definedFuncs + this.wrapperMemories.length : -1;
     this.charge32Func = opts.meter ? this.refuelFunc + 1 : -1;
     this.charge64Func = opts.meter ? this.refuelFunc + 2 : -1;
-    this.addedFuncs = this.wrapperMemories.length + (opts.meter ? 3 : 0);
+    this.arrayTooLargeType = capArrays ? addType([I32], []) : -1;
+    this.checkArrayType = capArrays ? addType([I32], [I32]) : -1;
+    this.checkArrayFunc = capArrays ? layout.importedFuncs + this.shift + layout.definedFuncs + this.wrapperMemories.length + (opts.meter ? 3 : 0) : -1;
+    this.addedFuncs = this.wrapperMemories.length + (opts.meter ? 3 : 0) + (capArrays ? 1 : 0);
 
     this.typeParams = layout.typeParams;
     this.globalSeqs = this.checkSequences(-1);
@@ -525,6 +546,7 @@ class Rewriter {
         const entries: number[][] = [];
         if (this.opts.meter) entries.push([...nameBytes(RESERVED_IMPORT_MODULE), ...nameBytes(OUT_OF_FUEL_IMPORT), 0x00, ...leb(this.outOfFuelType)]);
         if (this.opts.routeMemoryGrow) entries.push([...nameBytes(RESERVED_IMPORT_MODULE), ...nameBytes(MEMORY_GROW_IMPORT), 0x00, ...leb(this.memoryGrowType)]);
+        if (this.arrayTooLargeFunc >= 0) entries.push([...nameBytes(RESERVED_IMPORT_MODULE), ...nameBytes(ARRAY_TOO_LARGE_IMPORT), 0x00, ...leb(this.arrayTooLargeType)]);
         return this.appendToVector(fromInput, entries);
       }
       case SEC_FUNCTION:
@@ -533,6 +555,7 @@ class Rewriter {
           [
             ...this.wrapperMemories.map((m) => leb(this.layout.memory64[m] ? this.wrapper64Type : this.wrapperType)),
             ...(this.opts.meter ? [leb(this.refuelType), leb(this.charge32Type), leb(this.charge64Type)] : []),
+            ...(this.checkArrayFunc >= 0 ? [leb(this.checkArrayType)] : []),
           ],
         );
       case SEC_TABLE:
@@ -766,6 +789,7 @@ class Rewriter {
       this.writeChargeHelper(false);
       this.writeChargeHelper(true);
     }
+    if (this.checkArrayFunc >= 0) this.writeCheckArray();
   }
 
   /**
@@ -970,6 +994,12 @@ class Rewriter {
           run = start;
         }
       }
+      if (op === 0xfb && this.checkArrayFunc >= 0 && allocatesArray(readLebAt(src, start + 1))) {
+        w.copy(src, run, start);
+        w.u8(OP_CALL);
+        w.u32(this.checkArrayFunc);
+        run = start;
+      }
       readOp(r);
       const depth = ctl.length;
       if (cached) {
@@ -1173,6 +1203,20 @@ class Rewriter {
     }
   }
 
+  /** `$check_array (param $len i32) (result i32)`: calls array_too_large when `$len` is over the cap; returns `$len`. */
+  private writeCheckArray(): void {
+    const { w } = this;
+    const body = [
+      0x00,
+      0x20, 0x00, 0x41, ...sleb32(this.opts.maxArrayElements!), 0x4b, // local.get $len; i32.const cap; i32.gt_u
+      0x04, 0x40, 0x20, 0x00, 0x10, ...leb(this.arrayTooLargeFunc), 0x0b,
+      0x20, 0x00,
+      0x0b,
+    ];
+    w.u32(body.length);
+    w.bytes(body);
+  }
+
   /** Charges the size operand on top of the stack (left in place) before the bulk instruction that follows. */
   private writeBulkCharge(is64: boolean, shift: number, seq: CheckSequences): void {
     const { w } = this;
@@ -1250,6 +1294,11 @@ function leavesFunction(src: Uint8Array, at: number, op: number, depth: number):
     default:
       return false;
   }
+}
+
+/** GC instructions that allocate an array whose length is the operand on top of the stack. */
+function allocatesArray(sub: number): boolean {
+  return sub === 6 || sub === 7 || sub === 9 || sub === 10; // array.new, array.new_default, array.new_data, array.new_elem
 }
 
 /** Instructions with label immediates (rethrow and delegate included). */

@@ -5,7 +5,8 @@ import {
   AsyncRequired, FunctionNotFound, InstanceNotFound, InstanceUnusable, InvalidArguments, InvalidModule, ResourceLimitExceeded, SecurityViolation, Timeout, Trap,
   WasmSandboxError,
 } from '../../errors.ts';
-import { FUEL_EXPORT, MEMORY_GROW_IMPORT, OUT_OF_FUEL_IMPORT, RESERVED_IMPORT_MODULE } from '../../module/instrument.ts';
+import { ARRAY_TOO_LARGE_IMPORT, FUEL_EXPORT, MEMORY_GROW_IMPORT, OUT_OF_FUEL_IMPORT, RESERVED_IMPORT_MODULE } from '../../module/instrument.ts';
+import { MAX_GC_ARRAY_ELEMENTS } from '../limits/instrumentation-plan.ts';
 import type { FuncSignature, ModuleInfo } from '../../module/module-info.ts';
 import { WasiHost } from '../../wasi/wasi-host.ts';
 import { argumentChecker, compiledHandle, type CallGuard } from '../arguments.ts';
@@ -91,7 +92,13 @@ export class InProcessInstance implements WasmInstance {
     const meter = Meter.needed(limits) || interruptible ? new Meter(limits, DEFAULT_SLICE, interruptible) : undefined;
     let grow: GrowPolicy | undefined;
     const system: Record<string, Record<string, unknown>> = {
-      [RESERVED_IMPORT_MODULE]: { [OUT_OF_FUEL_IMPORT]: meter?.outOfFuel ?? (() => {}), [MEMORY_GROW_IMPORT]: (m: number, d: number, c: number) => grow?.memoryGrow(m, d, c) ?? 1 },
+      [RESERVED_IMPORT_MODULE]: {
+        [OUT_OF_FUEL_IMPORT]: meter?.outOfFuel ?? (() => {}),
+        [MEMORY_GROW_IMPORT]: (m: number, d: number, c: number) => grow?.memoryGrow(m, d, c) ?? 1,
+        [ARRAY_TOO_LARGE_IMPORT]: (length: number) => {
+          throw new ResourceLimitExceeded('memory', MAX_GC_ARRAY_ELEMENTS, length >>> 0, 'elements in one wasm-GC array allocation; a larger one could abort the process');
+        },
+      },
     };
     let wasi: WasiHost | undefined;
     const stdin = config.wasi.stdin;

@@ -91,7 +91,7 @@ class WorkerModule implements WasmModule {
     const enforced = limitsInWorker(limits);
     // Always metered on a thread: fuel is counted as in-process, and the guest reaches host code every
     // slice, where a termination at its deadline takes effect even in a loop of bulk instructions.
-    const plan = instrumentationFor(enforced, { alwaysMeter: true, hasTables: this.info.tables.length > 0 });
+    const plan = instrumentationFor(enforced, { alwaysMeter: true, hasTables: this.info.tables.length > 0, capArrays: true });
     const prepared = plan ? await this.variants.get(plan) : { module: this.module, info: this.info };
     const { portable, hostFunctions } = exportConfig(config, this.info, enforced);
     const thread = await this.pool.acquire(workerLimits(limits));

@@ -1,6 +1,7 @@
 /**
  * Resource-limit instrumentation: rewrites a core module in one pass so that the limits V8 cannot
  * enforce by itself become part of the guest code. Pure function of (bytes, options); callers cache.
+ * Only modules the engine validates are rewritten (see `requireValid`).
  *
  * HOST CONTRACT (docs/instrumentation.md has the long form)
  *
@@ -11,6 +12,7 @@
  * Added imports, after the guest's own, in this order, each whenever its option is on:
  *   meter:            wasm_sandbox.out_of_fuel : () -> ()      (called via an injected `$refuel`)
  *   routeMemoryGrow:  wasm_sandbox.memory_grow : (memidx i32, delta_pages i32, current_pages i32) -> i32
+ *   maxArrayElements: wasm_sandbox.array_too_large : (elements i32) -> ()  (only if the module declares GC types)
  * Guest function indices from the first defined function on shift up by the number added; calls,
  * return_calls, ref.func (code and constant expressions), element segments, exports and the
  * start function are renumbered. The `name` and `metadata.code.*` custom sections are dropped.
@@ -27,26 +29,29 @@
  * since its last call. The start function runs before the export is reachable: its fuel comes
  * from `initialFuel`, or the host returns without refilling (every check then calls it).
  *
- * Cost model `fuel-v1` (static, deterministic): one unit per instruction of the original code.
+ * Cost model `fuel-v2` (static, deterministic): one unit per instruction of the original code.
  * A function body and each loop body are regions; a region costs the number of instructions in
  * it, counting nested blocks, ifs and trys but not nested loops' bodies (a nested `loop`
  * instruction counts for the outer region; its body and its `end` for its own), minimum 1. The
  * cost is charged on each entry: per call for a function, per iteration (the first included) for
  * a loop. Control only goes backwards to loop headers, so nothing runs twice per charge: the
- * charge bounds the instructions executed from above. Injected code and host calls are free;
- * bulk instructions (memory.fill, memory.copy, table.grow, ...) cost 1 whatever their size.
+ * charge bounds the instructions executed from above. Injected code and host calls are free.
+ * Bulk instructions also pay for their size just before they run (injected `$charge32/64`):
+ * memory.fill/copy/init one unit per 16 bytes, table.fill/copy/init/grow one per element,
+ * memory.grow one per page; a charge that empties the counter takes the slow path first.
  *
- * Memory growth (routeMemoryGrow): each 32-bit memory m, imported or defined, gets an injected
+ * Memory growth (routeMemoryGrow): each memory m, imported or defined, gets an injected
  * function `(param $delta i32) (result i32)` calling `memory_grow(m, delta, memory.size m)`; a
  * non-zero answer performs the real `memory.grow m` (which can still fail against the declared
  * maximum), zero makes it return -1 like a failed grow, and a host throw traps the guest. Every
- * `memory.grow m` in guest code becomes a call to it. memory64 memories are not routed (their
- * grow takes an i64) but are still capped by `memoryMaxPages`.
+ * `memory.grow m` in guest code becomes a call to it. A memory64 memory's wrapper takes an i64: a
+ * delta over 2^32 pages returns -1 unasked, smaller ones are asked with the same i32 operands.
  *
- * Limits: `memoryMaxPages` / `tableMaxElements` clamp the declared maximum of every defined
- * memory / table, adding one where absent; an initial size above the limit throws
+ * Limits: `memoryMaxPages` clamps the declared maximum of every defined memory, adding one where
+ * absent; `tableMaxElements` bounds all tables together (each defined table may grow by an equal
+ * share of what the initial sizes leave). An initial size above the limit throws
  * ResourceLimitExceeded ('memory' in bytes, 'table' in elements). Imported memories and tables
- * are sized by the host.
+ * are sized by the host. With `maxArrayElements`, every array.new* checks its length first.
  *
  * HOW THE CHECKS ARE COMPILED
  *

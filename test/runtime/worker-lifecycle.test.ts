@@ -15,6 +15,7 @@ const BULK = fileURLToPath(new URL('../../fixtures/hostile/bulk_loops.wasm', imp
 
 function script(close: boolean): string {
   return `
+import { readFileSync } from 'node:fs';
 import { WasmSandbox } from ${JSON.stringify(new URL('../../src/index.ts', import.meta.url).href)};
 const sandbox = await WasmSandbox.create({ runtime: 'worker' });
 const id = await sandbox.createInstance(await sandbox.loadModule(readFileSync(${JSON.stringify(BULK)})), { resourceLimits: { time: { callTimeoutMs: 200 } } });

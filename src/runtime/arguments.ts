@@ -106,48 +106,24 @@ let codeGeneration = true;
  * Builds the call handle for a numeric signature as straight-line code with a fixed arity, so that a call
  * costs a few type checks over the raw export call (rest parameters and spreads cost more than the call
  * itself). The generated source contains only fixed tokens chosen from the signature, never input text.
- * Where the host forbids code generation, the same handle is a closure (a few nanoseconds slower).
- * Returns undefined for signatures that need conversion (i64, references).
+ * Returns undefined for signatures that need conversion (i64, references), and where the host forbids
+ * code generation: the caller's generic closure then makes the same checks (a few nanoseconds slower).
  */
 export function compiledHandle(fn: string, sig: FuncSignature, target: Function, guard: CallGuard, meter?: CallMeter): ((...args: WasmValue[]) => unknown) | undefined {
   const params = sig.params;
   if (params.length > 8 || !params.every((p) => p in INLINE_CHECK)) return undefined;
-  if (codeGeneration) {
-    try {
-      return generatedHandle(fn, params, target, guard, meter);
-    } catch (err) {
-      if (!(err instanceof EvalError)) throw err;
-      codeGeneration = false;
-    }
+  if (!codeGeneration) return undefined;
+  try {
+    return generatedHandle(fn, params, target, guard, meter);
+  } catch (err) {
+    if (!(err instanceof EvalError)) throw err;
+    codeGeneration = false;
+    return undefined;
   }
-  return closureHandle(fn, params, target, guard, meter);
 }
 
 function arityError(fn: string, params: readonly string[], got: number): InvalidArguments {
   return new InvalidArguments(`'${fn}' takes ${params.length} argument${params.length === 1 ? '' : 's'} (${params.join(', ') || 'none'}), got ${got}`, { expected: `(${params.join(', ')})` });
-}
-
-/** What `generatedHandle` does, without generating code: the same checks in the same order. */
-function closureHandle(fn: string, params: readonly string[], target: Function, guard: CallGuard, meter?: CallMeter): (...args: WasmValue[]) => unknown {
-  const n = params.length;
-  const isI32 = params.map((p) => p === 'i32');
-  return (...args: WasmValue[]): unknown => {
-    if (args.length !== n) throw arityError(fn, params, args.length);
-    if (!guard.ready) guard.enter();
-    for (let i = 0; i < n; i++) {
-      const v = args[i];
-      if (typeof v !== 'number' || (isI32[i] && (v | 0) !== v && v >>> 0 !== v)) convertArgument(params[i], v, i, fn);
-    }
-    guard.calls++;
-    try {
-      meter?.enter();
-      return target(...args);
-    } catch (err) {
-      throw guard.fail(err);
-    } finally {
-      meter?.exit();
-    }
-  };
 }
 
 function generatedHandle(fn: string, params: readonly string[], target: Function, guard: CallGuard, meter?: CallMeter): (...args: WasmValue[]) => unknown {

@@ -11,18 +11,10 @@ import { WasmSandbox } from '../../src/sandbox/wasm-sandbox.ts';
 import type { HostContext } from '../../src/runtime/host-context.ts';
 import { WorkerRuntime } from '../../src/runtime/worker/worker-runtime.ts';
 import { wat } from '../helpers/wat.ts';
+import { rejection } from '../helpers/rejection.ts';
 
 function fixture(name: string): Uint8Array {
   return new Uint8Array(readFileSync(fileURLToPath(new URL(`../../fixtures/wat/${name}`, import.meta.url))));
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  assert.fail('expected the promise to reject');
 }
 
 describe('worker runtime: calls', () => {

@@ -17,18 +17,10 @@ import type { HostContext } from '../../src/runtime/host-context.ts';
 import type { RuntimeKind } from '../../src/runtime/types.ts';
 import { wat } from '../helpers/wat.ts';
 import { core, section, str } from '../helpers/binary.ts';
+import { rejection } from '../helpers/rejection.ts';
 
 function fixture(path: string): Uint8Array {
   return new Uint8Array(readFileSync(fileURLToPath(new URL(`../../fixtures/${path}`, import.meta.url))));
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  assert.fail('expected the promise to reject');
 }
 
 function isLimit(limit: string): (e: unknown) => boolean {

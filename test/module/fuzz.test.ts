@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { WasmSandboxError } from '../../src/errors.ts';
+import { detectFeatures } from '../../src/module/features.ts';
 import { inspect } from '../../src/module/inspect.ts';
 import { instrument } from '../../src/module/instrument.ts';
 import { mutations } from '../helpers/mutate.ts';
@@ -33,6 +34,7 @@ export interface FuzzTarget {
 
 export const targets: FuzzTarget[] = [
   { name: 'inspect', run: inspect, mustAcceptValid: true },
+  { name: 'detectFeatures', run: (bytes) => detectFeatures(bytes, { walkCode: true }), mustAcceptValid: true },
   {
     name: 'instrument',
     run: (bytes) => instrument(bytes, { meter: true, routeMemoryGrow: true, tableMaxElements: 10_000_000 }),

@@ -130,10 +130,11 @@ export class CoreLimits {
   private readonly fuel: FuelPool;
   private readonly grow: GrowPolicy | undefined;
 
-  constructor(limits: ResourceLimits, onRefused: (err: ResourceLimitExceeded) => void = () => {}) {
-    this.instrumentation = instrumentationFor(limits);
-    this.meter = this.instrumentation?.meter ? new Meter(limits) : undefined;
-    const timed = limits.time.callTimeoutMs !== null || limits.time.instanceLifetimeMs !== null || limits.cpu.maxCpuTimeMs !== null;
+  /** `interruptible`: checkpoints every slice even without a clock limit (see Meter), for guests on worker threads. */
+  constructor(limits: ResourceLimits, onRefused: (err: ResourceLimitExceeded) => void = () => {}, interruptible = false) {
+    this.instrumentation = instrumentationFor(limits, { alwaysMeter: interruptible });
+    this.meter = this.instrumentation?.meter ? new Meter(limits, DEFAULT_SLICE, interruptible) : undefined;
+    const timed = interruptible || limits.time.callTimeoutMs !== null || limits.time.instanceLifetimeMs !== null || limits.cpu.maxCpuTimeMs !== null;
     this.fuel = new FuelPool(limits.cpu.fuel, timed);
     this.grow = this.instrumentation?.routeMemoryGrow ? new GrowPolicy(limits, onRefused) : undefined;
   }

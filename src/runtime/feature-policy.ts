@@ -90,13 +90,13 @@ export function acceptedFeatures(runtime: RuntimeKind, settings: FeatureSettings
  * why. The runtime's own refusals are judged from the module's declarations (see module/features.ts);
  * a feature the user refused is also looked for in every instruction.
  */
-export function checkFeatures(bytes: Uint8Array, runtime: RuntimeKind, accepted: ReadonlySet<WasmFeature>): void {
+export function checkFeatures(bytes: Uint8Array, runtime: RuntimeKind, accepted: ReadonlySet<WasmFeature>, subject?: string): void {
   const narrowed = WASM_FEATURES.some((f) => FEATURE_POLICY[f][runtime].accepted && !accepted.has(f));
   for (const [feature, where] of detectFeatures(bytes, { walkCode: narrowed })) {
     if (accepted.has(feature)) continue;
     const support = FEATURE_POLICY[feature][runtime];
     const why = support.accepted ? 'this sandbox was created without it' : `the ${runtime} runtime does not accept it: ${support.bound}`;
-    const hint = !support.accepted && FEATURE_POLICY[feature].worker.accepted ? "; the worker runtime (WasmSandbox.create({ runtime: 'worker' })) accepts it" : '';
-    throw new InvalidModule(`the module uses the wasm feature '${feature}' (${FEATURE_POLICY[feature].proposal}; ${where}), and ${why}${hint}`, { feature });
+    const hint = subject === undefined && !support.accepted && FEATURE_POLICY[feature].worker.accepted ? "; the worker runtime (WasmSandbox.create({ runtime: 'worker' })) accepts it" : '';
+    throw new InvalidModule(`${subject ?? 'the module'} uses the wasm feature '${feature}' (${FEATURE_POLICY[feature].proposal}; ${where}), and ${why}${hint}`, { feature });
   }
 }

@@ -18,6 +18,7 @@ import type { RuntimeKind } from '../../src/runtime/types.ts';
 import { wat } from '../helpers/wat.ts';
 import { core, section, str } from '../helpers/binary.ts';
 import { rejection } from '../helpers/rejection.ts';
+import { runtime as componentRuntime } from '../component/helpers.ts';
 
 function fixture(path: string): Uint8Array {
   return new Uint8Array(readFileSync(fileURLToPath(new URL(`../../fixtures/${path}`, import.meta.url))));
@@ -201,5 +202,19 @@ describe('hostile engine guests: the feature policy', () => {
     } finally {
       await sandbox.close();
     }
+  });
+
+  test("a component's core modules get the in-process set: a GC allocation loop is refused", async () => {
+    const { parse, componentEmbed, componentNew } = await import('@bytecodealliance/jco-transpile/wasm-tools');
+    const core = await parse(`(module (type $node (struct (field (mut (ref null $node)))))
+      (memory (export "memory") 1)
+      (func (export "run") (result i32) (local $h (ref null $node))
+        (loop (local.set $h (struct.new $node (local.get $h))) (br 0)) (i32.const 0)))`);
+    const bytes = await componentNew(await componentEmbed({ binary: core, witSource: 'package example:hog;\nworld hog { export run: func() -> u32; }', world: 'hog' }), []);
+    const rt = await componentRuntime({}, {}, { cacheDir: false });
+    await assert.rejects(
+      rt.instantiate(await rt.createComponentModule(bytes)),
+      (e: unknown) => e instanceof InvalidModule && e.feature === 'gc' && /core module '.*' of the component/.test(e.message),
+    );
   });
 });

@@ -6,6 +6,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
@@ -218,3 +219,21 @@ describe('hostile engine guests: the feature policy', () => {
     );
   });
 });
+
+describe('hostile engine guests: the command line', () => {
+  const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+  const run = (file: string) => spawnSync(process.execPath, [CLI, 'run', '--no-cache', '--timeout', '500ms', fileURLToPath(new URL(`../../fixtures/hostile/${file}`, import.meta.url))], { encoding: 'utf8', timeout: 60_000 });
+
+  test('run --timeout stops a command looping in 256 MiB fills (exit 124)', () => {
+    const r = run('bulk_command.wasm');
+    assert.equal(r.status, 124, r.stderr);
+    assert.match(r.stderr, /timeout: call deadline of 500 ms/);
+  });
+
+  test('run refuses a command that waits on a shared memory, naming the feature (exit 126)', () => {
+    const r = run('shared_command.wasm');
+    assert.equal(r.status, 126, r.stderr);
+    assert.match(r.stderr, /wasm feature 'threads'/);
+  });
+});
+

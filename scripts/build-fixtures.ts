@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-const builders = ['build-wat-fixtures.ts', 'build-c-fixtures.ts', 'build-as-fixtures.ts', 'build-component-fixtures.ts'];
+const builders = ['build-wat-fixtures.ts', 'build-binary-fixtures.ts', 'build-c-fixtures.ts', 'build-as-fixtures.ts', 'build-component-fixtures.ts'];
 let failed = false;
 for (const script of builders) {
   const path = new URL(script, import.meta.url);

@@ -1,5 +1,5 @@
 /**
- * Compiles every fixtures/wat/*.wat and fixtures/abi/wat/*.wat to a .wasm beside it. The .wasm files are committed so tests
+ * Compiles every fixtures/wat/*.wat, fixtures/abi/wat/*.wat and fixtures/hostile/*.wat to a .wasm beside it. The .wasm files are committed so tests
  * do not depend on the text toolchain; rerun this after editing a .wat.
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises';
@@ -9,7 +9,7 @@ import wabtInit from 'wabt';
 import { WAT_FEATURES as features } from './wat-features.ts';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
-const dirs = [join(fixtures, 'wat'), join(fixtures, 'abi', 'wat')];
+const dirs = [join(fixtures, 'wat'), join(fixtures, 'abi', 'wat'), join(fixtures, 'hostile')];
 
 const wabt = await wabtInit();
 for (const dir of dirs) {

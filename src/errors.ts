@@ -35,9 +35,12 @@ export class WasmSandboxError extends Error {
 export class InvalidModule extends WasmSandboxError {
   /** Byte offset in the binary where decoding failed, when known. */
   readonly offset: number | undefined;
-  constructor(message: string, options?: { offset?: number; cause?: unknown }) {
+  /** The wasm feature (a key of `WasmSandbox.create({ features })`) the module was refused for, if that was the reason. */
+  readonly feature: string | undefined;
+  constructor(message: string, options?: { offset?: number; feature?: string; cause?: unknown }) {
     super('INVALID_MODULE', message, options);
     this.offset = options?.offset;
+    this.feature = options?.feature;
   }
 }
 

@@ -1,6 +1,10 @@
 export { WasmSandbox } from './sandbox/wasm-sandbox.ts';
 export type { SandboxOptions, InstanceConfig, ModuleSummary, InstanceSummary, TypedFunction, SandboxEvents, CallValue } from './sandbox/wasm-sandbox.ts';
 export { inspect } from './module/inspect.ts';
+export { WASM_FEATURES, detectFeatures } from './module/features.ts';
+export type { WasmFeature, FeatureUse } from './module/features.ts';
+export { FEATURE_POLICY } from './runtime/feature-policy.ts';
+export type { FeatureEntry, FeatureSupport, FeatureSettings } from './runtime/feature-policy.ts';
 export type * from './module/module-info.ts';
 export { Capabilities } from './security/capabilities.ts';
 export type * from './security/capabilities.ts';

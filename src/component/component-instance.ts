@@ -55,6 +55,11 @@ export interface ComponentInstanceOptions {
    * between the slices of a long wait: a host forwarding the guest's output elsewhere flushes it here.
    */
   beforeWait?: () => void;
+  /**
+   * @internal Meter the core modules with a checkpoint every fuel slice even without a clock limit, so
+   * that the thread they run on reaches host code often enough for a termination to take effect.
+   */
+  interruptible?: boolean;
 }
 
 export interface ComponentMetrics {
@@ -128,7 +133,7 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
 
   /** @internal Creates the live instance; the runtime awaits this before handing the instance out. */
   async start(): Promise<void> {
-    const limits = new CoreLimits(this.resourceLimits);
+    const limits = new CoreLimits(this.resourceLimits, undefined, this.options.interruptible);
     const beforeWait = this.options.beforeWait;
     const modules = await this.component.coreModules(limits.instrumentation);
     const host = new Preview2Host({

@@ -5,11 +5,14 @@
  */
 import { componentWit } from '@bytecodealliance/jco-transpile/wasm-tools';
 import { instrument, type InstrumentOptions } from '../module/instrument.ts';
+import { acceptedFeatures, checkFeatures } from '../runtime/feature-policy.ts';
 import type { Transpiled } from './transpile-cache.ts';
 import type { DecodedComponent } from './wit/decode-component.ts';
 import { describeComponent, type ComponentDescription } from './wit/describe.ts';
 import type { ComponentInterfaces } from './wit/interfaces.ts';
 import { printInterfaceBodies } from './wit/print-wit.ts';
+
+const IN_PROCESS_FEATURES = acceptedFeatures('inprocess', undefined);
 
 /**
  * @internal Core modules already instrumented and compiled for one set of instrumentation options
@@ -126,6 +129,8 @@ export class ComponentModule {
         for (const [name, bytes] of this.transpiled.coreModules) {
           // The engine compiles no views of shared memory (a component handed to another thread is shared).
           const own = bytes.buffer instanceof SharedArrayBuffer ? bytes.slice() : bytes;
+          // A component's core modules may run on the caller's thread: they get the in-process feature set.
+          checkFeatures(own, 'inprocess', IN_PROCESS_FEATURES, `core module '${name}' of the component`);
           const code = options ? instrument(own, options).bytes : own;
           out.set(name, await WebAssembly.compile(code as Uint8Array<ArrayBuffer>));
         }

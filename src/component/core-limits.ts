@@ -130,11 +130,12 @@ export class CoreLimits {
   private readonly fuel: FuelPool;
   private readonly grow: GrowPolicy | undefined;
 
-  constructor(limits: ResourceLimits, onRefused: (err: ResourceLimitExceeded) => void = () => {}) {
-    this.instrumentation = instrumentationFor(limits);
-    this.meter = this.instrumentation?.meter ? new Meter(limits) : undefined;
+  /** `interruptible`: checkpoints every slice even without a clock limit (see Meter), for guests on worker threads. */
+  constructor(limits: ResourceLimits, onRefused: (err: ResourceLimitExceeded) => void = () => {}, interruptible = false) {
+    this.instrumentation = instrumentationFor(limits, { alwaysMeter: interruptible });
+    this.meter = this.instrumentation?.meter ? new Meter(limits, DEFAULT_SLICE, interruptible) : undefined;
     const { time } = limits;
-    const timed = time.callTimeoutMs !== null || time.initTimeoutMs !== null || time.instanceLifetimeMs !== null || limits.cpu.maxCpuTimeMs !== null;
+    const timed = interruptible || time.callTimeoutMs !== null || time.initTimeoutMs !== null || time.instanceLifetimeMs !== null || limits.cpu.maxCpuTimeMs !== null;
     this.fuel = new FuelPool(limits.cpu.fuel, timed);
     this.grow = this.instrumentation?.routeMemoryGrow ? new GrowPolicy(limits, onRefused) : undefined;
   }

@@ -4,7 +4,8 @@
  * bytes through untouched. Covers MVP, sign-extension, saturating truncation, bulk memory,
  * reference types, typed function references, tail calls, multi-memory, SIMD and relaxed SIMD,
  * threads, legacy and current exception handling, GC and extended constant expressions.
- * An opcode outside these is an `InvalidModule`.
+ * An opcode outside these is an `InvalidModule`. Decoding is not accepting: which of these
+ * proposals each runtime runs is decided in `runtime/feature-policy.ts`.
  */
 import type { BinaryReader } from './binary-reader.ts';
 import { readHeapType, skipValType } from './wasm-types.ts';

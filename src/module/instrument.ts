@@ -1,6 +1,7 @@
 /**
  * Resource-limit instrumentation: rewrites a core module in one pass so that the limits V8 cannot
  * enforce by itself become part of the guest code. Pure function of (bytes, options); callers cache.
+ * Only modules the engine validates are rewritten (see `requireValid`).
  *
  * HOST CONTRACT (docs/instrumentation.md has the long form)
  *
@@ -11,6 +12,7 @@
  * Added imports, after the guest's own, in this order, each whenever its option is on:
  *   meter:            wasm_sandbox.out_of_fuel : () -> ()      (called via an injected `$refuel`)
  *   routeMemoryGrow:  wasm_sandbox.memory_grow : (memidx i32, delta_pages i32, current_pages i32) -> i32
+ *   maxArrayElements: wasm_sandbox.array_too_large : (elements i32) -> ()  (only if the module declares GC types)
  * Guest function indices from the first defined function on shift up by the number added; calls,
  * return_calls, ref.func (code and constant expressions), element segments, exports, the start
  * function and the `name` section are renumbered (see name-section.ts: the sandbox's functions are
@@ -29,26 +31,29 @@
  * since its last call. The start function runs before the export is reachable: its fuel comes
  * from `initialFuel`, or the host returns without refilling (every check then calls it).
  *
- * Cost model `fuel-v1` (static, deterministic): one unit per instruction of the original code.
+ * Cost model `fuel-v2` (static, deterministic): one unit per instruction of the original code.
  * A function body and each loop body are regions; a region costs the number of instructions in
  * it, counting nested blocks, ifs and trys but not nested loops' bodies (a nested `loop`
  * instruction counts for the outer region; its body and its `end` for its own), minimum 1. The
  * cost is charged on each entry: per call for a function, per iteration (the first included) for
  * a loop. Control only goes backwards to loop headers, so nothing runs twice per charge: the
- * charge bounds the instructions executed from above. Injected code and host calls are free;
- * bulk instructions (memory.fill, memory.copy, table.grow, ...) cost 1 whatever their size.
+ * charge bounds the instructions executed from above. Injected code and host calls are free.
+ * Bulk instructions also pay for their size just before they run (injected `$charge32/64`):
+ * memory.fill/copy/init one unit per 16 bytes, table.fill/copy/init/grow one per element,
+ * memory.grow one per page; a charge that empties the counter takes the slow path first.
  *
- * Memory growth (routeMemoryGrow): each 32-bit memory m, imported or defined, gets an injected
+ * Memory growth (routeMemoryGrow): each memory m, imported or defined, gets an injected
  * function `(param $delta i32) (result i32)` calling `memory_grow(m, delta, memory.size m)`; a
  * non-zero answer performs the real `memory.grow m` (which can still fail against the declared
  * maximum), zero makes it return -1 like a failed grow, and a host throw traps the guest. Every
- * `memory.grow m` in guest code becomes a call to it. memory64 memories are not routed (their
- * grow takes an i64) but are still capped by `memoryMaxPages`.
+ * `memory.grow m` in guest code becomes a call to it. A memory64 memory's wrapper takes an i64: a
+ * delta over 2^32 pages returns -1 unasked, smaller ones are asked with the same i32 operands.
  *
- * Limits: `memoryMaxPages` / `tableMaxElements` clamp the declared maximum of every defined
- * memory / table, adding one where absent; an initial size above the limit throws
+ * Limits: `memoryMaxPages` clamps the declared maximum of every defined memory, adding one where
+ * absent; `tableMaxElements` bounds all tables together (each defined table may grow by an equal
+ * share of what the initial sizes leave). An initial size above the limit throws
  * ResourceLimitExceeded ('memory' in bytes, 'table' in elements). Imported memories and tables
- * are sized by the host.
+ * are sized by the host. With `maxArrayElements`, every array.new* checks its length first.
  *
  * HOW THE CHECKS ARE COMPILED
  *
@@ -81,6 +86,7 @@ import {
   opensBlock,
   readOp,
   skipBlockType,
+  skipConstExpr,
 } from './instructions.ts';
 import {
   readPreamble,
@@ -115,6 +121,12 @@ export interface InstrumentOptions {
   routeMemoryGrow: boolean;
   /** Starting value of the fuel counter (only meaningful with `meter`); pays for the start function. Default 0. */
   initialFuel?: bigint;
+  /**
+   * Cap every GC array allocation (array.new, array.new_default, array.new_data, array.new_elem) at this
+   * many elements: a longer one calls `wasm_sandbox.array_too_large`, which throws. Only modules that
+   * declare GC types are affected.
+   */
+  maxArrayElements?: number;
 }
 
 export interface InstrumentResult {
@@ -126,10 +138,20 @@ export interface InstrumentResult {
 export const RESERVED_IMPORT_MODULE = 'wasm_sandbox';
 export const OUT_OF_FUEL_IMPORT = 'out_of_fuel';
 export const MEMORY_GROW_IMPORT = 'memory_grow';
+export const ARRAY_TOO_LARGE_IMPORT = 'array_too_large';
 export const FUEL_EXPORT = '__wasm_sandbox_fuel';
-export const METER_COST_MODEL = 'fuel-v1';
+export const METER_COST_MODEL = 'fuel-v2';
 
 const PAGE_BYTES = 65536;
+/** Bulk memory operations cost one fuel unit per 16 bytes (about what an instruction costs in time). */
+const BYTES_SHIFT = 4;
+export const BULK_BYTES_PER_UNIT = 1 << BYTES_SHIFT;
+/** Bulk table operations cost one unit per element. */
+const ELEMENTS_SHIFT = 0;
+/** memory.grow costs one unit per page: growing reserves; the stores and bulk operations that fill the pages pay for them. */
+const GROW_SHIFT = 0;
+/** The most one bulk instruction is charged; keeps the counter from wrapping. */
+const BULK_CHARGE_CAP = 1n << 48n;
 const MAX_MEMORY32_PAGES = 65536;
 const MAX_U32 = 0xffffffff;
 /** V8's limit on the locals of one function (parameters included). */
@@ -178,6 +200,11 @@ interface Layout {
   definedGlobals: number;
   /** For every memory in index space order: is it 64-bit. */
   memory64: boolean[];
+  /** Whether the type section declares struct, array (or continuation) types. */
+  gcTypes: boolean;
+  /** For every table in index space order: is it 64-bit, and its initial size. */
+  table64: boolean[];
+  tableMins: number[];
 }
 
 function checkOptions(opts: InstrumentOptions): void {
@@ -188,13 +215,14 @@ function checkOptions(opts: InstrumentOptions): void {
   };
   limit(opts.memoryMaxPages, 'memoryMaxPages');
   limit(opts.tableMaxElements, 'tableMaxElements');
+  limit(opts.maxArrayElements, 'maxArrayElements');
   if (opts.initialFuel !== undefined && typeof opts.initialFuel !== 'bigint') {
     throw new InvalidArguments('initialFuel must be a bigint', { expected: 'bigint' });
   }
 }
 
 function prePass(r: BinaryReader, sections: Section[]): Layout {
-  const layout: Layout = { typeCount: 0, importedFuncs: 0, importedGlobals: 0, definedFuncs: 0, paramCounts: new Uint32Array(0), typeParams: new Int32Array(0), definedGlobals: 0, memory64: [] };
+  const layout: Layout = { typeCount: 0, importedFuncs: 0, importedGlobals: 0, definedFuncs: 0, paramCounts: new Uint32Array(0), typeParams: new Int32Array(0), definedGlobals: 0, memory64: [], gcTypes: false, table64: [], tableMins: [] };
   let codeCount = 0;
   let types: TypeEntry[] = [];
   for (const s of sections) {
@@ -204,6 +232,7 @@ function prePass(r: BinaryReader, sections: Section[]): Layout {
       case SEC_TYPE:
         types = readTypeSection(r);
         layout.typeCount = types.length;
+        layout.gcTypes = types.includes(null);
         layout.typeParams = Int32Array.from(types, (t) => (t === null ? -1 : t.params.length));
         break;
       case SEC_IMPORT: {
@@ -222,7 +251,9 @@ function prePass(r: BinaryReader, sections: Section[]): Layout {
             layout.importedFuncs++;
           } else if (kind === 0x01) {
             skipValType(r);
-            readLimits(r);
+            const l = readLimits(r);
+            layout.table64.push(l.is64);
+            layout.tableMins.push(l.min);
           } else if (kind === 0x02) {
             layout.memory64.push(readLimits(r).is64);
           } else if (kind === 0x03) {
@@ -256,6 +287,9 @@ function prePass(r: BinaryReader, sections: Section[]): Layout {
         for (let i = 0; i < n; i++) layout.memory64.push(readLimits(r).is64);
         break;
       }
+      case SEC_TABLE:
+        readTableSizes(r, layout);
+        break;
       case SEC_GLOBAL:
         layout.definedGlobals = r.count(3);
         break;
@@ -274,10 +308,42 @@ export function instrument(input: Uint8Array, opts: InstrumentOptions, recorder?
   checkOptions(opts);
   const bytes = toBytes(input);
   if (readPreamble(bytes) === 'component') throw new InvalidModule('components cannot be instrumented; only core modules are supported', { offset: 6 });
+  requireValid(bytes);
   const r = new BinaryReader(bytes, 8);
   const sections = scanCoreSections(r);
   const layout = prePass(r, sections);
   return new Rewriter(bytes, r, sections, layout, opts, recorder).run();
+}
+
+/**
+ * The rewrite trusts the indices and types it reads, and the sandbox's own additions fill index
+ * slots an invalid module may point at: a `global.set 0` with no globals would become a write to the
+ * fuel counter. So only modules the engine accepts are rewritten, whoever calls.
+ */
+function requireValid(bytes: Uint8Array): void {
+  const data = bytes as Uint8Array<ArrayBuffer>;
+  if (WebAssembly.validate(data)) return;
+  let reason = 'the engine rejects it';
+  try {
+    new WebAssembly.Module(data);
+  } catch (err) {
+    reason = (err as Error).message;
+  }
+  throw new InvalidModule(`only valid modules are instrumented: ${reason}`);
+}
+
+/** Reads the table section's entries into the layout (64-bit or not, initial size). */
+function readTableSizes(r: BinaryReader, layout: Layout): void {
+  const n = r.count(3);
+  for (let i = 0; i < n; i++) {
+    const withInit = r.peek() === 0x40;
+    if (withInit) r.pos += 2;
+    skipValType(r);
+    const l = readLimits(r);
+    layout.table64.push(l.is64);
+    layout.tableMins.push(l.min);
+    if (withInit) skipConstExpr(r);
+  }
 }
 
 /** One instrumentation run; holds the derived index layout so section writers stay small. */
@@ -302,6 +368,17 @@ class Rewriter {
   private readonly outOfFuelType: number;
   private readonly memoryGrowType: number;
   private readonly wrapperType: number;
+  private readonly wrapper64Type: number;
+  /** The array-length import and the injected `$check_array` that calls it (with `maxArrayElements`), or -1. */
+  private readonly arrayTooLargeFunc: number;
+  private readonly checkArrayFunc: number;
+  private readonly arrayTooLargeType: number;
+  private readonly checkArrayType: number;
+  /** The injected bulk-charge helpers `$charge32` / `$charge64` (metering only), or -1. */
+  private readonly charge32Func: number;
+  private readonly charge64Func: number;
+  private readonly charge32Type: number;
+  private readonly charge64Type: number;
   /** The injected `$refuel` function (metering only), or -1. */
   private readonly refuelFunc: number;
   private readonly refuelType: number;
@@ -323,17 +400,18 @@ class Rewriter {
     // Metered code grows by roughly a third; sizing for half avoids copying a large output on growth.
     this.w = new ByteWriter(src.length + (src.length >> 1) + 256);
 
-    this.shift = (opts.meter ? 1 : 0) + (opts.routeMemoryGrow ? 1 : 0);
+    const capArrays = opts.maxArrayElements !== undefined && layout.gcTypes;
+    this.shift = (opts.meter ? 1 : 0) + (opts.routeMemoryGrow ? 1 : 0) + (capArrays ? 1 : 0);
     this.outOfFuelFunc = opts.meter ? layout.importedFuncs : -1;
     this.memoryGrowFunc = opts.routeMemoryGrow ? layout.importedFuncs + (opts.meter ? 1 : 0) : -1;
+    this.arrayTooLargeFunc = capArrays ? layout.importedFuncs + this.shift - 1 : -1;
     this.fuelGlobal = layout.importedGlobals + layout.definedGlobals;
 
     this.growWrapper = layout.memory64.map(() => -1);
     this.wrapperMemories = [];
     if (opts.routeMemoryGrow) {
       const firstWrapper = layout.importedFuncs + this.shift + layout.definedFuncs;
-      layout.memory64.forEach((is64, m) => {
-        if (is64) return;
+      layout.memory64.forEach((_is64, m) => {
         this.growWrapper[m] = firstWrapper + this.wrapperMemories.length;
         this.wrapperMemories.push(m);
       });
@@ -349,10 +427,18 @@ class Rewriter {
     const I64 = 0x7e;
     this.outOfFuelType = opts.meter ? addType([], []) : -1;
     this.memoryGrowType = opts.routeMemoryGrow ? addType([I32, I32, I32], [I32]) : -1;
-    this.wrapperType = this.wrapperMemories.length > 0 ? addType([I32], [I32]) : -1;
+    this.wrapperType = this.wrapperMemories.some((m) => !layout.memory64[m]) ? addType([I32], [I32]) : -1;
+    this.wrapper64Type = this.wrapperMemories.some((m) => layout.memory64[m]) ? addType([I64], [I64]) : -1;
     this.refuelType = opts.meter ? addType([I64], [I64]) : -1;
+    this.charge32Type = opts.meter ? addType([I32, I32], [I32]) : -1;
+    this.charge64Type = opts.meter ? addType([I64, I32], [I64]) : -1;
     this.refuelFunc = opts.meter ? layout.importedFuncs + this.shift + layout.definedFuncs + this.wrapperMemories.length : -1;
-    this.addedFuncs = this.wrapperMemories.length + (opts.meter ? 1 : 0);
+    this.charge32Func = opts.meter ? this.refuelFunc + 1 : -1;
+    this.charge64Func = opts.meter ? this.refuelFunc + 2 : -1;
+    this.arrayTooLargeType = capArrays ? addType([I32], []) : -1;
+    this.checkArrayType = capArrays ? addType([I32], [I32]) : -1;
+    this.checkArrayFunc = capArrays ? layout.importedFuncs + this.shift + layout.definedFuncs + this.wrapperMemories.length + (opts.meter ? 3 : 0) : -1;
+    this.addedFuncs = this.wrapperMemories.length + (opts.meter ? 3 : 0) + (capArrays ? 1 : 0);
 
     this.typeParams = layout.typeParams;
     this.globalSeqs = this.checkSequences(-1);
@@ -497,12 +583,17 @@ class Rewriter {
         const entries: number[][] = [];
         if (this.opts.meter) entries.push([...nameBytes(RESERVED_IMPORT_MODULE), ...nameBytes(OUT_OF_FUEL_IMPORT), 0x00, ...leb(this.outOfFuelType)]);
         if (this.opts.routeMemoryGrow) entries.push([...nameBytes(RESERVED_IMPORT_MODULE), ...nameBytes(MEMORY_GROW_IMPORT), 0x00, ...leb(this.memoryGrowType)]);
+        if (this.arrayTooLargeFunc >= 0) entries.push([...nameBytes(RESERVED_IMPORT_MODULE), ...nameBytes(ARRAY_TOO_LARGE_IMPORT), 0x00, ...leb(this.arrayTooLargeType)]);
         return this.appendToVector(fromInput, entries);
       }
       case SEC_FUNCTION:
         return this.appendToVector(
           fromInput,
-          [...this.wrapperMemories.map(() => leb(this.wrapperType)), ...(this.opts.meter ? [leb(this.refuelType)] : [])],
+          [
+            ...this.wrapperMemories.map((m) => leb(this.layout.memory64[m] ? this.wrapper64Type : this.wrapperType)),
+            ...(this.opts.meter ? [leb(this.refuelType), leb(this.charge32Type), leb(this.charge64Type)] : []),
+            ...(this.checkArrayFunc >= 0 ? [leb(this.checkArrayType)] : []),
+          ],
         );
       case SEC_TABLE:
         return this.writeTables();
@@ -564,6 +655,7 @@ class Rewriter {
 
   private writeTables(): void {
     const { r, w } = this;
+    const share = this.tableShare();
     const n = r.count(3);
     w.u32(n);
     for (let i = 0; i < n; i++) {
@@ -577,9 +669,24 @@ class Rewriter {
       }
       this.copyValType();
       const l = readLimits(r);
-      this.writeLimits(l, this.opts.tableMaxElements, l.is64 ? Number.MAX_SAFE_INTEGER : MAX_U32, 'table');
+      this.writeLimits(l, share === undefined ? undefined : l.min + share, l.is64 ? Number.MAX_SAFE_INTEGER : MAX_U32, 'table');
       if (withInit) this.copyConstExpr();
     }
+  }
+
+  /**
+   * `tableMaxElements` bounds the instance's tables together: their initial sizes must fit it, and each
+   * table may grow by an equal share of what is left, so no number of tables exceeds it in total.
+   */
+  private tableShare(): number | undefined {
+    const limit = this.opts.tableMaxElements;
+    if (limit === undefined) return undefined;
+    const mins = this.layout.tableMins;
+    const total = mins.reduce((sum, min) => sum + min, 0);
+    if (total > limit) {
+      throw new ResourceLimitExceeded('table', limit, total, `the module's ${mins.length} tables start at ${total} elements in total`);
+    }
+    return Math.floor((limit - total) / Math.max(1, mins.length));
   }
 
   private writeMemories(): void {
@@ -714,7 +821,12 @@ class Rewriter {
       r.end = sectionEnd;
     }
     for (const m of this.wrapperMemories) this.writeGrowWrapper(m);
-    if (this.opts.meter) this.writeRefuel();
+    if (this.opts.meter) {
+      this.writeRefuel();
+      this.writeChargeHelper(false);
+      this.writeChargeHelper(true);
+    }
+    if (this.checkArrayFunc >= 0) this.writeCheckArray();
   }
 
   /**
@@ -872,10 +984,15 @@ class Rewriter {
         r.pos = start + 1;
         const m = r.u32();
         const wrapper = m < growWrapper.length ? growWrapper[m] : -1;
-        if (wrapper >= 0) {
+        if (wrapper >= 0 || meter) {
           w.copy(src, run, start);
-          w.u8(OP_CALL);
-          w.u32(wrapper);
+          if (meter) this.writeBulkCharge(this.layout.memory64[m] === true, GROW_SHIFT, seq);
+          if (wrapper >= 0) {
+            w.u8(OP_CALL);
+            w.u32(wrapper);
+          } else {
+            w.copy(src, start, r.pos);
+          }
           run = r.pos;
         }
         continue;
@@ -906,6 +1023,20 @@ class Rewriter {
         continue;
       }
 
+      if (meter && op === 0xfc) {
+        const bulk = this.bulkOperand(start);
+        if (bulk !== undefined) {
+          w.copy(src, run, start);
+          this.writeBulkCharge(bulk.is64, bulk.shift, seq);
+          run = start;
+        }
+      }
+      if (op === 0xfb && this.checkArrayFunc >= 0 && allocatesArray(readLebAt(src, start + 1))) {
+        w.copy(src, run, start);
+        w.u8(OP_CALL);
+        w.u32(this.checkArrayFunc);
+        run = start;
+      }
       readOp(r);
       const depth = ctl.length;
       if (cached) {
@@ -1047,6 +1178,23 @@ class Rewriter {
   private writeGrowWrapper(m: number): void {
     const { w } = this;
     const mem = leb(m);
+    if (this.layout.memory64[m]) {
+      // A delta over 2^32 pages can never succeed; below it, pages and sizes fit the host's i32 operands.
+      const body64 = [
+        0x00,
+        0x20, 0x00, ...i64Const(0xffffffffn), 0x56, // local.get $delta; i64.gt_u
+        0x04, 0x7e, 0x42, 0x7f, // if (result i64) i64.const -1
+        0x05,
+        0x41, ...sleb32(m), 0x20, 0x00, 0xa7, 0x3f, ...mem, 0xa7, // memidx, wrapped delta, wrapped memory.size
+        0x10, ...leb(this.memoryGrowFunc),
+        0x04, 0x7e, 0x20, 0x00, 0x40, ...mem, 0x05, 0x42, 0x7f, 0x0b, // if: memory.grow, else -1
+        0x0b,
+        0x0b,
+      ];
+      w.u32(body64.length);
+      w.bytes(body64);
+      return;
+    }
     const body = [
       0x00, // no locals
       0x41, ...sleb32(m), // i32.const memidx
@@ -1057,6 +1205,83 @@ class Rewriter {
       0x20, 0x00, 0x40, ...mem, // memory.grow m
       0x05, 0x41, 0x7f, // else i32.const -1
       0x0b,
+      0x0b,
+    ];
+    w.u32(body.length);
+    w.bytes(body);
+  }
+
+  /**
+   * The operand of a bulk instruction at `at` (an 0xFC instruction) that sizes its work: whether it
+   * is an i64 and how far to shift it right to get fuel units. Undefined for other instructions.
+   */
+  private bulkOperand(at: number): { is64: boolean; shift: number } | undefined {
+    const { src, layout } = this;
+    const sub = readLebAt(src, at + 1);
+    const p = skipLebAt(src, at + 1);
+    const first = readLebAt(src, p);
+    const second = readLebAt(src, skipLebAt(src, p));
+    switch (sub) {
+      case 8: // memory.init: the length is an i32 whatever the memory
+        return { is64: false, shift: BYTES_SHIFT };
+      case 10: // memory.copy dst src: i64 only between two 64-bit memories
+        return { is64: layout.memory64[first] === true && layout.memory64[second] === true, shift: BYTES_SHIFT };
+      case 11: // memory.fill mem
+        return { is64: layout.memory64[first] === true, shift: BYTES_SHIFT };
+      case 12: // table.init
+        return { is64: false, shift: ELEMENTS_SHIFT };
+      case 14: // table.copy dst src
+        return { is64: layout.table64[first] === true && layout.table64[second] === true, shift: ELEMENTS_SHIFT };
+      case 15: // table.grow
+      case 17: // table.fill
+        return { is64: layout.table64[first] === true, shift: ELEMENTS_SHIFT };
+      default:
+        return undefined;
+    }
+  }
+
+  /** `$check_array (param $len i32) (result i32)`: calls array_too_large when `$len` is over the cap; returns `$len`. */
+  private writeCheckArray(): void {
+    const { w } = this;
+    const body = [
+      0x00,
+      0x20, 0x00, 0x41, ...sleb32(this.opts.maxArrayElements!), 0x4b, // local.get $len; i32.const cap; i32.gt_u
+      0x04, 0x40, 0x20, 0x00, 0x10, ...leb(this.arrayTooLargeFunc), 0x0b,
+      0x20, 0x00,
+      0x0b,
+    ];
+    w.u32(body.length);
+    w.bytes(body);
+  }
+
+  /** Charges the size operand on top of the stack (left in place) before the bulk instruction that follows. */
+  private writeBulkCharge(is64: boolean, shift: number, seq: CheckSequences): void {
+    const { w } = this;
+    w.bytes(seq.spill);
+    w.bytes([0x41, shift, 0x10]); // i32.const shift; call
+    w.u32(is64 ? this.charge64Func : this.charge32Func);
+    w.bytes(seq.reload);
+  }
+
+  /**
+   * `$charge32 (param $n i32) (param $shift i32) (result i32)` and its i64 twin: charges `$n >> $shift`
+   * units to the fuel global, takes the slow path when that makes it negative, and returns `$n`. The
+   * i64 charge is capped at 2^48 units so that a huge operand cannot wrap the counter to positive.
+   */
+  private writeChargeHelper(is64: boolean): void {
+    const { w } = this;
+    const fuel = leb(this.fuelGlobal);
+    const units = is64
+      ? [0x20, 0x00, 0x20, 0x01, 0xad, 0x88, 0x22, 0x02, ...i64Const(BULK_CHARGE_CAP), 0x20, 0x02, ...i64Const(BULK_CHARGE_CAP), 0x54, 0x1b]
+      : [0x20, 0x00, 0xad, 0x20, 0x01, 0xad, 0x88]; // extend n and shift; shift right
+    const body = [
+      ...(is64 ? [0x01, 0x01, 0x7e] : [0x00]), // one i64 local for the capped charge
+      0x23, ...fuel,
+      ...units,
+      0x7d, 0x24, ...fuel, // i64.sub; global.set $fuel
+      0x23, ...fuel, 0x42, 0x00, 0x53, // global.get $fuel; i64.const 0; i64.lt_s
+      0x04, 0x40, 0x23, ...fuel, 0x10, ...leb(this.refuelFunc), 0x24, ...fuel, 0x0b, // if: refuel
+      0x20, 0x00,
       0x0b,
     ];
     w.u32(body.length);
@@ -1108,6 +1333,11 @@ function leavesFunction(src: Uint8Array, at: number, op: number, depth: number):
   }
 }
 
+/** GC instructions that allocate an array whose length is the operand on top of the stack. */
+function allocatesArray(sub: number): boolean {
+  return sub === 6 || sub === 7 || sub === 9 || sub === 10; // array.new, array.new_default, array.new_data, array.new_elem
+}
+
 /** Instructions with label immediates (rethrow and delegate included). */
 function hasLabels(src: Uint8Array, at: number, op: number): boolean {
   switch (op) {
@@ -1138,6 +1368,12 @@ function leb(v: number): number[] {
   }
   out.push(n);
   return out;
+}
+
+function i64Const(v: bigint): number[] {
+  const w = new ByteWriter(16);
+  w.s64(v);
+  return [0x42, ...w.finish()];
 }
 
 function sleb32(v: number): number[] {

@@ -55,8 +55,7 @@ export function convertArgument(type: string, value: unknown, index: number, fn:
 export function argumentChecker(fn: string, sig: FuncSignature): (args: readonly unknown[]) => WasmValue[] {
   const params = sig.params;
   const n = params.length;
-  const arity = (args: readonly unknown[]) =>
-    new InvalidArguments(`'${fn}' takes ${n} argument${n === 1 ? '' : 's'} (${params.join(', ') || 'none'}), got ${args.length}`, { expected: `(${params.join(', ')})` });
+  const arity = (args: readonly unknown[]) => arityError(fn, params, args.length);
   const simple = params.every((p) => p === 'i32' || p === 'f32' || p === 'f64');
   if (simple) {
     const isI32 = params.map((p) => p === 'i32');
@@ -100,15 +99,34 @@ export interface CallGuard {
   calls: number;
 }
 
+/** False once the host refuses code generation from strings (`node --disallow-code-generation-from-strings`). */
+let codeGeneration = true;
+
 /**
  * Builds the call handle for a numeric signature as straight-line code with a fixed arity, so that a call
  * costs a few type checks over the raw export call (rest parameters and spreads cost more than the call
  * itself). The generated source contains only fixed tokens chosen from the signature, never input text.
- * Returns undefined for signatures that need conversion (i64, references).
+ * Returns undefined for signatures that need conversion (i64, references), and where the host forbids
+ * code generation: the caller's generic closure then makes the same checks (a few nanoseconds slower).
  */
 export function compiledHandle(fn: string, sig: FuncSignature, target: Function, guard: CallGuard, meter?: CallMeter): ((...args: WasmValue[]) => unknown) | undefined {
   const params = sig.params;
   if (params.length > 8 || !params.every((p) => p in INLINE_CHECK)) return undefined;
+  if (!codeGeneration) return undefined;
+  try {
+    return generatedHandle(fn, params, target, guard, meter);
+  } catch (err) {
+    if (!(err instanceof EvalError)) throw err;
+    codeGeneration = false;
+    return undefined;
+  }
+}
+
+function arityError(fn: string, params: readonly string[], got: number): InvalidArguments {
+  return new InvalidArguments(`'${fn}' takes ${params.length} argument${params.length === 1 ? '' : 's'} (${params.join(', ') || 'none'}), got ${got}`, { expected: `(${params.join(', ')})` });
+}
+
+function generatedHandle(fn: string, params: readonly string[], target: Function, guard: CallGuard, meter?: CallMeter): (...args: WasmValue[]) => unknown {
   const names = params.map((_, i) => `a${i}`);
   const checks = params.map((p, i) => `  if (${INLINE_CHECK[p](names[i])}) convert(${JSON.stringify(p)}, ${names[i]}, ${i}, name);`).join('\n');
   const source = `return function (${names.join(', ')}) {
@@ -123,7 +141,7 @@ ${meter ? '    meter.enter();\n' : ''}    return target(${names.join(', ')});
   }${meter ? ' finally {\n    meter.exit();\n  }' : ''}
 };`;
   const arity = (got: number) => {
-    throw new InvalidArguments(`'${fn}' takes ${params.length} argument${params.length === 1 ? '' : 's'} (${params.join(', ') || 'none'}), got ${got}`, { expected: `(${params.join(', ')})` });
+    throw arityError(fn, params, got);
   };
   return new Function('target', 'guard', 'meter', 'convert', 'arity', 'name', source)(target, guard, meter, convertArgument, arity, fn);
 }

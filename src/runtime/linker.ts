@@ -10,10 +10,15 @@ export interface LinkCounters {
   hostFunctionCalls: number;
 }
 
-/** How async host functions are bounded: the call's remaining time, and the check that throws its Timeout. */
+/**
+ * How async host functions are bounded: the call's remaining time, and the check that throws its
+ * Timeout; and how the guest's CPU accounting is paused while it is suspended in one.
+ */
 export interface LinkDeadline {
   remainingMs(): number;
   check(): void;
+  suspend(): void;
+  resume(): void;
 }
 
 /** Whether the config links a host function declared async: its exports must then run under JSPI. */
@@ -66,8 +71,13 @@ export function linkImports(
       if (isAsyncHostFunction(fn)) {
         target[imp.name] = suspendingImport(imp.module, imp.name, async (...args: unknown[]) => {
           counters.hostFunctionCalls++;
-          const result = Promise.resolve(fn(ctx, ...args));
-          return deadline ? withDeadline(result, () => deadline.remainingMs(), () => deadline.check()) : result;
+          deadline?.suspend();
+          try {
+            const result = Promise.resolve(fn(ctx, ...args));
+            return await (deadline ? withDeadline(result, () => deadline.remainingMs(), () => deadline.check()) : result);
+          } finally {
+            deadline?.resume();
+          }
         });
         continue;
       }

@@ -15,6 +15,8 @@ import { Capabilities, type CapabilitiesInit } from '../security/capabilities.ts
 import { ResourceLimits, type ResourceLimitsInit } from '../security/resource-limits.ts';
 import { InProcessRuntime } from '../runtime/inprocess/inprocess-runtime.ts';
 import { checkCacheMaxBytes } from '../cache-dir.ts';
+import { acceptedFeatures, checkFeatures, type FeatureSettings } from '../runtime/feature-policy.ts';
+import type { WasmFeature } from '../module/features.ts';
 import { InstrumentedStore } from '../runtime/limits/instrumented-store.ts';
 import type {
   CapturedOutput, ExternImports, HostFunctions, InstanceMetrics, WasiIo, ResolvedInstanceConfig, RuntimeKind, RuntimeObserver,
@@ -37,6 +39,13 @@ export interface SandboxOptions {
    * first. Default `$WASM_SANDBOX_CACHE_MAX_BYTES`, else 512 MiB.
    */
   cacheMaxBytes?: number;
+  /**
+   * Wasm proposals to refuse, e.g. `{ gc: false, simd: false }`: narrows what the runtime accepts (see
+   * `FEATURE_POLICY` and docs/instrumentation.md). A module using a refused feature fails to load with
+   * an `InvalidModule` naming it. Enabling a feature the runtime cannot bound, or an unknown key, is
+   * `InvalidArguments`.
+   */
+  features?: FeatureSettings;
 }
 
 export interface InstanceConfig {
@@ -109,16 +118,18 @@ interface InstanceEntry {
 export class WasmSandbox extends EventEmitter<SandboxEvents> {
   readonly runtimeKind: RuntimeKind;
   private readonly runtime: WasmRuntime;
+  private readonly features: ReadonlySet<WasmFeature>;
   private readonly modules = new Map<string, ModuleEntry>();
   private readonly instances = new Map<string, InstanceEntry>();
   private nextModule = 1;
   private nextInstance = 1;
   private closed = false;
 
-  private constructor(runtime: WasmRuntime) {
+  private constructor(runtime: WasmRuntime, features: ReadonlySet<WasmFeature>) {
     super();
     this.runtime = runtime;
     this.runtimeKind = runtime.kind;
+    this.features = features;
   }
 
   static async create(options: SandboxOptions = {}): Promise<WasmSandbox> {
@@ -134,7 +145,15 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
       onLimit: (instanceId, error) => sandbox?.emit('limit', { instanceId, error: error as WasmSandboxError }),
       onViolation: (instanceId, v) => sandbox?.emit('violation', { instanceId, ...v }),
     };
-    sandbox = new WasmSandbox(await createRuntime(kind, observer, options));
+    const runtime = await createRuntime(kind, observer, options);
+    let features: ReadonlySet<WasmFeature>;
+    try {
+      features = acceptedFeatures(runtime.kind, options.features);
+    } catch (err) {
+      await runtime.close();
+      throw err;
+    }
+    sandbox = new WasmSandbox(runtime, features);
     return sandbox;
   }
 
@@ -154,6 +173,7 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
     if (reserved) {
       throw new SecurityViolation('hostFunctions', `the module imports '${reserved.module}.${reserved.name}' from a module name reserved for the sandbox`);
     }
+    checkFeatures(data, this.runtimeKind, this.features);
     const module = await this.runtime.compile(data, info);
     const id = `module-${this.nextModule++}`;
     this.modules.set(id, {

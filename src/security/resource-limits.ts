@@ -10,11 +10,13 @@ type Duration = number | string | null;
 /** Every field: `null` means no limit. Sizes take bytes or strings such as `'64MiB'`; durations ms or `'500ms'`/`'2s'`. */
 export interface ResourceLimitsInit {
   memory?: {
+    /** Linear memory of one instance, all of its memories together (initial sizes and growth). */
     maxMemoryBytes?: Size;
     maxMemoryPages?: number | null;
     /** Pages reserved up front for each memory, so early growth does not reallocate. */
     reservedMemoryPages?: number | null;
     maxGrowthRatePagesPerSec?: number | null;
+    /** Table elements of one instance, all of its tables together; never above what the runtime can hold (docs/instrumentation.md). */
     maxTableElements?: number | null;
     /** Trap instead of returning -1 from `memory.grow` when a limit refuses it. */
     trapOnGrowFailure?: boolean;

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { WasmSandboxError } from '../../src/errors.ts';
+import { detectFeatures } from '../../src/module/features.ts';
 import { inspect } from '../../src/module/inspect.ts';
 import { instrument } from '../../src/module/instrument.ts';
 import { mutations } from '../helpers/mutate.ts';
@@ -25,16 +26,20 @@ export interface FuzzTarget {
   run(bytes: Uint8Array): unknown;
   /** Also require success on every mutant the engine itself accepts. */
   mustAcceptValid?: boolean;
+  /** Also require failure on every mutant the engine rejects: invalid stays invalid. */
+  mustRejectInvalid?: boolean;
   /** Extra assertion on a successful result for a mutant the engine accepts. */
   checkValid?(result: unknown, bytes: Uint8Array): void;
 }
 
 export const targets: FuzzTarget[] = [
   { name: 'inspect', run: inspect, mustAcceptValid: true },
+  { name: 'detectFeatures', run: (bytes) => detectFeatures(bytes, { walkCode: true }), mustAcceptValid: true },
   {
     name: 'instrument',
     run: (bytes) => instrument(bytes, { meter: true, routeMemoryGrow: true, tableMaxElements: 10_000_000 }),
     mustAcceptValid: true,
+    mustRejectInvalid: true,
     checkValid(result, bytes) {
       const out = (result as ReturnType<typeof instrument>).bytes;
       assert.ok(WebAssembly.validate(out as Uint8Array<ArrayBuffer>), `instrumenting a valid module gave an invalid one (${bytes.length} bytes in)`);
@@ -59,7 +64,9 @@ for (const target of targets) {
         for (const m of mutations(seedOf(fixture.name), fixture.bytes, PER_FIXTURE)) {
           try {
             const result = target.run(m.bytes);
-            if (target.checkValid && WebAssembly.validate(m.bytes as Uint8Array<ArrayBuffer>)) target.checkValid(result, m.bytes);
+            const valid = WebAssembly.validate(m.bytes as Uint8Array<ArrayBuffer>);
+            if (target.mustRejectInvalid && !valid) assert.fail(`${m.description}: the engine rejects the mutant but ${target.name} accepted it`);
+            if (target.checkValid && valid) target.checkValid(result, m.bytes);
           } catch (e) {
             if (e instanceof assert.AssertionError) throw new assert.AssertionError({ message: `${m.description}: ${e.message}` });
             if (!(e instanceof WasmSandboxError)) {

@@ -215,12 +215,17 @@ describe('instrument: behaviour is preserved', () => {
     assert.equal(b.cast_cross(), 9);
   });
 
-  test('memory64 grow stays unrouted and valid', async () => {
+  test('memory64 grow is routed like a 32-bit one; a delta past 2^32 pages fails without asking', async () => {
     const original = await wat('(module (memory (export "m") i64 1) (func (export "g") (param i64) (result i64) (memory.grow (local.get 0))))');
     const host = new SandboxHost();
     const b = await instantiate(instrumented(original), host);
     assert.equal(b.g(2n), 1n);
-    assert.deepEqual(host.growCalls, []);
+    assert.deepEqual(host.growCalls, [[0, 2, 1]]);
+    assert.equal(b.g(1n << 33n), -1n);
+    assert.equal(host.growCalls.length, 1);
+    host.allowGrow = false;
+    assert.equal(b.g(1n), -1n);
+    assert.equal((b.m as WebAssembly.Memory).buffer.byteLength, 3 * 65536);
   });
 
   test('no options: the bytes come back unchanged', () => {
@@ -420,7 +425,75 @@ describe('instrument: memory growth and limits', () => {
   });
 });
 
+describe('instrument: bulk operations and per-instance table totals', () => {
+  /** Fuel the guest spends on one call of `name`, read from the counter the host refills. */
+  function spent(b: Exports, host: SandboxHost, run: () => void): bigint {
+    host.fuel!.value = 1n << 40n;
+    run();
+    return (1n << 40n) - (host.fuel!.value as bigint);
+  }
+
+  test('memory and table bulk instructions and grows cost fuel in proportion to their size', async () => {
+    const original = await wat(`(module
+      (memory 2) (table 8 funcref) (elem declare func $f) (func $f)
+      (data $d "0123456789abcdef0123456789abcdef")
+      (func (export "fill") (param i32) (memory.fill (i32.const 0) (i32.const 7) (local.get 0)))
+      (func (export "copy") (param i32) (memory.copy (i32.const 0) (i32.const 64) (local.get 0)))
+      (func (export "init") (param i32) (memory.init $d (i32.const 0) (i32.const 0) (local.get 0)))
+      (func (export "tfill") (param i32) (table.fill (i32.const 0) (ref.func $f) (local.get 0)))
+      (func (export "tgrow") (param i32) (drop (table.grow (ref.null func) (local.get 0))))
+      (func (export "mgrow") (param i32) (drop (memory.grow (local.get 0)))))`);
+    const host = new SandboxHost();
+    const b = await instantiate(instrumented(original), host);
+    const base = spent(b, host, () => b.fill(0));
+    assert.equal(spent(b, host, () => b.fill(65536)) - base, 4096n);
+    assert.equal(spent(b, host, () => b.copy(1600)) - base, 100n);
+    assert.equal(spent(b, host, () => b.init(32)) - base, 2n);
+    assert.equal(spent(b, host, () => b.tfill(8)) - spent(b, host, () => b.tfill(0)), 8n);
+    assert.equal(spent(b, host, () => b.tgrow(1000)) - spent(b, host, () => b.tgrow(0)), 1000n);
+    assert.equal(spent(b, host, () => b.mgrow(3)) - spent(b, host, () => b.mgrow(0)), 3n);
+  });
+
+  test('a bulk instruction larger than the fuel left stops at the checkpoint before it runs', async () => {
+    const original = await wat('(module (memory (export "m") 1) (func (export "fill") (param i32) (memory.fill (i32.const 0) (i32.const 9) (local.get 0))))');
+    const host = new SandboxHost(null);
+    const b = await instantiate(instrument(original, { ...ALL, initialFuel: 100n }).bytes, host);
+    assert.throws(() => b.fill(65536), OutOfFuel);
+    assert.equal(new Uint8Array((b.m as WebAssembly.Memory).buffer)[0], 0, 'the fill did not run');
+    assert.equal(host.outOfFuelCalls, 1);
+  });
+
+  test('a 64-bit memory fill is charged too, and a huge length cannot wrap the counter', async () => {
+    const original = await wat('(module (memory i64 1) (func (export "fill") (param i64) (memory.fill (i64.const 0) (i32.const 1) (local.get 0))))');
+    const host = new SandboxHost(null);
+    const b = await instantiate(instrument(original, { ...ALL, initialFuel: 1n << 40n }).bytes, host);
+    assert.throws(() => b.fill(-1n), OutOfFuel);
+  });
+
+  test('tableMaxElements bounds the tables of a module together', async () => {
+    const three = await wat('(module (table 10 funcref) (table 10 funcref) (table 10 funcref))');
+    const out = instrument(three, { meter: false, routeMemoryGrow: false, tableMaxElements: 40 }).bytes;
+    assert.deepEqual(inspect(out).tables.map((t) => t.max), [13, 13, 13]);
+    assert.throws(
+      () => instrument(three, { meter: false, routeMemoryGrow: false, tableMaxElements: 25 }),
+      (e: unknown) => e instanceof ResourceLimitExceeded && e.limit === 'table' && e.max === 25 && e.observed === 30,
+    );
+  });
+});
+
 describe('instrument: refusals', () => {
+  test("an invalid module is refused, even one the sandbox's own additions would make valid", () => {
+    // `global.set 0` with no globals: after metering, global 0 would be the fuel counter.
+    const types = section(1, [1, 0x60, 0, 0]);
+    const funcs = section(3, [1, 0]);
+    const body = [0, 0x42, 0x05, 0x24, 0x00, 0x0b];
+    const code = section(10, [1, body.length, ...body]);
+    const bytes = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...types, ...funcs, ...code]);
+    assert.equal(WebAssembly.validate(bytes), false);
+    assert.throws(() => instrument(bytes, ALL), (e: unknown) => e instanceof InvalidModule && /only valid modules/.test(e.message));
+    assert.throws(() => instrument(bytes, { meter: false, routeMemoryGrow: false }), InvalidModule);
+  });
+
   test('a guest importing from the reserved module is rejected', async () => {
     const bytes = await wat('(module (import "wasm_sandbox" "out_of_fuel" (func)))');
     assert.throws(() => instrument(bytes, { meter: false, routeMemoryGrow: false }), SecurityViolation);

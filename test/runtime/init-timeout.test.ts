@@ -101,6 +101,6 @@ test('the initialisation deadline meters only modules that run code while they a
   assert.equal(runsAtInit(pure, { initialize: { function: 'f', args: [] } }), true);
   assert.equal(runsAtInit(started, {}), true);
   assert.equal(runsAtInit(reactorInfo, {}), true);
-  assert.equal(instrumentationFor(onlyInit, false), null, 'nothing runs at init: no meter for its deadline');
-  assert.equal(instrumentationFor(onlyInit, true)?.meter, true);
+  assert.equal(instrumentationFor(onlyInit, { initCode: false }), null, 'nothing runs at init: no meter for its deadline');
+  assert.equal(instrumentationFor(onlyInit, { initCode: true })?.meter, true);
 });

@@ -2,22 +2,24 @@ import { dataInvoker, type DataInvoker } from '../../communication/data-invoker.
 import { ExtismKernel } from '../../communication/extism-kernel.ts';
 import { dataFunctions, EXTISM_MODULE, type DataFunction } from '../../communication/guest-abi.ts';
 import {
-  AsyncRequired, FunctionNotFound, InstanceNotFound, InstanceUnusable, InvalidArguments, ResourceLimitExceeded, SecurityViolation, Timeout, Trap,
+  AsyncRequired, FunctionNotFound, InstanceNotFound, InstanceUnusable, InvalidArguments, InvalidModule, ResourceLimitExceeded, SecurityViolation, Timeout, Trap,
   WasmSandboxError,
 } from '../../errors.ts';
-import { FUEL_EXPORT, MEMORY_GROW_IMPORT, OUT_OF_FUEL_IMPORT, RESERVED_IMPORT_MODULE } from '../../module/instrument.ts';
+import { ARRAY_TOO_LARGE_IMPORT, FUEL_EXPORT, MEMORY_GROW_IMPORT, OUT_OF_FUEL_IMPORT, RESERVED_IMPORT_MODULE } from '../../module/instrument.ts';
+import { MAX_GC_ARRAY_ELEMENTS } from '../limits/instrumentation-plan.ts';
 import type { FuncSignature, ModuleInfo } from '../../module/module-info.ts';
 import { WasiHost } from '../../wasi/wasi-host.ts';
 import { argumentChecker, compiledHandle, type CallGuard } from '../arguments.ts';
 import { InstanceHostContext } from '../host-context.ts';
 import { GrowPolicy } from '../limits/grow-policy.ts';
-import { Meter } from '../limits/meter.ts';
+import { DEFAULT_SLICE, Meter } from '../limits/meter.ts';
 import { runsAtInit } from '../limits/instrumentation-plan.ts';
 import { linkImports, linksAsyncHostFunctions, type LinkCounters } from '../linker.ts';
 import { toSandboxError } from '../traps.ts';
 import type { FrameMap } from '../../module/frame-map.ts';
 import { isStdinStream, type CapturedOutput, type InstanceMetrics, type ResolvedInstanceConfig, type RuntimeObserver, type SyncCall, type WasmInstance, type WasmResult, type WasmValue } from '../types.ts';
 import { monotonicMs } from '../monotonic.ts';
+import { WASM_PAGE_BYTES } from '../../security/resource-limits.ts';
 
 type State = 'ready' | 'unusable' | 'destroyed';
 
@@ -85,13 +87,23 @@ export class InProcessInstance implements WasmInstance {
    * Links and instantiates. `info` describes `module` as compiled (after instrumentation, so it lists
    * the sandbox's own imports); the start function already runs under the meter.
    */
-  static create(id: string, module: WebAssembly.Module, info: ModuleInfo, config: ResolvedInstanceConfig, observer: RuntimeObserver, frames?: () => FrameMap): InProcessInstance {
+  static create(
+    id: string, module: WebAssembly.Module, info: ModuleInfo, config: ResolvedInstanceConfig, observer: RuntimeObserver, options: InstanceOptions = {},
+  ): InProcessInstance {
     const limits = config.resourceLimits;
+    const frames = options.frames;
     const counters = { hostFunctionCalls: 0, traps: 0, wallTimeMs: 0, peakMemoryBytes: 0 };
-    const meter = Meter.needed(limits, runsAtInit(info, config)) ? new Meter(limits) : undefined;
-    const grow = GrowPolicy.needed(limits) ? new GrowPolicy(limits, (error) => observer.onLimit?.(id, error)) : undefined;
+    const interruptible = options.interruptible === true;
+    const meter = Meter.needed(limits, runsAtInit(info, config)) || interruptible ? new Meter(limits, DEFAULT_SLICE, interruptible) : undefined;
+    let grow: GrowPolicy | undefined;
     const system: Record<string, Record<string, unknown>> = {
-      [RESERVED_IMPORT_MODULE]: { [OUT_OF_FUEL_IMPORT]: meter?.outOfFuel ?? (() => {}), [MEMORY_GROW_IMPORT]: grow?.memoryGrow ?? (() => 1) },
+      [RESERVED_IMPORT_MODULE]: {
+        [OUT_OF_FUEL_IMPORT]: meter?.outOfFuel ?? (() => {}),
+        [MEMORY_GROW_IMPORT]: (m: number, d: number, c: number) => grow?.memoryGrow(m, d, c) ?? 1,
+        [ARRAY_TOO_LARGE_IMPORT]: (length: number) => {
+          throw new ResourceLimitExceeded('memory', MAX_GC_ARRAY_ELEMENTS, length >>> 0, 'elements in one wasm-GC array allocation; a larger one could abort the process');
+        },
+      },
     };
     let wasi: WasiHost | undefined;
     const stdin = config.wasi.stdin;
@@ -129,9 +141,13 @@ export class InProcessInstance implements WasmInstance {
       return self.callReentrant(name, args);
     });
     const suspending = linksAsyncHostFunctions(info, config);
-    const deadline = meter ? { remainingMs: () => meter.remainingMs(), check: () => meter.checkClock() } : undefined;
+    const deadline = meter
+      ? { remainingMs: () => meter.remainingMs(), check: () => meter.checkClock(), suspend: () => meter.suspend(), resume: () => meter.resume() }
+      : undefined;
     const imports = linkImports(info, config, ctx, counters, system, deadline);
-    checkImportedMemories(imports, limits.maxPages);
+    const initialPages = memoryPages(info, imports);
+    checkTotalMemory(initialPages, limits.maxPages);
+    if (GrowPolicy.needed(limits)) grow = new GrowPolicy(limits, (error) => observer.onLimit?.(id, error), initialPages);
     let instance: WebAssembly.Instance;
     meter?.enter('initialization');
     try {
@@ -145,7 +161,7 @@ export class InProcessInstance implements WasmInstance {
       if (config.initialize) callInitExport(instance, info, config.initialize);
     } catch (err) {
       wasi?.close();
-      throw instantiationError(err, frames);
+      throw instantiationError(err, info, frames);
     } finally {
       meter?.exit();
     }
@@ -470,15 +486,31 @@ export class InProcessInstance implements WasmInstance {
   }
 }
 
-/** An imported memory is the embedder's, but it must still fit the instance's limit. */
-function checkImportedMemories(imports: WebAssembly.Imports, maxPages: number | null): void {
+export interface InstanceOptions {
+  /** Checkpoints every fuel slice even without clock limits, so that a thread termination takes effect (see Meter). */
+  interruptible?: boolean;
+  /** Maps a trap's frames from the instrumented module back to the module as given. */
+  frames?: () => FrameMap;
+}
+
+/** The size of each memory in index order as the instance starts: an imported one as given, a defined one as declared. */
+function memoryPages(info: ModuleInfo, imports: WebAssembly.Imports): number[] {
+  const pages: number[] = [];
+  for (const imp of info.imports) {
+    if (imp.kind !== 'memory') continue;
+    const value = (imports[imp.module] as Record<string, unknown> | undefined)?.[imp.name];
+    pages.push(value instanceof WebAssembly.Memory ? value.buffer.byteLength / WASM_PAGE_BYTES : (imp.memory?.min ?? 0));
+  }
+  for (const mem of info.memories) if (!mem.imported) pages.push(mem.min);
+  return pages;
+}
+
+/** The memory limit is a total over the instance's memories, imported ones (the embedder's) included. */
+function checkTotalMemory(pages: readonly number[], maxPages: number | null): void {
   if (maxPages === null) return;
-  for (const mod of Object.values(imports)) {
-    for (const value of Object.values(mod as Record<string, unknown>)) {
-      if (value instanceof WebAssembly.Memory && value.buffer.byteLength > maxPages * 65536) {
-        throw new ResourceLimitExceeded('memory', maxPages * 65536, value.buffer.byteLength, 'an imported memory is already larger than the limit');
-      }
-    }
+  const total = pages.reduce((sum, p) => sum + p, 0);
+  if (total > maxPages) {
+    throw new ResourceLimitExceeded('memory', maxPages * WASM_PAGE_BYTES, total * WASM_PAGE_BYTES, `the instance's ${pages.length} memories start at ${total} pages together`);
   }
 }
 
@@ -498,10 +530,14 @@ function callInitExport(instance: WebAssembly.Instance, info: ModuleInfo, init: 
   (fn as (...args: WasmValue[]) => unknown)(...argumentChecker(init.function, exp.signature)(init.args));
 }
 
-function instantiationError(err: unknown, frames: (() => FrameMap) | undefined): WasmSandboxError {
+function instantiationError(err: unknown, info: ModuleInfo, frames: (() => FrameMap) | undefined): WasmSandboxError {
   if (err instanceof WasmSandboxError) return err;
   if (err instanceof WebAssembly.LinkError) {
-    return new Trap('unknown', `instantiation failed to link: ${err.message}`, { cause: err });
+    // V8 names the import by its index: "Import #3 \"env\" \"mem\": memory import has 1 pages which is smaller than the declared initial of 2".
+    const index = /Import #(\d+)/.exec(err.message)?.[1];
+    const imp = index === undefined ? undefined : info.imports[Number(index)];
+    const what = imp ? `the value given for import '${imp.module}.${imp.name}' (${imp.kind}) does not fit its declaration` : 'an import does not fit its declaration';
+    return new InvalidModule(`the module cannot be linked: ${what}: ${err.message}`, { cause: err });
   }
   if (err instanceof RangeError && /memory|allocat/i.test(err.message)) {
     return new ResourceLimitExceeded('instances', liveInstances, liveInstances + 1,

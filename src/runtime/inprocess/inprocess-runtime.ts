@@ -51,9 +51,9 @@ class InProcessModule implements WasmModule {
 
   async instantiate(instanceId: string, config: ResolvedInstanceConfig): Promise<WasmInstance> {
     checkInitialMemory(this.info, config);
-    const plan = instrumentationFor(config.resourceLimits, runsAtInit(this.info, config));
+    const plan = instrumentationFor(config.resourceLimits, { hasTables: this.info.tables.length > 0, initCode: runsAtInit(this.info, config) });
     const prepared = plan ? await this.variants.get(plan) : { module: this.module, info: this.info, frames: identityFrames };
-    return InProcessInstance.create(instanceId, prepared.module, prepared.info, config, this.observer, prepared.frames);
+    return InProcessInstance.create(instanceId, prepared.module, prepared.info, config, this.observer, { frames: prepared.frames });
   }
 
   dispose(): void {
@@ -61,13 +61,17 @@ class InProcessModule implements WasmModule {
   }
 }
 
-/** Refuses before allocating: a module asking for more initial memory than allowed never gets it. */
+/**
+ * Refuses before allocating: a module asking for more initial memory than allowed never gets it. The
+ * limit is a total over the instance's memories (declared initial sizes here; growth is checked on
+ * every grow).
+ */
 export function checkInitialMemory(info: ModuleInfo, config: ResolvedInstanceConfig): void {
   const maxPages = config.resourceLimits.maxPages;
   if (maxPages === null) return;
-  for (const mem of info.memories) {
-    if (mem.min > maxPages) {
-      throw new ResourceLimitExceeded('memory', maxPages * WASM_PAGE_BYTES, mem.min * WASM_PAGE_BYTES, `the module's ${mem.imported ? 'imported' : 'declared'} memory starts at ${mem.min} pages`);
-    }
+  const total = info.memories.reduce((sum, mem) => sum + mem.min, 0);
+  if (total > maxPages) {
+    const what = info.memories.length === 1 ? `the module's ${info.memories[0].imported ? 'imported' : 'declared'} memory starts` : `the module's ${info.memories.length} memories start`;
+    throw new ResourceLimitExceeded('memory', maxPages * WASM_PAGE_BYTES, total * WASM_PAGE_BYTES, `${what} at ${total} pages`);
   }
 }

@@ -14,14 +14,41 @@ export function runsAtInit(info: ModuleInfo, config: Pick<ResolvedInstanceConfig
   return info.startFunction !== null || config.initialize !== undefined || info.exports.some((e) => e.name === '_initialize' && e.kind === 'function');
 }
 
+/**
+ * Table elements one instance may hold in all, whatever the limits say: tables live on the host's JS
+ * heap, which no user limit may exhaust (it is fatal for the whole process). V8's own limit for one
+ * table is the same number.
+ */
+export const HOST_MAX_TABLE_ELEMENTS = 10_000_000;
+
+/**
+ * Elements one wasm-GC array allocation may have on a worker thread. V8 stops a thread that exhausts
+ * its heap cleanly only when the failing allocation is small (Node's grace is 16 MB); one far past the
+ * limit aborts the whole process. 2^19 elements of at most 16 bytes stay under 8 MiB.
+ */
+export const MAX_GC_ARRAY_ELEMENTS = 1 << 19;
+
+export interface PlanOptions {
+  /** Meter even when no limit needs it (fuel is then counted, and checkpoints come every slice). */
+  alwaysMeter?: boolean;
+  /** The module has tables: they are then bounded by HOST_MAX_TABLE_ELEMENTS even without a limit. */
+  hasTables?: boolean;
+  /** Cap GC array allocations at MAX_GC_ARRAY_ELEMENTS (the runtime accepts GC). */
+  capArrays?: boolean;
+  /** Whether instantiating runs guest code (see runsAtInit): only then does initTimeoutMs alone need a meter. Default true. */
+  initCode?: boolean;
+}
+
 /** The instrumentation a set of limits needs, or null when the module can run as it is (see `Meter.needed`). */
-export function instrumentationFor(limits: ResourceLimits, initCode = true): InstrumentOptions | null {
-  const meter = Meter.needed(limits, initCode);
+export function instrumentationFor(limits: ResourceLimits, plan: PlanOptions = {}): InstrumentOptions | null {
+  const meter = plan.alwaysMeter === true || Meter.needed(limits, plan.initCode ?? true);
   const routeMemoryGrow = GrowPolicy.needed(limits);
   const memoryMaxPages = limits.maxPages ?? undefined;
-  const tableMaxElements = limits.memory.maxTableElements ?? undefined;
-  if (!meter && !routeMemoryGrow && memoryMaxPages === undefined && tableMaxElements === undefined) return null;
-  return { meter, routeMemoryGrow, memoryMaxPages, tableMaxElements };
+  const userTables = limits.memory.maxTableElements;
+  const tableMaxElements = userTables !== null ? Math.min(userTables, HOST_MAX_TABLE_ELEMENTS) : plan.hasTables ? HOST_MAX_TABLE_ELEMENTS : undefined;
+  const maxArrayElements = plan.capArrays ? MAX_GC_ARRAY_ELEMENTS : undefined;
+  if (!meter && !routeMemoryGrow && memoryMaxPages === undefined && tableMaxElements === undefined && maxArrayElements === undefined) return null;
+  return { meter, routeMemoryGrow, memoryMaxPages, tableMaxElements, ...(maxArrayElements === undefined ? {} : { maxArrayElements }) };
 }
 
 export interface PreparedModule {

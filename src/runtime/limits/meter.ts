@@ -1,4 +1,5 @@
 import { InvalidArguments, ResourceLimitExceeded, Timeout } from '../../errors.ts';
+import { BULK_BYTES_PER_UNIT } from '../../module/instrument.ts';
 import type { ResourceLimits } from '../../security/resource-limits.ts';
 
 /**
@@ -49,13 +50,18 @@ export class Meter {
   /** CPU time spent in guest calls, sampled at checkpoints. */
   cpuTimeMs = 0;
 
-  constructor(limits: ResourceLimits, slice = DEFAULT_SLICE) {
+  /**
+   * `interruptible`: checkpoints come every slice even without a clock limit, so that the thread the
+   * guest runs on reaches host code often enough for a termination to take effect (worker threads:
+   * V8 does not always stop a loop of long bulk instructions at its back edge).
+   */
+  constructor(limits: ResourceLimits, slice = DEFAULT_SLICE, interruptible = false) {
     this.fuelLimit = limits.cpu.fuel;
     this.callTimeoutMs = limits.time.callTimeoutMs;
     this.initTimeoutMs = limits.time.initTimeoutMs;
     this.lifetimeMs = limits.time.instanceLifetimeMs;
     this.maxCpuTimeMs = limits.cpu.maxCpuTimeMs;
-    this.timed = this.callTimeoutMs !== null || this.initTimeoutMs !== null || this.lifetimeMs !== null || this.maxCpuTimeMs !== null;
+    this.timed = interruptible || this.callTimeoutMs !== null || this.initTimeoutMs !== null || this.lifetimeMs !== null || this.maxCpuTimeMs !== null;
     this.slice = this.timed ? slice : MAX_SLICE;
   }
 
@@ -119,16 +125,53 @@ export class Meter {
     if (this.depth === 0) return now;
     const deadline = this.current.ms;
     if (deadline !== null && now - this.callStart >= deadline) throw new Timeout(this.current.kind, deadline, now - this.callStart);
+    this.sampleCpu(now);
+    if (this.maxCpuTimeMs !== null && this.callCpuMs >= this.maxCpuTimeMs) {
+      throw new ResourceLimitExceeded('cpu-time', this.maxCpuTimeMs, Math.round(this.callCpuMs));
+    }
+    return now;
+  }
+
+  /** Adds the CPU time spent since the last mark to the call's and the instance's. */
+  private sampleCpu(now: number): void {
     const cpu = threadCpuMs();
     // Until the first checkpoint of a call, its CPU time is taken to be its wall time (see enter()).
     const spent = this.cpuMark < 0 ? now - this.callStart : cpu - this.cpuMark;
     this.callCpuMs += spent;
     this.cpuTimeMs += spent;
     this.cpuMark = cpu;
-    if (this.maxCpuTimeMs !== null && this.callCpuMs >= this.maxCpuTimeMs) {
-      throw new ResourceLimitExceeded('cpu-time', this.maxCpuTimeMs, Math.round(this.callCpuMs));
+  }
+
+  /**
+   * The guest is suspended in an async host function (JSPI): what the thread does until `resume()` is
+   * the host's work, not the guest's, so CPU time stops counting. Deadlines keep running.
+   */
+  suspend(): void {
+    if (this.depth > 0) this.sampleCpu(performance.now());
+  }
+
+  resume(): void {
+    if (this.depth > 0) this.cpuMark = threadCpuMs();
+  }
+
+  /**
+   * Charges work a host call is about to do for the guest, in proportion to its size: one fuel unit
+   * per BULK_BYTES_PER_UNIT bytes, as bulk memory instructions are charged. When that exhausts the
+   * slice, the checkpoint runs now, before the work: fuel, deadlines and CPU time are enforced (by
+   * throwing their typed errors) first. Call it from host functions only, while the guest waits in
+   * the import (the counter is exact then).
+   */
+  chargeBytes(bytes: number): void {
+    if (!(bytes > 0)) return;
+    const counter = this.counter;
+    if (!counter) {
+      this.checkClock();
+      return;
     }
-    return now;
+    const units = Math.ceil(Math.min(bytes, Number.MAX_SAFE_INTEGER) / BULK_BYTES_PER_UNIT);
+    const left = Number(counter.value as bigint) - units;
+    counter.value = BigInt(left);
+    if (left < 0) this.outOfFuel();
   }
 
   /** Milliseconds the current call may still block in a host operation before a deadline passes. */

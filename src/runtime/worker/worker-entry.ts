@@ -62,7 +62,7 @@ function instantiate(): void {
     log: (level, message) => link.log(level, message),
     stdinRead: (max) => link.stdinRead(max),
   });
-  const instance = InProcessInstance.create(msg.id, msg.module, msg.info, config, link.observer());
+  const instance = InProcessInstance.create(msg.id, msg.module, msg.info, config, link.observer(), { interruptible: true });
   hosted = {
     instance,
     names: msg.functions,

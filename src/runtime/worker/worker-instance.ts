@@ -48,8 +48,6 @@ export interface WorkerInstanceInit {
   readonly portable: PortableConfig;
   /** Host functions by bridge index (the order of `portable.hostFunctions`). */
   readonly hostFunctions: readonly HostFunction[];
-  /** Whether the worker meters the guest (fuel or CPU time), and so measures its CPU time. */
-  readonly metered: boolean;
   readonly observer: RuntimeObserver;
   /** Maps the frames the thread reports (of the compiled module) to the module as given. */
   readonly frames: () => FrameMap;
@@ -78,7 +76,6 @@ export class WorkerInstance implements WasmInstance {
   private readonly hostNames: readonly [string, string][];
   private readonly time: TimeLimits;
   private readonly fuelLimited: boolean;
-  private readonly metered: boolean;
   private readonly observer: RuntimeObserver;
   private readonly frames: () => FrameMap;
   private readonly mappedTraps = new WeakMap<Trap, Trap>();
@@ -111,7 +108,6 @@ export class WorkerInstance implements WasmInstance {
     this.hostNames = init.portable.hostFunctions;
     this.time = init.config.resourceLimits.time;
     this.fuelLimited = init.config.resourceLimits.cpu.fuel !== null;
-    this.metered = init.metered;
     this.observer = init.observer;
     this.frames = init.frames;
     const stdio = init.config.capabilities.stdio;
@@ -519,8 +515,6 @@ export class WorkerInstance implements WasmInstance {
   metrics(): InstanceMetrics {
     const m = this.final ? { ...this.final.metrics } : readMetrics(this.thread.channel.metrics);
     m.wallTimeMs = this.wallTimeMs;
-    // As in-process: without a meter, a call is charged its wall time.
-    if (!this.metered) m.cpuTimeMs = this.wallTimeMs;
     m.traps += this.lostTraps;
     return m;
   }

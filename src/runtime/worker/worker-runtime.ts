@@ -8,7 +8,6 @@ import type { ModuleInfo } from '../../module/module-info.ts';
 import { ResourceLimits } from '../../security/resource-limits.ts';
 import { checkInitialMemory } from '../inprocess/inprocess-runtime.ts';
 import { identityFrames, InstrumentationCache, instrumentationFor } from '../limits/instrumentation-plan.ts';
-import { Meter } from '../limits/meter.ts';
 import type { ResolvedInstanceConfig, RuntimeObserver, WasmInstance, WasmModule, WasmRuntime } from '../types.ts';
 import { exportConfig } from './config-transfer.ts';
 import { WorkerInstance } from './worker-instance.ts';
@@ -90,12 +89,14 @@ class WorkerModule implements WasmModule {
     checkInitialMemory(this.info, config);
     const limits = config.resourceLimits;
     const enforced = limitsInWorker(limits);
-    const plan = instrumentationFor(enforced);
+    // Always metered on a thread: fuel is counted as in-process, and the guest reaches host code every
+    // slice, where a termination at its deadline takes effect even in a loop of bulk instructions.
+    const plan = instrumentationFor(enforced, { alwaysMeter: true, hasTables: this.info.tables.length > 0, capArrays: true });
     const prepared = plan ? await this.variants.get(plan) : { module: this.module, info: this.info, frames: identityFrames };
     const { portable, hostFunctions } = exportConfig(config, this.info, enforced);
     const thread = await this.pool.acquire(workerLimits(limits));
     const instance = await WorkerInstance.create(
-      { id: instanceId, info: this.info, thread, pool: this.pool, config, portable, hostFunctions, metered: Meter.needed(enforced), observer: this.observer, frames: prepared.frames },
+      { id: instanceId, info: this.info, thread, pool: this.pool, config, portable, hostFunctions, observer: this.observer, frames: prepared.frames },
       prepared.module,
       prepared.info,
     );

@@ -48,7 +48,8 @@ export class WasiHttpWorkerBackend implements HttpBackend {
   static async create(component: ComponentModule, capabilities: Capabilities, resourceLimits: ResourceLimits, settings: WorkerPoolSettings): Promise<WasiHttpWorkerBackend> {
     // Deadlines are this thread's to enforce (by terminating the worker): the guest is not instrumented for them.
     const enforced = limitsInWorker(resourceLimits);
-    const portable = await toPortable(component, instrumentationFor(enforced));
+    // Always metered, as core guests on threads are: a termination takes effect at the next checkpoint.
+    const portable = await toPortable(component, instrumentationFor(enforced, { alwaysMeter: true }));
     const pool = new ComponentWorkerPool({
       component: portable,
       capabilities: { ...capabilities },

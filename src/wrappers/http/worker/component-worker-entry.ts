@@ -42,7 +42,7 @@ let ready: { instance: ComponentInstance; born: number } | undefined;
 const flushServerRing = (): void => memory.flushServerRing();
 
 async function instantiate(): Promise<ComponentInstance> {
-  const instance = new ComponentInstance(component, capabilities, resourceLimits, { capabilities, resourceLimits, beforeWait: flushServerRing });
+  const instance = new ComponentInstance(component, capabilities, resourceLimits, { capabilities, resourceLimits, beforeWait: flushServerRing, interruptible: true });
   await instance.start();
   return instance;
 }

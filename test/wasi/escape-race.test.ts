@@ -28,6 +28,7 @@ while (Atomics.load(flag, 0) === 0) {
     renameSync(box + '/flip', box + '/parked_link');
     renameSync(box + '/parked_dir', box + '/flip');
     swaps++;
+    Atomics.store(flag, 1, swaps);
   } catch {}
 }
 parentPort.postMessage(swaps);
@@ -41,7 +42,7 @@ describe('concurrent symlink swapping', { skip: !resolverMode.useProcFd && 'need
       writeFileSync(join(tree.box, 'flip', 'secret.txt'), 'inside\n');
       symlinkSync('../outside', join(tree.box, 'parked_link'));
       const g = new RawGuest({ capabilities: { filesystem: [{ hostPath: tree.box, guestPath: '/box', mode: 'read-write' }] } });
-      const stop = new SharedArrayBuffer(4);
+      const stop = new SharedArrayBuffer(8);
       const worker = new Worker(FLIPPER, { eval: true, workerData: { box: tree.box, stop } });
       const messages: unknown[] = [];
       let heard: () => void = () => {};
@@ -55,7 +56,8 @@ describe('concurrent symlink swapping', { skip: !resolverMode.useProcFd && 'need
       // Counted, not timed: go on until both states were seen at least a few times over many opens,
       // however slowly a loaded machine runs the flipper; the time bound only keeps a broken run finite.
       const seen = (k: string): number => counts.get(k) ?? 0;
-      const enough = (opens: number): boolean => opens >= 2000 && seen('inside') > 0 && seen(`errno ${ERRNO.PERM}`) > 0;
+      const swapsSoFar = (): number => Atomics.load(new Int32Array(stop), 1);
+      const enough = (opens: number): boolean => opens >= 2000 && swapsSoFar() > 10 && seen('inside') > 0 && seen(`errno ${ERRNO.PERM}`) > 0;
       const giveUp = performance.now() + 60_000;
       let opens = 0;
       try {

@@ -74,6 +74,8 @@ for (const runtime of ['worker', 'inprocess'] as const) {
       assert.equal(await loop.text(), 'Gateway Timeout\n');
       // Over maxOutputBytes: the response has started, so the connection is cut rather than completed.
       await assert.rejects(fetch(`${url}/big?n=1000000`).then((r) => r.text()));
+      // The client sees the cut before the server has logged it: wait for the line, then count.
+      await until(() => lines.some((l) => l.path === '/big'));
       assert.equal(lines.filter((l) => l.path === '/big' && l.outcome === 'limit').length, 1);
     });
 
@@ -136,6 +138,11 @@ for (const runtime of ['worker', 'inprocess'] as const) {
  * Sends a chunked POST. With `afterFirst` the rest of the body waits until the response has begun, so
  * the request only completes if the guest answers before it has the whole body.
  */
+/** Waits until `ready()` holds: a bounded poll, for effects that land after the client has its answer. */
+async function until(ready: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !ready(); i++) await new Promise((r) => setTimeout(r, 10));
+}
+
 function post(port: number, path: string, chunks: Uint8Array[], afterFirst?: (res: IncomingMessage) => Promise<void>): Promise<{ status: number; body: Buffer; cut: boolean }> {
   return new Promise((resolve, reject) => {
     let status = 0;

@@ -1,5 +1,5 @@
 /**
- * Bundles the command line into dist/bundle, which is what the package's `bin` runs. A start of
+ * Bundles the command line and the library into dist/bundle: the package's `bin` and its `main`. A start of
  * `wasm-sandbox run` is ~30 ms of Node plus whatever loading the CLI costs, so:
  *
  * - Each command is one self-contained file (main.js only dispatches): Node's ESM loader pays per
@@ -15,6 +15,11 @@
  *   traces stay readable.
  *
  * The worker and socket-helper entries are found next to the code that starts them.
+ *
+ * The library (`import 'wasm-sandbox'`) is one module for everything a core-module user reaches, with
+ * what loads on demand (the worker runtime, components' and MCP's optional packages) split into chunks
+ * beside it: per-file ESM from tsc linked ~120 modules and built a facade for every built-in, and the
+ * node:http facade alone loads undici (~25 ms), for an import that should cost a few milliseconds.
  */
 import { rmSync } from 'node:fs';
 import { builtinModules } from 'node:module';
@@ -94,6 +99,7 @@ const THREADS = ['src/runtime/worker/worker-entry.ts', 'src/wasi/socket-helper.t
 
 rmSync(outdir, { recursive: true, force: true });
 await build({ ...common, entryPoints: [at('src/cli/main.ts')], plugins: [commandsAsSiblings, builtinsWithoutFacade] });
+await build({ ...common, entryPoints: [at('src/index.ts')], splitting: true, chunkNames: 'lib-[hash]', plugins: [builtinsWithoutFacade] });
 await build({ ...common, entryPoints: [...COMMANDS, ...THREADS].map(at), plugins: [builtinsWithoutFacade] });
 await build({
   ...common,

@@ -16,6 +16,7 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InvalidModule } from '../errors.ts';
 import { GLUE_TRANSFORM_VERSION, transformGlue } from './glue-transform.ts';
+import { importOptional, requireOptional } from '../optional-dependency.ts';
 
 /** jco's generated `instantiate`. */
 export type GlueInstantiate = (
@@ -45,7 +46,7 @@ const META_FILE = 'meta.json';
 
 function jcoVersion(): string {
   const require = createRequire(import.meta.url);
-  const entry = require.resolve('@bytecodealliance/jco-transpile');
+  const entry = requireOptional(() => require.resolve('@bytecodealliance/jco-transpile'));
   // dist/index.js → the package root.
   return (JSON.parse(readFileSync(join(dirname(entry), '..', 'package.json'), 'utf8')) as { version: string }).version;
 }
@@ -110,7 +111,7 @@ export class TranspileCache {
         return cached;
       }
     }
-    const { transpileBytes } = await import('@bytecodealliance/jco-transpile');
+    const { transpileBytes } = await importOptional(() => import('@bytecodealliance/jco-transpile'));
     let result: Awaited<ReturnType<typeof transpileBytes>>;
     try {
       result = await transpileBytes(bytes, { name: 'component', instantiation: 'async' });

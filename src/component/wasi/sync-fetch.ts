@@ -4,7 +4,7 @@
  * still noticed while it waits. Redirects are never followed: the guest sees the 3xx and any request
  * it makes next is checked against the policy again.
  */
-import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 
 export interface FetchRequest {
   url: string;
@@ -66,6 +66,8 @@ let worker: Worker | undefined;
 
 function helper(): Worker {
   if (!worker) {
+    // Taken when first needed: a component that never fetches should not load the thread machinery.
+    const { Worker } = process.getBuiltinModule('node:worker_threads');
     worker = new Worker(WORKER_SOURCE, { eval: true });
     worker.unref();
     worker.on('error', () => {
@@ -81,6 +83,7 @@ function helper(): Worker {
  */
 export function fetchSync(request: FetchRequest, wait: () => number): FetchResult {
   const flag = new Int32Array(new SharedArrayBuffer(4));
+  const { MessageChannel, receiveMessageOnPort } = process.getBuiltinModule('node:worker_threads');
   const { port1, port2 } = new MessageChannel();
   helper().postMessage({ request, port: port2, flag }, [port2]);
   try {

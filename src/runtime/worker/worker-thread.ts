@@ -3,7 +3,7 @@
  * the process open while idle, and turning its death (termination, crash, heap exhaustion) into a
  * typed error for whoever was waiting on it.
  */
-import { SHARE_ENV, Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { ResourceLimitExceeded, Trap, type WasmSandboxError } from '../../errors.ts';
 import { THREAD_EXEC_ARGV } from '../thread-exec-argv.ts';
 import { Channel, REPLY_READY } from './channel.ts';
@@ -100,7 +100,9 @@ export class WorkerThread {
  * as a typed error; `exited` settles when it is gone.
  */
 export function startGuestThread(entry: URL, name: string, workerData: unknown, limits: WorkerLimits, died: (error: WasmSandboxError) => void): { worker: Worker; exited: Promise<void> } {
-  const worker = new Worker(entry, { name, workerData, execArgv: THREAD_EXEC_ARGV, env: SHARE_ENV, resourceLimits: { ...limits } });
+  // Taken on the first thread: importing the library (the HTTP wrapper reaches this file) should not load it.
+  const threads = process.getBuiltinModule('node:worker_threads');
+  const worker = new threads.Worker(entry, { name, workerData, execArgv: THREAD_EXEC_ARGV, env: threads.SHARE_ENV, resourceLimits: { ...limits } });
   worker.unref();
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   worker.on('error', (err) => died(workerCrashError(err, limits)));

@@ -7,6 +7,7 @@ import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { InvalidArguments, InvalidModule, ModuleNotFound } from '../../errors.ts';
 import { packageVersion } from '../../package-info.ts';
+import { importOptional } from '../../optional-dependency.ts';
 import { inspect, isComponent, toBytes } from '../../module/inspect.ts';
 import { Capabilities, type CapabilitiesInit } from '../../security/capabilities.ts';
 import { ResourceLimits, type ResourceLimitsInit } from '../../security/resource-limits.ts';
@@ -150,8 +151,8 @@ export class McpServerWrapper {
 
     // The SDK, ajv and the runtimes load on first use: importing the library should not pay for them.
     const backend: ToolBackend = kind === 'component'
-      ? await (await import('./component-tools.ts')).ComponentTools.load({ bytes, grant, programName, cacheDir: config.cacheDir })
-      : await (await import('./wasi-guest.ts')).WasiMcpGuest.load({ bytes, grant, programName, poolSize: Math.min(maxConcurrency, 4) });
+      ? await (await importOptional(() => import('./component-tools.ts'))).ComponentTools.load({ bytes, grant, programName, cacheDir: config.cacheDir })
+      : await (await importOptional(() => import('./wasi-guest.ts'))).WasiMcpGuest.load({ bytes, grant, programName, poolSize: Math.min(maxConcurrency, 4) });
     const toolNames = new Set(backend.tools.map((t) => t.name));
     const id = `mcp-${this.next++}`;
     const server: RunningServer = {
@@ -178,11 +179,11 @@ export class McpServerWrapper {
       }
       if (typeof transport === 'object' && 'http' in transport) {
         const h = transport.http ?? {};
-        const { listenHttp } = await import('./http-transport.ts');
+        const { listenHttp } = await importOptional(() => import('./http-transport.ts'));
         server.http = await listenHttp({ host: h.host ?? '127.0.0.1', port: h.port ?? 0, path: MCP_PATH, handlers: this.handlers(server) });
       } else {
         const streams = typeof transport === 'object' ? transport.stdio : undefined;
-        const { serveStdio } = await import('./mcp-protocol.ts');
+        const { serveStdio } = await importOptional(() => import('./mcp-protocol.ts'));
         server.stdio = await serveStdio(this.handlers(server), streams?.input, streams?.output);
       }
     } catch (err) {

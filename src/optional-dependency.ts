@@ -1,0 +1,46 @@
+/**
+ * Components and MCP servers are built on packages that a default install leaves out (they weigh
+ * ~100 MB together), declared as optional peer dependencies in package.json. Every place that reaches
+ * one goes through here, so the library never loads them before the feature is used, and a missing one
+ * is a `MissingDependency` naming what to install instead of a module-resolution stack.
+ */
+import { MissingDependency } from './errors.ts';
+
+/** The optional packages, each with the feature it serves (as the error message and the README name it). */
+export const OPTIONAL_PACKAGES = {
+  '@bytecodealliance/jco-transpile': 'components',
+  '@modelcontextprotocol/sdk': 'MCP servers',
+  ajv: 'MCP servers',
+} as const;
+
+type OptionalPackage = keyof typeof OPTIONAL_PACKAGES;
+
+/**
+ * Runs `load` (a dynamic import of an optional package, or of one of our modules that imports one) and
+ * turns "cannot find package X" for an optional X into a `MissingDependency`. Any other failure passes
+ * through unchanged.
+ */
+export async function importOptional<T>(load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (err) {
+    throw missingDependency(err) ?? err;
+  }
+}
+
+/** The synchronous twin for `require` / `require.resolve`. */
+export function requireOptional<T>(load: () => T): T {
+  try {
+    return load();
+  } catch (err) {
+    throw missingDependency(err) ?? err;
+  }
+}
+
+function missingDependency(err: unknown): MissingDependency | undefined {
+  const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
+  if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND' || typeof message !== 'string') return undefined;
+  // Node quotes the package it could not find; any other missing module is a different fault.
+  const name = (Object.keys(OPTIONAL_PACKAGES) as OptionalPackage[]).find((n) => message.includes(`'${n}'`) || message.includes(`'${n}/`) || message.includes(`"${n}"`));
+  return name && new MissingDependency(name, OPTIONAL_PACKAGES[name], { cause: err });
+}

@@ -1,0 +1,72 @@
+// The smoke test CI runs on every JavaScript runtime the README lists as supported (the lowest
+// supported Node.js, Bun, Deno), against the built package: plain JavaScript, because not every one of
+// them runs TypeScript. Usage: `<runtime> scripts/runtime-smoke.mjs` after `npm run build`.
+// Prints one line per check and `N passed, 0 failed`; exits 1 at the first failure.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const root = new URL('../', import.meta.url);
+const at = (p) => fileURLToPath(new URL(p, root));
+const { WasmSandbox, CliWrapper, Capabilities, ResourceLimits, Timeout } = await import(new URL('dist/bundle/index.js', root).href);
+
+const runtime = globalThis.Bun ? `bun ${globalThis.Bun.version}` : globalThis.Deno ? `deno ${globalThis.Deno.version.deno}` : `node ${process.versions.node}`;
+let passed = 0;
+async function check(name, fn) {
+  try {
+    await fn();
+    passed++;
+    console.log(`ok ${passed} - ${name}`);
+  } catch (err) {
+    console.log(`not ok - ${name}: ${err?.stack ?? err}`);
+    console.log(`${passed} passed, 1 failed`);
+    process.exit(1);
+  }
+}
+function equal(actual, expected, what) {
+  if (actual !== expected) throw new Error(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+}
+
+console.log(`# wasm-sandbox smoke on ${runtime}`);
+const add = readFileSync(at('fixtures/wat/add.wasm'));
+const limits = readFileSync(at('fixtures/wat/limits.wasm'));
+
+await check('numeric call in-process', async () => {
+  const sandbox = await WasmSandbox.create();
+  const id = await sandbox.createInstance(await sandbox.loadModule(add), {});
+  equal(await sandbox.callFunction(id, 'add', [5, 3]), 8, 'add(5, 3)');
+  await sandbox.close();
+});
+
+await check('200 ms deadline stops an infinite loop', async () => {
+  const sandbox = await WasmSandbox.create();
+  const id = await sandbox.createInstance(await sandbox.loadModule(limits), { resourceLimits: ResourceLimits.default().with({ time: { callTimeoutMs: 200 } }) });
+  let caught;
+  try {
+    await sandbox.callFunction(id, 'forever', []);
+  } catch (err) {
+    caught = err;
+  }
+  if (!(caught instanceof Timeout)) throw new Error(`expected a Timeout, got ${caught}`);
+  equal(caught.timeoutMs, 200, 'timeoutMs');
+  await sandbox.close();
+});
+
+await check('CliWrapper runs cat.wasm with a read-only preopen', async () => {
+  const wrapper = new CliWrapper();
+  const caps = Capabilities.captured().withPreopen(at('examples/data'), '/data', 'read');
+  const ok = await wrapper.runCliApp({ path: at('fixtures/wasi/cat.wasm'), args: ['/data/hello.txt'], capabilities: caps });
+  equal(ok.exitCode, 0, 'exit code');
+  equal(ok.stdoutText(), readFileSync(at('examples/data/hello.txt'), 'utf8'), 'stdout');
+  const outside = await wrapper.runCliApp({ path: at('fixtures/wasi/cat.wasm'), args: ['/data/../../package.json'], capabilities: caps });
+  if (outside.exitCode === 0) throw new Error('cat read outside its preopen');
+  await wrapper.close();
+});
+
+await check('worker-runtime call', async () => {
+  const sandbox = await WasmSandbox.create({ runtime: 'worker' });
+  const id = await sandbox.createInstance(await sandbox.loadModule(add), {});
+  equal(await sandbox.callFunction(id, 'add', [40, 2]), 42, 'add(40, 2) on a worker');
+  await sandbox.close();
+});
+
+console.log(`${passed} passed, 0 failed`);

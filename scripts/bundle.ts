@@ -21,7 +21,8 @@
  * beside it: per-file ESM from tsc linked ~120 modules and built a facade for every built-in, and the
  * node:http facade alone loads undici (~25 ms), for an import that should cost a few milliseconds.
  */
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { builtinModules } from 'node:module';
 import { build, type Plugin } from 'esbuild';
 
@@ -81,6 +82,18 @@ const builtinsWithoutFacade: Plugin = {
   },
 };
 
+/**
+ * The entry points' first imports (src/engine-check.ts, src/cli/engine-check-cli.ts) stay modules of
+ * their own: ESM evaluates imports in order, so they run before the chunks, whose first lines already
+ * need a recent Node.js.
+ */
+const engineCheckFirst: Plugin = {
+  name: 'engine-check-first',
+  setup(b) {
+    b.onResolve({ filter: /\/engine-check(-cli)?\.ts$/ }, (args) => ({ path: args.path.replace(/^.*\/(.*)\.ts$/, './$1.js'), external: true }));
+  },
+};
+
 const common = {
   bundle: true,
   format: 'esm',
@@ -98,8 +111,15 @@ const COMMANDS = ['inspect', 'serve', 'mcp', 'types'].map((c) => `src/cli/comman
 const THREADS = ['src/runtime/worker/worker-entry.ts', 'src/wasi/socket-helper.ts', 'src/wrappers/http/worker/component-worker-entry.ts'];
 
 rmSync(outdir, { recursive: true, force: true });
-await build({ ...common, entryPoints: [at('src/cli/main.ts')], plugins: [commandsAsSiblings, builtinsWithoutFacade] });
-await build({ ...common, entryPoints: [at('src/index.ts')], splitting: true, chunkNames: 'lib-[hash]', plugins: [builtinsWithoutFacade] });
+await build({ ...common, entryPoints: [at('src/engine-check.ts'), at('src/cli/engine-check-cli.ts')] });
+await build({ ...common, entryPoints: [at('src/cli/main.ts')], plugins: [engineCheckFirst, commandsAsSiblings, builtinsWithoutFacade] });
+await build({ ...common, entryPoints: [at('src/index.ts')], splitting: true, chunkNames: 'lib-[hash]', plugins: [engineCheckFirst, builtinsWithoutFacade] });
+// esbuild lists an entry's chunks ahead of its external imports: put the check back in front.
+const library = join(outdir, 'index.js');
+const CHECK = 'import"./engine-check.js";';
+const text = readFileSync(library, 'utf8');
+if (!text.includes(CHECK)) throw new Error(`${library} does not import the engine check`);
+writeFileSync(library, CHECK + text.replace(CHECK, ''));
 await build({ ...common, entryPoints: [...COMMANDS, ...THREADS].map(at), plugins: [builtinsWithoutFacade] });
 await build({
   ...common,

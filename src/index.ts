@@ -1,3 +1,5 @@
+// First: it refuses an unsupported Node.js before anything else runs.
+import './engine-check.ts';
 export { WasmSandbox } from './sandbox/wasm-sandbox.ts';
 export type { SandboxOptions, InstanceConfig, ModuleSummary, InstanceSummary, TypedFunction, SandboxEvents, CallValue } from './sandbox/wasm-sandbox.ts';
 export { inspect } from './module/inspect.ts';

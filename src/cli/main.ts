@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import './engine-check-cli.ts';
 import * as nodeModule from 'node:module';
 import { packageVersion } from '../package-info.ts';
 import { exitFor } from './exit-codes.ts';

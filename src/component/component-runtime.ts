@@ -3,7 +3,6 @@
  * cached) and instantiates them under a Capabilities grant and ResourceLimits, with every WASI
  * preview2 import served by our capability-checked host.
  */
-import { readFile } from 'node:fs/promises';
 import { InvalidModule, ModuleNotFound, SandboxClosed } from '../errors.ts';
 import { isComponent, toBytes } from '../module/inspect.ts';
 import { Capabilities, type CapabilitiesInit } from '../security/capabilities.ts';
@@ -76,7 +75,7 @@ export class ComponentRuntime {
   async createComponentModuleFromFile(path: string): Promise<ComponentModule> {
     let bytes: Uint8Array;
     try {
-      bytes = await readFile(path);
+      bytes = await process.getBuiltinModule('node:fs/promises').readFile(path);
     } catch (err) {
       throw new ModuleNotFound(path, `cannot read '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }

@@ -8,9 +8,7 @@
  * The cached glue is code the host imports: the cache directory must be writable only by the user
  * running the host (it is created with mode 0700).
  */
-import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -41,6 +39,9 @@ interface Meta {
   coreModules: string[];
 }
 
+// Built-ins are taken when first used: this module loads with the library, most users never transpile.
+const fs = () => process.getBuiltinModule('node:fs/promises');
+
 const GLUE_FILE = 'component.mjs';
 const META_FILE = 'meta.json';
 
@@ -58,7 +59,7 @@ function cacheVersion(): string {
 }
 
 export function contentHash(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+  return process.getBuiltinModule('node:crypto').createHash('sha256').update(bytes).digest('hex');
 }
 
 export interface CacheStats {
@@ -137,13 +138,13 @@ export class TranspileCache {
   private async readEntry(dir: string, hash: string): Promise<Transpiled | undefined> {
     let meta: Meta;
     try {
-      meta = JSON.parse(await readFile(join(dir, META_FILE), 'utf8')) as Meta;
+      meta = JSON.parse(await fs().readFile(join(dir, META_FILE), 'utf8')) as Meta;
     } catch {
       return undefined;
     }
     const coreModules = new Map<string, Uint8Array>();
     try {
-      for (const name of meta.coreModules) coreModules.set(name, new Uint8Array(await readFile(join(dir, name))));
+      for (const name of meta.coreModules) coreModules.set(name, new Uint8Array(await fs().readFile(join(dir, name))));
     } catch {
       return undefined;
     }
@@ -153,17 +154,17 @@ export class TranspileCache {
 
   private async writeEntry(dir: string, glue: string, coreModules: ReadonlyMap<string, Uint8Array>, meta: Meta): Promise<void> {
     const parent = dirname(dir);
-    await mkdir(parent, { recursive: true, mode: 0o700 });
-    const tmp = join(parent, `.tmp-${randomUUID()}`);
-    await mkdir(tmp, { mode: 0o700 });
+    await fs().mkdir(parent, { recursive: true, mode: 0o700 });
+    const tmp = join(parent, `.tmp-${process.getBuiltinModule('node:crypto').randomUUID()}`);
+    await fs().mkdir(tmp, { mode: 0o700 });
     try {
-      await writeFile(join(tmp, GLUE_FILE), glue, { mode: 0o600 });
-      for (const [name, data] of coreModules) await writeFile(join(tmp, name), data, { mode: 0o600 });
+      await fs().writeFile(join(tmp, GLUE_FILE), glue, { mode: 0o600 });
+      for (const [name, data] of coreModules) await fs().writeFile(join(tmp, name), data, { mode: 0o600 });
       // meta.json last: its presence marks a complete entry.
-      await writeFile(join(tmp, META_FILE), JSON.stringify(meta), { mode: 0o600 });
-      await rename(tmp, dir);
+      await fs().writeFile(join(tmp, META_FILE), JSON.stringify(meta), { mode: 0o600 });
+      await fs().rename(tmp, dir);
     } catch (err) {
-      await rm(tmp, { recursive: true, force: true });
+      await fs().rm(tmp, { recursive: true, force: true });
       // Another process may have written the same entry first; that one is as good as ours.
       if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }

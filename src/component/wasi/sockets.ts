@@ -7,7 +7,6 @@
  * UDP is real too: each datagram's destination is checked on its own, and the helper keeps a bounded
  * queue of what arrived for the guest to receive without blocking.
  */
-import { isIP } from 'node:net';
 import { SocketLink } from '../../wasi/socket-link.ts';
 import { SHUT_RD, SHUT_WR, type Datagram, type Reply } from '../../wasi/socket-protocol.ts';
 import { guardClass, guardFunctions, type HostState } from './host-state.ts';
@@ -83,7 +82,7 @@ function ipv6Groups(text: string): number[] {
 }
 
 function ipAddress(host: string): IpAddress {
-  if (isIP(host) === 4) return { tag: 'ipv4', val: host.split('.').map(Number) as [number, number, number, number] };
+  if (process.getBuiltinModule('node:net').isIP(host) === 4) return { tag: 'ipv4', val: host.split('.').map(Number) as [number, number, number, number] };
   return { tag: 'ipv6', val: ipv6Groups(host) };
 }
 
@@ -666,7 +665,7 @@ export function createSockets(state: HostState, io: Io): SocketsHost {
       throw 'access-denied';
     }
     const literal = name.startsWith('[') && name.endsWith(']') ? name.slice(1, -1) : name;
-    if (isIP(literal) !== 0) return new ResolveAddressStream(name, undefined, [ipAddress(literal)]);
+    if (process.getBuiltinModule('node:net').isIP(literal) !== 0) return new ResolveAddressStream(name, undefined, [ipAddress(literal)]);
     if (name.length === 0 || name.length > 253) throw 'invalid-argument';
     const r = ask({ op: 'lookup', name });
     if (r.code !== undefined || r.lookup === undefined) throw errorCode(r.code ?? 'EIO');

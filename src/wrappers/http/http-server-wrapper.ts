@@ -1,6 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { InvalidArguments, ModuleNotFound, ResourceLimitExceeded, Timeout, Trap, WasmSandboxError } from '../../errors.ts';
 import { inspect } from '../../module/inspect.ts';
@@ -122,7 +121,7 @@ export class HttpServerWrapper {
     let bytes: Uint8Array;
     if (config.path !== undefined) {
       try {
-        bytes = await readFile(config.path);
+        bytes = await process.getBuiltinModule('node:fs/promises').readFile(config.path);
       } catch (err) {
         throw new ModuleNotFound(config.path, `cannot read '${config.path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       }
@@ -150,7 +149,8 @@ export class HttpServerWrapper {
     const id = `server-${this.next++}`;
     const server: RunningServer = {
       id,
-      http: createServer(),
+      // Taken when a server starts: importing the library should not load node:http (its ESM facade loads undici).
+      http: process.getBuiltinModule('node:http').createServer(),
       backend,
       maxBody,
       maxConcurrency,

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
@@ -314,7 +313,7 @@ async function guestBytes(config: McpServerConfig): Promise<{ bytes: Uint8Array;
   let bytes: Uint8Array;
   if (config.path !== undefined) {
     try {
-      bytes = await readFile(config.path);
+      bytes = await process.getBuiltinModule('node:fs/promises').readFile(config.path);
     } catch (err) {
       throw new ModuleNotFound(config.path, `cannot read '${config.path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }

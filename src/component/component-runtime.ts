@@ -13,6 +13,7 @@ import { defaultCacheDir } from '../cache-dir.ts';
 import { contentHash, TranspileCache, type CacheStats } from './transpile-cache.ts';
 import { decodeComponent } from './wit/decode-component.ts';
 import { componentInterfaces } from './wit/interfaces.ts';
+import { checkOptionKeys, type OptionKeys } from '../option-keys.ts';
 
 export interface ComponentRuntimeOptions {
   /**
@@ -26,6 +27,11 @@ export interface InstantiateOptions extends Omit<ComponentInstanceOptions, 'capa
   capabilities?: Capabilities | CapabilitiesInit;
   resourceLimits?: ResourceLimits | ResourceLimitsInit;
 }
+
+const INSTANTIATE_OPTIONS: OptionKeys<InstantiateOptions> = {
+  capabilities: true, resourceLimits: true, imports: true, reinstantiateOnTrap: true, programName: true, stdin: true, onStdout: true, onStderr: true,
+  onViolation: true, directCalls: true, beforeWait: true,
+};
 
 export class ComponentRuntime {
   readonly capabilities: Capabilities;
@@ -46,6 +52,7 @@ export class ComponentRuntime {
     resourceLimits: ResourceLimits | ResourceLimitsInit = ResourceLimits.default(),
     options: ComponentRuntimeOptions = {},
   ): Promise<ComponentRuntime> {
+    checkOptionKeys<ComponentRuntimeOptions>('ComponentRuntime.create options', options, { cacheDir: true });
     return new ComponentRuntime(Capabilities.from(capabilities), ResourceLimits.from(resourceLimits), options);
   }
 
@@ -88,6 +95,7 @@ export class ComponentRuntime {
    */
   async instantiate<Exports extends object = Record<string, any>>(component: ComponentModule, options: InstantiateOptions = {}): Promise<ComponentInstance<Exports>> {
     this.assertOpen();
+    checkOptionKeys<InstantiateOptions>('instantiate options', options, INSTANTIATE_OPTIONS);
     const capabilities = options.capabilities === undefined ? this.capabilities : Capabilities.from(options.capabilities);
     const resourceLimits = options.resourceLimits === undefined ? this.resourceLimits : ResourceLimits.from(options.resourceLimits);
     const instance = new ComponentInstance<Exports>(component, capabilities, resourceLimits, { ...options, capabilities, resourceLimits });

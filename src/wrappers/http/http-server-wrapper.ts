@@ -15,6 +15,7 @@ import { WagiBackend } from './wagi-backend.ts';
 import { MalformedResponse } from './wagi.ts';
 import { WasiHttpBackend } from './wasi-http-backend.ts';
 import { WasiHttpWorkerBackend } from './wasi-http-worker-backend.ts';
+import { checkOptionKeys, type OptionKeys } from '../../option-keys.ts';
 
 export interface HttpServerWrapperOptions {
   /** Where JSON-lines access logs go: a stream, a file path, or false (default) for none. */
@@ -99,6 +100,11 @@ const GENERIC: Record<number, string> = {
   504: 'Gateway Timeout\n',
 };
 
+const HTTP_SERVER_CONFIG: OptionKeys<HttpServerConfig> = {
+  path: true, module: true, component: true, listen: true, capabilities: true, resourceLimits: true, pool: true, maxRequestBodyBytes: true,
+  requestTimeoutMs: true, runtime: true, cacheDir: true,
+};
+
 /**
  * Serves sandboxed HTTP apps. Every request runs in its own guest instance with its own deadline, fuel
  * and memory, so one request that traps or spins never affects another. Failures map to statuses with a
@@ -111,11 +117,13 @@ export class HttpServerWrapper {
   private next = 1;
 
   constructor(options: HttpServerWrapperOptions = {}) {
+    checkOptionKeys<HttpServerWrapperOptions>('HttpServerWrapper options', options, { accessLog: true });
     this.log = new AccessLog(options.accessLog);
   }
 
   async startServer(config: HttpServerConfig): Promise<string> {
-    if (config === null || typeof config !== 'object') throw new InvalidArguments('startServer expects a config object');
+    checkOptionKeys<HttpServerConfig>('startServer config', config, HTTP_SERVER_CONFIG);
+    if (config.pool !== undefined) checkOptionKeys<PoolOptions>('startServer config.pool', config.pool, { maxInstances: true, maxConcurrency: true, reuse: true });
     const given = [config.path, config.module, config.component].filter((v) => v !== undefined).length;
     if (given !== 1) throw new InvalidArguments('give exactly one of path, module or component');
     let bytes: Uint8Array;

@@ -13,6 +13,7 @@ import { ResourceLimits, type ResourceLimitsInit } from '../../security/resource
 import { argsDigest, AuditLog, type Denial } from './audit-log.ts';
 import type { ToolHandlers } from './mcp-protocol.ts';
 import { errorResult, type ToolBackend, type ToolGrant, type ToolOutcome } from './tool-backend.ts';
+import { checkOptionKeys, type OptionKeys } from '../../option-keys.ts';
 
 export interface McpServerWrapperOptions {
   /** Where the JSON-lines audit log goes (one line per tool call): a stream, a file path, or false (default) for none. */
@@ -97,6 +98,10 @@ function withDeadline(limits: ResourceLimits): ResourceLimits {
   return limits.time.callTimeoutMs === null ? limits.with({ time: { callTimeoutMs: DEFAULT_CALL_TIMEOUT_MS } }) : limits;
 }
 
+const MCP_SERVER_CONFIG: OptionKeys<McpServerConfig> = {
+  path: true, module: true, component: true, transport: true, capabilities: true, resourceLimits: true, tools: true, maxConcurrency: true, name: true, cacheDir: true,
+};
+
 /**
  * Serves sandboxed guests as Model Context Protocol servers, on stdio or Streamable HTTP, through the
  * official SDK's `Server`. Two kinds of guest:
@@ -116,12 +121,12 @@ export class McpServerWrapper {
   private next = 1;
 
   constructor(options: McpServerWrapperOptions = {}) {
-    if (options === null || typeof options !== 'object') throw new InvalidArguments('McpServerWrapper options must be an object');
+    checkOptionKeys<McpServerWrapperOptions>('McpServerWrapper options', options, { auditLog: true });
     this.audit = new AuditLog(options.auditLog);
   }
 
   async startServer(config: McpServerConfig): Promise<string> {
-    if (config === null || typeof config !== 'object') throw new InvalidArguments('startServer expects a config object');
+    checkOptionKeys<McpServerConfig>('startServer config', config, MCP_SERVER_CONFIG);
     const given = [config.path, config.module, config.component].filter((v) => v !== undefined).length;
     if (given !== 1) throw new InvalidArguments('give exactly one of path, module or component');
     const maxConcurrency = config.maxConcurrency ?? 4;

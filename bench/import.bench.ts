@@ -10,8 +10,8 @@ const root = fileURLToPath(new URL('../', import.meta.url));
 const GOAL_NS = 30e6;
 
 export default async function run(): Promise<void> {
-  mkdirSync(join(root, 'dist'), { recursive: true });
-  const outdir = mkdtempSync(join(root, 'dist', 'bench-bundle-'));
+  mkdirSync(join(root, '.cache'), { recursive: true });
+  const outdir = mkdtempSync(join(root, '.cache', 'bench-bundle-'));
   try {
     const built = spawnSync(process.execPath, [join(root, 'scripts', 'bundle.ts'), '--outdir', outdir], { stdio: 'inherit' });
     if (built.status !== 0) throw new Error('bundling failed');

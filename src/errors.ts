@@ -262,10 +262,13 @@ export class MissingDependency extends WasmSandboxError {
   readonly packageName: string;
   /** What needed it, e.g. `components`. */
   readonly feature: string;
-  constructor(packageName: string, feature: string, options?: { cause?: unknown }) {
-    super('MISSING_DEPENDENCY', `${feature} need the optional package '${packageName}', which is not installed: npm install ${packageName}`, options);
+  /** Every package the feature needs (the message's install command). */
+  readonly install: readonly string[];
+  constructor(packageName: string, feature: string, install: readonly string[] = [packageName], options?: { cause?: unknown }) {
+    super('MISSING_DEPENDENCY', `${feature} need the optional package '${packageName}', which is not installed: npm install ${install.join(' ')}`, options);
     this.packageName = packageName;
     this.feature = feature;
+    this.install = install;
   }
 }
 

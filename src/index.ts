@@ -33,3 +33,6 @@ export type { DataFunction, DataFunctionKind } from './communication/guest-abi.t
 export { McpServerWrapper } from './wrappers/mcp/mcp-server-wrapper.ts';
 export type { McpServerWrapperOptions, McpServerConfig, McpTransport, McpToolPolicy, McpServerSummary } from './wrappers/mcp/mcp-server-wrapper.ts';
 export type { AuditEntry, Denial } from './wrappers/mcp/audit-log.ts';
+export { WasiHost } from './wasi/wasi-host.ts';
+export type { WasiHostOptions, WasiMetrics } from './wasi/wasi-host.ts';
+export { defaultCacheDir } from './cache-dir.ts';

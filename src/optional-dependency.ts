@@ -6,14 +6,11 @@
  */
 import { MissingDependency } from './errors.ts';
 
-/** The optional packages, each with the feature it serves (as the error message and the README name it). */
-export const OPTIONAL_PACKAGES = {
-  '@bytecodealliance/jco-transpile': 'components',
-  '@modelcontextprotocol/sdk': 'MCP servers',
-  ajv: 'MCP servers',
-} as const;
-
-type OptionalPackage = keyof typeof OPTIONAL_PACKAGES;
+/** Each feature's optional packages, as package.json's peerDependencies and the README list them. */
+const FEATURES: Record<string, readonly string[]> = {
+  components: ['@bytecodealliance/jco-transpile'],
+  'MCP servers': ['@modelcontextprotocol/sdk', 'ajv'],
+};
 
 /**
  * Runs `load` (a dynamic import of an optional package, or of one of our modules that imports one) and
@@ -41,6 +38,9 @@ function missingDependency(err: unknown): MissingDependency | undefined {
   const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
   if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND' || typeof message !== 'string') return undefined;
   // Node quotes the package it could not find; any other missing module is a different fault.
-  const name = (Object.keys(OPTIONAL_PACKAGES) as OptionalPackage[]).find((n) => message.includes(`'${n}'`) || message.includes(`'${n}/`) || message.includes(`"${n}"`));
-  return name && new MissingDependency(name, OPTIONAL_PACKAGES[name], { cause: err });
+  for (const [feature, packages] of Object.entries(FEATURES)) {
+    const name = packages.find((n) => message.includes(`'${n}'`) || message.includes(`'${n}/`) || message.includes(`"${n}"`));
+    if (name) return new MissingDependency(name, feature, packages, { cause: err });
+  }
+  return undefined;
 }

@@ -67,8 +67,8 @@ before(() => {
 
 after(() => rmSync(work, { recursive: true, force: true }));
 
-function node(cwd: string, script: string) {
-  return spawnSync(process.execPath, [script], { cwd, encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH ?? '', HOME: work, WASM_SANDBOX_CACHE_DIR: join(work, 'cache') } });
+function node(cwd: string, script: string, ...args: string[]) {
+  return spawnSync(process.execPath, [script, ...args], { cwd, encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH ?? '', HOME: work, WASM_SANDBOX_CACHE_DIR: join(work, 'cache') } });
 }
 
 test('the tarball ships the bundles, declarations, schema, guest SDKs and docs, and no source maps', () => {
@@ -107,6 +107,23 @@ process.stdout.write(JSON.stringify(out));
     component: { code: 'MISSING_DEPENDENCY', packageName: '@bytecodealliance/jco-transpile', install: ['@bytecodealliance/jco-transpile'] },
     mcp: { code: 'MISSING_DEPENDENCY', packageName: '@modelcontextprotocol/sdk', install: ['@modelcontextprotocol/sdk', 'ajv'] },
   });
+});
+
+test('the installed CLI runs a WASI program without the extras and names them for components and MCP', () => {
+  const cli = join('node_modules', 'wasm-sandbox', 'dist', 'bundle', 'main.js');
+  const hello = node(core, cli, 'run', 'hello.wasm');
+  assert.equal(hello.status, 0, hello.stderr);
+  assert.match(hello.stdout, /hello/i);
+  const types = node(core, cli, 'types', 'component.wasm');
+  assert.equal(types.status, 126);
+  assert.match(types.stderr, /missing dependency: .*npm install @bytecodealliance\/jco-transpile\n$/);
+  const mcp = node(core, cli, 'mcp', 'server.wasm');
+  assert.equal(mcp.status, 126);
+  assert.match(mcp.stderr, /missing dependency: .*npm install @modelcontextprotocol\/sdk ajv\n$/);
+  // With them installed, the same command gets as far as the guest.
+  const typed = node(full, cli, 'types', 'component.wasm');
+  assert.equal(typed.status, 0, typed.stderr);
+  assert.match(typed.stdout, /hello/);
 });
 
 interface Snippet {

@@ -3,6 +3,7 @@
 // them runs TypeScript. Usage: `<runtime> scripts/runtime-smoke.mjs` after `npm run build`.
 // Prints one line per check and `N passed, 0 failed`; exits 1 at the first failure.
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const root = new URL('../', import.meta.url);
@@ -67,6 +68,11 @@ await check('worker-runtime call', async () => {
   const id = await sandbox.createInstance(await sandbox.loadModule(add), {});
   equal(await sandbox.callFunction(id, 'add', [40, 2]), 42, 'add(40, 2) on a worker');
   await sandbox.close();
+});
+
+await check('require() of the package (CommonJS callers)', async () => {
+  const required = createRequire(import.meta.url)(at('dist/bundle/index.js'));
+  equal(required.WasmSandbox, WasmSandbox, 'the same WasmSandbox as import gives');
 });
 
 console.log(`${passed} passed, 0 failed`);

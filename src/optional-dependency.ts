@@ -1,8 +1,8 @@
 /**
- * Components and MCP servers are built on packages that a default install leaves out (they weigh
- * ~100 MB together), declared as optional peer dependencies in package.json. Every place that reaches
- * one goes through here, so the library never loads them before the feature is used, and a missing one
- * is a `MissingDependency` naming what to install instead of a module-resolution stack.
+ * Components and MCP servers are built on packages a default install leaves out (over 130 MB together,
+ * see the README), declared as optional peer dependencies in package.json. Every place that reaches one
+ * goes through here, so the library never loads them before the feature is used, and a missing one is
+ * a `MissingDependency` naming what to install instead of a module-resolution stack.
  */
 import { MissingDependency } from './errors.ts';
 
@@ -36,7 +36,7 @@ export function requireOptional<T>(load: () => T): T {
 
 function missingDependency(err: unknown): MissingDependency | undefined {
   const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
-  if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND' || typeof message !== 'string') return undefined;
+  if ((code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') || typeof message !== 'string') return undefined;
   // Node quotes the package it could not find; any other missing module is a different fault.
   for (const [feature, packages] of Object.entries(FEATURES)) {
     const name = packages.find((n) => message.includes(`'${n}'`) || message.includes(`'${n}/`) || message.includes(`"${n}"`));

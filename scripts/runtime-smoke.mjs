@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = new URL('../', import.meta.url);
 const at = (p) => fileURLToPath(new URL(p, root));
-const { WasmSandbox, CliWrapper, Capabilities, ResourceLimits, Timeout } = await import(new URL('dist/bundle/index.js', root).href);
+const { WasmSandbox, CliWrapper, Capabilities, ResourceLimits, Timeout, InvalidArguments, asyncHostFunction } = await import(new URL('dist/bundle/index.js', root).href);
 
 const runtime = globalThis.Bun ? `bun ${globalThis.Bun.version}` : globalThis.Deno ? `deno ${globalThis.Deno.version.deno}` : `node ${process.versions.node}`;
 let passed = 0;
@@ -68,6 +68,27 @@ await check('worker-runtime call', async () => {
   const id = await sandbox.createInstance(await sandbox.loadModule(add), {});
   equal(await sandbox.callFunction(id, 'add', [40, 2]), 42, 'add(40, 2) on a worker');
   await sandbox.close();
+});
+
+await check('async host function: on the worker runtime, and in-process where the engine has JSPI', async () => {
+  const hostBytes = readFileSync(at('fixtures/wat/worker_host.wasm'));
+  const noop = () => {};
+  const hostFunctions = { env: { log: noop, fill: () => 0, add64: asyncHostFunction(async (_ctx, a, b) => a + b), pair: () => [1, 2], fail: noop, reenter: () => 0 } };
+  const jspi = typeof WebAssembly.Suspending === 'function';
+  for (const runtime of ['worker', 'inprocess']) {
+    const sandbox = await WasmSandbox.create({ runtime });
+    const id = await sandbox.loadModule(hostBytes);
+    const config = { capabilities: { hostFunctions: ['env.*'] }, hostFunctions };
+    if (runtime === 'inprocess' && !jspi) {
+      let caught;
+      await sandbox.createInstance(id, config).catch((err) => (caught = err));
+      if (!(caught instanceof InvalidArguments) || !/Promise Integration/.test(caught.message)) throw new Error(`expected InvalidArguments naming JSPI, got ${caught}`);
+    } else {
+      equal(await sandbox.callFunction(await sandbox.createInstance(id, config), 'sum64', [2n, 3n]), 5n, `sum64 through an async import (${runtime})`);
+    }
+    await sandbox.close();
+  }
+  console.log(`# JSPI: ${jspi ? 'yes' : 'no (in-process async host functions refused with a typed error)'}`);
 });
 
 await check('require() of the package (CommonJS callers)', async () => {

@@ -1,5 +1,5 @@
 /**
- * Bundles the command line into dist/bundle, which is what the package's `bin` runs. A start of
+ * Bundles the command line and the library into dist/bundle: the package's `bin` and its `main`. A start of
  * `wasm-sandbox run` is ~30 ms of Node plus whatever loading the CLI costs, so:
  *
  * - Each command is one self-contained file (main.js only dispatches): Node's ESM loader pays per
@@ -15,8 +15,14 @@
  *   traces stay readable.
  *
  * The worker and socket-helper entries are found next to the code that starts them.
+ *
+ * The library (`import 'wasm-sandbox'`) is one module for everything a core-module user reaches, with
+ * what loads on demand (the worker runtime, components' and MCP's optional packages) split into chunks
+ * beside it: per-file ESM from tsc linked ~120 modules and built a facade for every built-in, and the
+ * node:http facade alone loads undici (~25 ms), for an import that should cost a few milliseconds.
  */
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { builtinModules } from 'node:module';
 import { build, type Plugin } from 'esbuild';
 
@@ -76,6 +82,18 @@ const builtinsWithoutFacade: Plugin = {
   },
 };
 
+/**
+ * The entry points' first imports (src/engine-check.ts, src/cli/engine-check-cli.ts) stay modules of
+ * their own: ESM evaluates imports in order, so they run before the chunks, whose first lines already
+ * need a recent Node.js.
+ */
+const engineCheckFirst: Plugin = {
+  name: 'engine-check-first',
+  setup(b) {
+    b.onResolve({ filter: /\/engine-check(-cli)?\.ts$/ }, (args) => ({ path: args.path.replace(/^.*\/(.*)\.ts$/, './$1.js'), external: true }));
+  },
+};
+
 const common = {
   bundle: true,
   format: 'esm',
@@ -101,7 +119,15 @@ const componentRunnerAsSibling: Plugin = {
 const THREADS = ['src/runtime/worker/worker-entry.ts', 'src/wasi/socket-helper.ts', 'src/wasi/socket-stdin-thread.ts', 'src/component/wasi/http-helper.ts', 'src/wrappers/http/worker/component-worker-entry.ts'];
 
 rmSync(outdir, { recursive: true, force: true });
-await build({ ...common, entryPoints: [at('src/cli/main.ts')], plugins: [commandsAsSiblings, builtinsWithoutFacade] });
+await build({ ...common, entryPoints: [at('src/engine-check.ts'), at('src/cli/engine-check-cli.ts')] });
+await build({ ...common, entryPoints: [at('src/cli/main.ts')], plugins: [engineCheckFirst, commandsAsSiblings, builtinsWithoutFacade] });
+await build({ ...common, entryPoints: [at('src/index.ts')], splitting: true, chunkNames: 'lib-[hash]', plugins: [engineCheckFirst, builtinsWithoutFacade] });
+// esbuild lists an entry's chunks ahead of its external imports: put the check back in front.
+const library = join(outdir, 'index.js');
+const CHECK = 'import"./engine-check.js";';
+const text = readFileSync(library, 'utf8');
+if (!text.includes(CHECK)) throw new Error(`${library} does not import the engine check`);
+writeFileSync(library, CHECK + text.replace(CHECK, ''));
 await build({ ...common, entryPoints: [...COMMANDS, ...THREADS].map(at), plugins: [builtinsWithoutFacade] });
 await build({
   ...common,

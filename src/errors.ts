@@ -21,7 +21,9 @@ export type ErrorCode =
   | 'GUEST_ERROR'
   | 'ABI_VIOLATION'
   | 'ASYNC_REQUIRED'
-  | 'CHANNEL_CLOSED';
+  | 'CHANNEL_CLOSED'
+  | 'MISSING_DEPENDENCY'
+  | 'UNSUPPORTED_PLATFORM';
 
 export class WasmSandboxError extends Error {
   readonly code: ErrorCode;
@@ -269,5 +271,37 @@ export class AsyncRequired extends WasmSandboxError {
 export class ChannelClosed extends WasmSandboxError {
   constructor(detail = 'the channel was closed') {
     super('CHANNEL_CLOSED', detail);
+  }
+}
+
+/**
+ * A feature needs an optional package that is not installed (components need
+ * `@bytecodealliance/jco-transpile`, MCP servers `@modelcontextprotocol/sdk`). Nothing ran; install
+ * `packageName` next to wasm-sandbox and call again.
+ */
+export class MissingDependency extends WasmSandboxError {
+  /** The npm package to install. */
+  readonly packageName: string;
+  /** What needed it, e.g. `components`. */
+  readonly feature: string;
+  /** Every package the feature needs (the message's install command). */
+  readonly install: readonly string[];
+  constructor(packageName: string, feature: string, install: readonly string[] = [packageName], options?: { cause?: unknown }) {
+    super('MISSING_DEPENDENCY', `${feature} need the optional package '${packageName}', which is not installed: npm install ${install.join(' ')}`, options);
+    this.packageName = packageName;
+    this.feature = feature;
+    this.install = install;
+  }
+}
+
+/**
+ * The JavaScript runtime is older than wasm-sandbox supports (Node.js below the version in
+ * package.json's `engines`), so the library refuses to start instead of failing later in an obscure way.
+ */
+export class UnsupportedPlatform extends WasmSandboxError {
+  readonly detail: string;
+  constructor(detail: string) {
+    super('UNSUPPORTED_PLATFORM', detail);
+    this.detail = detail;
   }
 }

@@ -1,3 +1,5 @@
+// First: it refuses an unsupported Node.js before anything else runs.
+import './engine-check.ts';
 export { WasmSandbox } from './sandbox/wasm-sandbox.ts';
 export type { SandboxOptions, InstanceConfig, ModuleSummary, InstanceSummary, TypedFunction, SandboxEvents, CallValue } from './sandbox/wasm-sandbox.ts';
 export { inspect } from './module/inspect.ts';
@@ -35,3 +37,6 @@ export type { DataFunction, DataFunctionKind } from './communication/guest-abi.t
 export { McpServerWrapper } from './wrappers/mcp/mcp-server-wrapper.ts';
 export type { McpServerWrapperOptions, McpServerConfig, McpTransport, McpToolPolicy, McpServerSummary } from './wrappers/mcp/mcp-server-wrapper.ts';
 export type { AuditEntry, Denial } from './wrappers/mcp/audit-log.ts';
+export { WasiHost } from './wasi/wasi-host.ts';
+export type { WasiHostOptions, WasiMetrics } from './wasi/wasi-host.ts';
+export { defaultCacheDir } from './cache-dir.ts';

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 
 /**
  * This package's root directory (where package.json and schema/ live), found by walking up from this
- * file: the same code runs from `src/`, from the tsc build in `dist/` and from the bundled CLI, each at
+ * file: the same code runs from `src/` and from the bundles in `dist/bundle/` (or a test's copy), each at
  * a different depth. Plain paths, not URLs: the first URL-to-path conversion of a process costs a
  * millisecond of start-up.
  */

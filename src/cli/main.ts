@@ -1,5 +1,7 @@
 #!/usr/bin/env node
+import './engine-check-cli.ts';
 import * as nodeModule from 'node:module';
+import { importOptional } from '../optional-dependency.ts';
 import { packageVersion } from '../package-info.ts';
 import { exitFor } from './exit-codes.ts';
 
@@ -44,7 +46,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
     return { help: m.SERVE_HELP, run: m.serveCommand, exitFor: m.exitFor };
   },
   mcp: async () => {
-    const m = await import('./commands/mcp.ts');
+    // The bundled command imports the MCP SDK and ajv statically: a missing one fails this import.
+    const m = await importOptional(() => import('./commands/mcp.ts'));
     return { help: m.MCP_HELP, run: m.mcpCommand, exitFor: m.exitFor };
   },
   types: async () => {

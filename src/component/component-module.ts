@@ -3,7 +3,6 @@
  * glue, and its core modules compiled once per set of limits (instances created under the same
  * limits share the instrumented, compiled code).
  */
-import { componentWit } from '@bytecodealliance/jco-transpile/wasm-tools';
 import { instrument, type InstrumentOptions } from '../module/instrument.ts';
 import { acceptedFeatures, checkFeatures } from '../runtime/feature-policy.ts';
 import type { Transpiled } from './transpile-cache.ts';
@@ -11,6 +10,7 @@ import type { DecodedComponent } from './wit/decode-component.ts';
 import { describeComponent, type ComponentDescription } from './wit/describe.ts';
 import type { ComponentInterfaces } from './wit/interfaces.ts';
 import { printInterfaceBodies } from './wit/print-wit.ts';
+import { importOptional } from '../optional-dependency.ts';
 
 const IN_PROCESS_FEATURES = acceptedFeatures('inprocess', undefined);
 
@@ -77,6 +77,7 @@ export class ComponentModule {
    */
   wit(): Promise<string> {
     this.witText ??= (async () => {
+      const { componentWit } = await importOptional(() => import('@bytecodealliance/jco-transpile/wasm-tools'));
       const world = (await componentWit(this.bytes)).trimEnd();
       const bodies = printInterfaceBodies(this.interfaces);
       return bodies ? `${world}\n\n${bodies}` : `${world}\n`;

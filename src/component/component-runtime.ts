@@ -3,7 +3,6 @@
  * cached) and instantiates them under a Capabilities grant and ResourceLimits, with every WASI
  * preview2 import served by our capability-checked host.
  */
-import { readFile } from 'node:fs/promises';
 import { InvalidModule, ModuleNotFound, SandboxClosed } from '../errors.ts';
 import { isComponent, toBytes } from '../module/inspect.ts';
 import { Capabilities, type CapabilitiesInit } from '../security/capabilities.ts';
@@ -14,6 +13,7 @@ import { checkCacheMaxBytes, defaultCacheDir } from '../cache-dir.ts';
 import { contentHash, TranspileCache, type CacheStats } from './transpile-cache.ts';
 import { decodeComponent } from './wit/decode-component.ts';
 import { componentInterfaces } from './wit/interfaces.ts';
+import { checkOptionKeys, type OptionKeys } from '../option-keys.ts';
 
 export interface ComponentRuntimeOptions {
   /**
@@ -32,6 +32,11 @@ export interface InstantiateOptions extends Omit<ComponentInstanceOptions, 'capa
   capabilities?: Capabilities | CapabilitiesInit;
   resourceLimits?: ResourceLimits | ResourceLimitsInit;
 }
+
+const INSTANTIATE_OPTIONS: OptionKeys<InstantiateOptions> = {
+  capabilities: true, resourceLimits: true, imports: true, reinstantiateOnTrap: true, programName: true, stdin: true, onStdout: true, onStderr: true, interruptible: true,
+  onViolation: true, directCalls: true, beforeWait: true,
+};
 
 export class ComponentRuntime {
   readonly capabilities: Capabilities;
@@ -53,6 +58,7 @@ export class ComponentRuntime {
     resourceLimits: ResourceLimits | ResourceLimitsInit = ResourceLimits.default(),
     options: ComponentRuntimeOptions = {},
   ): Promise<ComponentRuntime> {
+    checkOptionKeys<ComponentRuntimeOptions>('ComponentRuntime.create options', options, { cacheDir: true, cacheMaxBytes: true });
     return new ComponentRuntime(Capabilities.from(capabilities), ResourceLimits.from(resourceLimits), options);
   }
 
@@ -82,7 +88,7 @@ export class ComponentRuntime {
   async createComponentModuleFromFile(path: string): Promise<ComponentModule> {
     let bytes: Uint8Array;
     try {
-      bytes = await readFile(path);
+      bytes = await process.getBuiltinModule('node:fs/promises').readFile(path);
     } catch (err) {
       throw new ModuleNotFound(path, `cannot read '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
@@ -95,6 +101,7 @@ export class ComponentRuntime {
    */
   async instantiate<Exports extends object = Record<string, any>>(component: ComponentModule, options: InstantiateOptions = {}): Promise<ComponentInstance<Exports>> {
     this.assertOpen();
+    checkOptionKeys<InstantiateOptions>('instantiate options', options, INSTANTIATE_OPTIONS);
     const capabilities = options.capabilities === undefined ? this.capabilities : Capabilities.from(options.capabilities);
     const resourceLimits = options.resourceLimits === undefined ? this.resourceLimits : ResourceLimits.from(options.resourceLimits);
     const instance = new ComponentInstance<Exports>(component, capabilities, resourceLimits, { ...options, capabilities, resourceLimits });

@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path';
 import { cacheMaxBytes, PrivateCache } from '../cache-dir.ts';
 import { InvalidModule } from '../errors.ts';
 import { GLUE_TRANSFORM_VERSION, transformGlue } from './glue-transform.ts';
+import { importOptional, requireOptional } from '../optional-dependency.ts';
 
 /** jco's generated `instantiate`. */
 export type GlueInstantiate = (
@@ -46,7 +47,7 @@ const MAX_ENTRIES = 64;
 
 function jcoVersion(): string {
   const require = createRequire(import.meta.url);
-  const entry = require.resolve('@bytecodealliance/jco-transpile');
+  const entry = requireOptional(() => require.resolve('@bytecodealliance/jco-transpile'));
   // dist/index.js → the package root.
   return (JSON.parse(readFileSync(join(dirname(entry), '..', 'package.json'), 'utf8')) as { version: string }).version;
 }
@@ -110,7 +111,7 @@ export class TranspileCache {
         return transpiled(hash, entry.glue, entry.coreModules, entry.imports);
       }
     }
-    const { transpileBytes } = await import('@bytecodealliance/jco-transpile');
+    const { transpileBytes } = await importOptional(() => import('@bytecodealliance/jco-transpile'));
     let result: Awaited<ReturnType<typeof transpileBytes>>;
     try {
       result = await transpileBytes(bytes, { name: 'component', instantiation: 'async' });

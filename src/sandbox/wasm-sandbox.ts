@@ -22,6 +22,7 @@ import type {
   CapturedOutput, ExternImports, HostFunctions, InstanceMetrics, WasiIo, ResolvedInstanceConfig, RuntimeKind, RuntimeObserver,
   WasmInstance, WasmModule, WasmResult, WasmRuntime, WasmValue,
 } from '../runtime/types.ts';
+import { checkOptionKeys, type OptionKeys } from '../option-keys.ts';
 
 export interface SandboxOptions {
   /** `inprocess` (default): fastest, same thread. `worker`: each instance on a worker thread, hard-killable. */
@@ -98,6 +99,9 @@ export interface SandboxEvents {
   violation: [{ instanceId: string; capability: string; detail: string }];
 }
 
+const SANDBOX_OPTIONS: OptionKeys<SandboxOptions> = { runtime: true, workerPoolSize: true, cacheDir: true, cacheMaxBytes: true, features: true };
+const INSTANCE_CONFIG: OptionKeys<InstanceConfig> = { capabilities: true, resourceLimits: true, hostFunctions: true, imports: true, wasi: true, extism: true, initialize: true };
+
 interface ModuleEntry {
   module: WasmModule;
   summary: ModuleSummary;
@@ -133,7 +137,7 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
   }
 
   static async create(options: SandboxOptions = {}): Promise<WasmSandbox> {
-    if (options === null || typeof options !== 'object') throw new InvalidArguments('WasmSandbox.create options must be an object');
+    checkOptionKeys<SandboxOptions>('WasmSandbox.create options', options, SANDBOX_OPTIONS);
     const kind = options.runtime ?? 'inprocess';
     if (options.cacheDir !== undefined && (typeof options.cacheDir !== 'string' || options.cacheDir === '')) {
       throw new InvalidArguments('WasmSandbox.create cacheDir must be a directory path');
@@ -418,11 +422,7 @@ function moduleBytes(bytes: Uint8Array | ArrayBuffer): Uint8Array {
 }
 
 function resolveConfig(config: InstanceConfig): ResolvedInstanceConfig {
-  if (config === null || typeof config !== 'object') throw new InvalidArguments('instance config must be an object');
-  const known = new Set(['capabilities', 'resourceLimits', 'hostFunctions', 'imports', 'wasi', 'extism', 'initialize']);
-  for (const key of Object.keys(config)) {
-    if (!known.has(key)) throw new InvalidArguments(`unknown instance config key '${key}'; expected one of ${[...known].join(', ')}`);
-  }
+  checkOptionKeys<InstanceConfig>('instance config', config, INSTANCE_CONFIG);
   const hostFunctions = config.hostFunctions ?? {};
   for (const [mod, fns] of Object.entries(hostFunctions)) {
     if (!fns || typeof fns !== 'object') throw new InvalidArguments(`hostFunctions.${mod} must be an object of functions`);

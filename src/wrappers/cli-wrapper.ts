@@ -6,6 +6,7 @@ import { ResourceLimits, type ResourceLimitsInit } from '../security/resource-li
 import type { InstanceMetrics, RuntimeKind, WasmResult } from '../runtime/types.ts';
 import type { ListenerAddress, ListenerSpec } from '../wasi/socket-protocol.ts';
 import { WasmSandbox, type CallValue } from '../sandbox/wasm-sandbox.ts';
+import { checkOptionKeys, type OptionKeys } from '../option-keys.ts';
 
 export interface CliWrapperOptions {
   runtime?: RuntimeKind;
@@ -64,6 +65,10 @@ export interface CliStream {
 
 const decoder = new TextDecoder();
 
+const CLI_APP_OPTIONS: OptionKeys<CliAppOptions> = {
+  path: true, module: true, bytes: true, args: true, env: true, stdin: true, capabilities: true, resourceLimits: true, programName: true, listeners: true, onListening: true, invoke: true,
+};
+
 /**
  * Runs WASI command-line programs to completion in the sandbox, the library form of `wasm-sandbox run`.
  * Modules are compiled once per wrapper (by content) and each run gets a fresh instance.
@@ -76,6 +81,7 @@ export class CliWrapper {
   private readonly byPath = new Map<string, { version: string; id: Promise<string> }>();
 
   constructor(options: CliWrapperOptions = {}) {
+    checkOptionKeys<CliWrapperOptions>('CliWrapper options', options, { runtime: true, cacheDir: true });
     this.options = options;
   }
 
@@ -145,7 +151,7 @@ export class CliWrapper {
   }
 
   private async run(options: CliAppOptions, taps: { onStdout?: (c: Uint8Array) => void; onStderr?: (c: Uint8Array) => void }): Promise<CliResult> {
-    if (options === null || typeof options !== 'object') throw new InvalidArguments('runCliApp expects an options object');
+    checkOptionKeys<CliAppOptions>('runCliApp options', options, CLI_APP_OPTIONS);
     const sandbox = await this.getSandbox();
     const moduleId = await this.load(options);
     let caps = Capabilities.from(options.capabilities ?? Capabilities.captured());

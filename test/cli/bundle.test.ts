@@ -6,25 +6,21 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ENTRY_HEADER_BYTES } from '../../src/cache-dir.ts';
+import { buildBundle, packageRoot as root } from '../helpers/bundle.ts';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
 const fixture = (name: string) => join(root, 'fixtures', 'wat', name);
 let outdir: string;
+let remove: () => void;
 
 before(() => {
-  // Inside the package: the CLI reads the policy schema and resolves dependencies from there.
-  mkdirSync(join(root, 'dist'), { recursive: true });
-  outdir = mkdtempSync(join(root, 'dist', 'test-bundle-'));
-  const r = spawnSync(process.execPath, [join(root, 'scripts', 'bundle.ts'), '--outdir', outdir], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
+  ({ outdir, remove } = buildBundle());
 });
 
-after(() => rmSync(outdir, { recursive: true, force: true }));
+after(() => remove());
 
 function cli(cacheDir: string, ...args: string[]) {
   const r = spawnSync(process.execPath, [join(outdir, 'main.js'), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', WASM_SANDBOX_CACHE_DIR: cacheDir } });

@@ -2,6 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { InvalidModule, ModuleNotFound } from '../../errors.ts';
 import { isComponent } from '../../module/inspect.ts';
+import { importOptional } from '../../optional-dependency.ts';
 import { parseArgs, UsageError } from '../args.ts';
 
 export { exitFor } from '../exit-codes.ts';
@@ -18,7 +19,7 @@ Options:
 
 /** jco's type generator, loaded on demand: it is a few MB of wasm the other commands never need. */
 async function generate(name: string, bytes: Uint8Array): Promise<[string, Uint8Array][]> {
-  const { $init, generateTypes } = await import('@bytecodealliance/jco-transpile/component');
+  const { $init, generateTypes } = await importOptional(() => import('@bytecodealliance/jco-transpile/component'));
   await $init;
   try {
     return generateTypes(name, { wit: { tag: 'binary', val: bytes }, world: 'root' });

@@ -7,7 +7,7 @@
  * must match. Redirects are never followed: the guest sees the 3xx and any request it makes next is
  * checked against the policy again.
  */
-import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Resolution } from '../../host/resolve.ts';
 import { THREAD_EXEC_ARGV } from '../../runtime/thread-exec-argv.ts';
 
@@ -45,6 +45,8 @@ let worker: Worker | undefined;
 
 function helper(): Worker {
   if (!worker) {
+    // Taken when first needed: a component that never fetches should not load the thread machinery.
+    const { Worker } = process.getBuiltinModule('node:worker_threads');
     worker = new Worker(ENTRY, { name: 'wasm-sandbox-http', execArgv: THREAD_EXEC_ARGV });
     worker.unref();
     worker.on('error', () => {
@@ -60,6 +62,7 @@ function helper(): Worker {
  */
 function runSync<T>(job: Job, wait: () => number): T | { ok: false; code: string; message: string } {
   const flag = new Int32Array(new SharedArrayBuffer(4));
+  const { MessageChannel, receiveMessageOnPort } = process.getBuiltinModule('node:worker_threads');
   const { port1, port2 } = new MessageChannel();
   helper().postMessage({ job, port: port2, flag }, [port2]);
   try {

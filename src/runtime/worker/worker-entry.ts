@@ -3,7 +3,7 @@
  * from the shared channel. It never returns to its event loop: between commands it sleeps in
  * Atomics.wait, which is what makes a call cost microseconds instead of a message round trip.
  */
-import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { Trap } from '../../errors.ts';
 import type { HostContext } from '../host-context.ts';
 import { InProcessInstance } from '../inprocess/inprocess-instance.ts';
@@ -16,6 +16,7 @@ import { importConfig, type InstantiateMessage } from './config-transfer.ts';
 import { writeError } from './error-codec.ts';
 import { writeMetrics } from './metrics-mirror.ts';
 import { MainThreadLink } from './worker-requests.ts';
+import type { WorkerThreadData } from './worker-thread.ts';
 
 type Handle = (...args: WasmValue[]) => WasmResult;
 
@@ -27,8 +28,9 @@ interface Hosted {
   arities: number[];
 }
 
-const channel = new Channel(workerData as SharedArrayBuffer);
-const port = parentPort!;
+const data = workerData as WorkerThreadData;
+const channel = new Channel(data.channel);
+const port = data.port;
 const link = new MainThreadLink(channel, (index, args, ctx) => callExport(current(), index, args, ctx));
 let hosted: Hosted | undefined;
 /** Bytes larger than one transfer, gathered from several turns (a call's input, a memory write). */

@@ -3,7 +3,7 @@
  * the process open while idle, and turning its death (termination, crash, heap exhaustion) into a
  * typed error for whoever was waiting on it.
  */
-import { SHARE_ENV, Worker } from 'node:worker_threads';
+import type { MessagePort, Worker } from 'node:worker_threads';
 import { ResourceLimitExceeded, Trap, type WasmSandboxError } from '../../errors.ts';
 import { THREAD_EXEC_ARGV } from '../thread-exec-argv.ts';
 import { Channel, REPLY_READY } from './channel.ts';
@@ -11,9 +11,14 @@ import { limitsKey, type WorkerLimits } from './worker-limits.ts';
 
 const MiB = 1024 * 1024;
 
+/** What worker-entry.ts receives as its workerData. */
+export interface WorkerThreadData {
+  channel: SharedArrayBuffer;
+  port: MessagePort;
+}
+
 // Run from source the entry is TypeScript, from dist JavaScript: follow whatever this file is.
 const ENTRY = new URL(`./worker-entry${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
-
 
 export class WorkerThread {
   readonly channel = new Channel();
@@ -22,6 +27,11 @@ export class WorkerThread {
   /** Settles once the thread sits waiting for its first command. */
   readonly ready: Promise<void>;
   private readonly worker: Worker;
+  /**
+   * Where instantiate messages go. Our own channel's port, not the worker's built-in one: the thread
+   * reads it with receiveMessageOnPort, which Deno accepts only for a MessagePort it was handed.
+   */
+  private readonly port: MessagePort;
   private holds = 0;
   private started = false;
   private death: WasmSandboxError | undefined;
@@ -31,7 +41,11 @@ export class WorkerThread {
   constructor(limits: WorkerLimits) {
     this.limits = limits;
     this.key = limitsKey(limits);
-    ({ worker: this.worker, exited: this.exited } = startGuestThread(ENTRY, 'wasm-sandbox', this.channel.buffer, limits, (error) => this.died(error)));
+    const { port1, port2 } = new (process.getBuiltinModule('node:worker_threads').MessageChannel)();
+    this.port = port1;
+    this.port.unref();
+    const workerData: WorkerThreadData = { channel: this.channel.buffer, port: port2 };
+    ({ worker: this.worker, exited: this.exited } = startGuestThread(ENTRY, 'wasm-sandbox', workerData, limits, (error) => this.died(error), [port2]));
     // Not held while starting: a spare thread warming up must not keep the process alive; whoever
     // awaits `ready` holds it.
     this.ready = this.channel.waitAsync(0, () => this.death !== undefined).then((turn) => {
@@ -52,7 +66,7 @@ export class WorkerThread {
 
   /** Queues a message the thread reads synchronously when the next command tells it to. */
   post(message: unknown): void {
-    this.worker.postMessage(message);
+    this.port.postMessage(message);
   }
 
   /** Keeps the process alive while the main thread waits on this thread; idle threads never do. */
@@ -77,6 +91,7 @@ export class WorkerThread {
       // Whoever awaits the exit must not see the process end first: hold the thread until it is gone.
       this.hold();
       void this.worker.terminate();
+      this.port.close();
       void this.exited.then(() => this.letGo());
     }
     return this.exited;
@@ -99,8 +114,10 @@ export class WorkerThread {
  * idle thread never keeps the process alive. Its death (crash, heap exhaustion, exit) reaches `died`
  * as a typed error; `exited` settles when it is gone.
  */
-export function startGuestThread(entry: URL, name: string, workerData: unknown, limits: WorkerLimits, died: (error: WasmSandboxError) => void): { worker: Worker; exited: Promise<void> } {
-  const worker = new Worker(entry, { name, workerData, execArgv: THREAD_EXEC_ARGV, env: SHARE_ENV, resourceLimits: { ...limits } });
+export function startGuestThread(entry: URL, name: string, workerData: unknown, limits: WorkerLimits, died: (error: WasmSandboxError) => void, transferList: MessagePort[] = []): { worker: Worker; exited: Promise<void> } {
+  // Taken on the first thread: importing the library (the HTTP wrapper reaches this file) should not load it.
+  const threads = process.getBuiltinModule('node:worker_threads');
+  const worker = new threads.Worker(entry, { name, workerData, transferList, execArgv: THREAD_EXEC_ARGV, env: threads.SHARE_ENV, resourceLimits: { ...limits } });
   worker.unref();
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   worker.on('error', (err) => died(workerCrashError(err, limits)));

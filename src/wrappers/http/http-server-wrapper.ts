@@ -1,6 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { InvalidArguments, ModuleNotFound, ResourceLimitExceeded, Timeout, Trap, WasmSandboxError } from '../../errors.ts';
 import { inspect } from '../../module/inspect.ts';
@@ -16,6 +15,7 @@ import { WagiBackend } from './wagi-backend.ts';
 import { MalformedResponse } from './wagi.ts';
 import { WasiHttpBackend } from './wasi-http-backend.ts';
 import { WasiHttpWorkerBackend } from './wasi-http-worker-backend.ts';
+import { checkOptionKeys, type OptionKeys } from '../../option-keys.ts';
 
 export interface HttpServerWrapperOptions {
   /** Where JSON-lines access logs go: a stream, a file path, or false (default) for none. */
@@ -100,6 +100,11 @@ const GENERIC: Record<number, string> = {
   504: 'Gateway Timeout\n',
 };
 
+const HTTP_SERVER_CONFIG: OptionKeys<HttpServerConfig> = {
+  path: true, module: true, component: true, listen: true, capabilities: true, resourceLimits: true, pool: true, maxRequestBodyBytes: true,
+  requestTimeoutMs: true, runtime: true, cacheDir: true,
+};
+
 /**
  * Serves sandboxed HTTP apps. Every request runs in its own guest instance with its own deadline, fuel
  * and memory, so one request that traps or spins never affects another. Failures map to statuses with a
@@ -112,17 +117,19 @@ export class HttpServerWrapper {
   private next = 1;
 
   constructor(options: HttpServerWrapperOptions = {}) {
+    checkOptionKeys<HttpServerWrapperOptions>('HttpServerWrapper options', options, { accessLog: true });
     this.log = new AccessLog(options.accessLog);
   }
 
   async startServer(config: HttpServerConfig): Promise<string> {
-    if (config === null || typeof config !== 'object') throw new InvalidArguments('startServer expects a config object');
+    checkOptionKeys<HttpServerConfig>('startServer config', config, HTTP_SERVER_CONFIG);
+    if (config.pool !== undefined) checkOptionKeys<PoolOptions>('startServer config.pool', config.pool, { maxInstances: true, maxConcurrency: true, reuse: true });
     const given = [config.path, config.module, config.component].filter((v) => v !== undefined).length;
     if (given !== 1) throw new InvalidArguments('give exactly one of path, module or component');
     let bytes: Uint8Array;
     if (config.path !== undefined) {
       try {
-        bytes = await readFile(config.path);
+        bytes = await process.getBuiltinModule('node:fs/promises').readFile(config.path);
       } catch (err) {
         throw new ModuleNotFound(config.path, `cannot read '${config.path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       }
@@ -151,7 +158,8 @@ export class HttpServerWrapper {
     const id = `server-${this.next++}`;
     const server: RunningServer = {
       id,
-      http: createServer(),
+      // Taken when a server starts: importing the library should not load node:http (its ESM facade loads undici).
+      http: process.getBuiltinModule('node:http').createServer(),
       backend,
       maxBody,
       maxConcurrency,

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { JsonLinesLog } from '../json-lines-log.ts';
 
 export interface Denial {
@@ -40,7 +39,7 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function argsDigest(args: unknown): string {
-  return createHash('sha256').update(canonicalJson(args ?? {})).digest('hex');
+  return process.getBuiltinModule('node:crypto').createHash('sha256').update(canonicalJson(args ?? {})).digest('hex');
 }
 
 /** JSON lines, one per tool call (denied or not), to a stream or a file. */

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
@@ -7,6 +6,7 @@ import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { InvalidArguments, InvalidModule, ModuleNotFound } from '../../errors.ts';
 import { packageVersion } from '../../package-info.ts';
+import { importOptional } from '../../optional-dependency.ts';
 import { inspect, isComponent, toBytes } from '../../module/inspect.ts';
 import { Capabilities, type CapabilitiesInit } from '../../security/capabilities.ts';
 import { ResourceLimits, type ResourceLimitsInit } from '../../security/resource-limits.ts';
@@ -14,6 +14,7 @@ import { argsDigest, AuditLog, type Denial } from './audit-log.ts';
 import type { ToolHandlers } from './mcp-protocol.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './message-limit.ts';
 import { errorResult, type ToolBackend, type ToolGrant, type ToolOutcome } from './tool-backend.ts';
+import { checkOptionKeys, type OptionKeys } from '../../option-keys.ts';
 
 export interface McpServerWrapperOptions {
   /** Where the JSON-lines audit log goes (one line per tool call): a stream, a file path, or false (default) for none. */
@@ -108,6 +109,10 @@ function withDeadline(limits: ResourceLimits): ResourceLimits {
   return limits.with({ time: { callTimeoutMs, initTimeoutMs } });
 }
 
+const MCP_SERVER_CONFIG: OptionKeys<McpServerConfig> = {
+  path: true, module: true, component: true, transport: true, capabilities: true, resourceLimits: true, tools: true, maxConcurrency: true, name: true, cacheDir: true, maxMessageBytes: true,
+};
+
 /**
  * Serves sandboxed guests as Model Context Protocol servers, on stdio or Streamable HTTP, through the
  * official SDK's `Server`. Two kinds of guest:
@@ -127,12 +132,12 @@ export class McpServerWrapper {
   private next = 1;
 
   constructor(options: McpServerWrapperOptions = {}) {
-    if (options === null || typeof options !== 'object') throw new InvalidArguments('McpServerWrapper options must be an object');
+    checkOptionKeys<McpServerWrapperOptions>('McpServerWrapper options', options, { auditLog: true });
     this.audit = new AuditLog(options.auditLog);
   }
 
   async startServer(config: McpServerConfig): Promise<string> {
-    if (config === null || typeof config !== 'object') throw new InvalidArguments('startServer expects a config object');
+    checkOptionKeys<McpServerConfig>('startServer config', config, MCP_SERVER_CONFIG);
     const given = [config.path, config.module, config.component].filter((v) => v !== undefined).length;
     if (given !== 1) throw new InvalidArguments('give exactly one of path, module or component');
     const maxConcurrency = config.maxConcurrency ?? 4;
@@ -163,8 +168,8 @@ export class McpServerWrapper {
 
     // The SDK, ajv and the runtimes load on first use: importing the library should not pay for them.
     const backend: ToolBackend = kind === 'component'
-      ? await (await import('./component-tools.ts')).ComponentTools.load({ bytes, grant, programName, cacheDir: config.cacheDir })
-      : await (await import('./wasi-guest.ts')).WasiMcpGuest.load({ bytes, grant, programName, poolSize: Math.min(maxConcurrency, 4) });
+      ? await (await importOptional(() => import('./component-tools.ts'))).ComponentTools.load({ bytes, grant, programName, cacheDir: config.cacheDir })
+      : await (await importOptional(() => import('./wasi-guest.ts'))).WasiMcpGuest.load({ bytes, grant, programName, poolSize: Math.min(maxConcurrency, 4) });
     const toolNames = new Set(backend.tools.map((t) => t.name));
     const id = `mcp-${this.next++}`;
     const server: RunningServer = {
@@ -191,11 +196,11 @@ export class McpServerWrapper {
       }
       if (typeof transport === 'object' && 'http' in transport) {
         const h = transport.http ?? {};
-        const { listenHttp } = await import('./http-transport.ts');
+        const { listenHttp } = await importOptional(() => import('./http-transport.ts'));
         server.http = await listenHttp({ host: h.host ?? '127.0.0.1', port: h.port ?? 0, path: MCP_PATH, handlers: this.handlers(server), maxMessageBytes });
       } else {
         const streams = typeof transport === 'object' ? transport.stdio : undefined;
-        const { serveStdio } = await import('./mcp-protocol.ts');
+        const { serveStdio } = await importOptional(() => import('./mcp-protocol.ts'));
         server.stdio = await serveStdio(this.handlers(server), maxMessageBytes, streams?.input, streams?.output);
       }
     } catch (err) {
@@ -326,7 +331,7 @@ async function guestBytes(config: McpServerConfig): Promise<{ bytes: Uint8Array;
   let bytes: Uint8Array;
   if (config.path !== undefined) {
     try {
-      bytes = await readFile(config.path);
+      bytes = await process.getBuiltinModule('node:fs/promises').readFile(config.path);
     } catch (err) {
       throw new ModuleNotFound(config.path, `cannot read '${config.path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }

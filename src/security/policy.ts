@@ -6,14 +6,22 @@ import { Capabilities, type CapabilitiesInit } from './capabilities.ts';
 import { ResourceLimits, type ResourceLimitsInit } from './resource-limits.ts';
 import { validatePolicySection } from './policy-validator.ts';
 
+/** Settings of `wasm-sandbox serve` that belong with the guest rather than the command line. */
+export interface ServePolicy {
+  /** Serve later requests with a component instance that answered cleanly (default true). */
+  reuseInstances?: boolean;
+}
+
 export interface Policy {
   capabilities: Capabilities;
   resourceLimits: ResourceLimits;
+  serve: ServePolicy;
 }
 
 export interface PolicyDocument {
   capabilities?: CapabilitiesInit;
   resourceLimits?: ResourceLimitsInit;
+  serve?: ServePolicy;
 }
 
 /**
@@ -26,6 +34,7 @@ export function parsePolicy(doc: unknown, baseDir = process.cwd()): Policy {
   return {
     capabilities: Capabilities.from(d.capabilities ?? {}, { baseDir, pathPrefix: '/capabilities' }),
     resourceLimits: ResourceLimits.from(d.resourceLimits ?? {}, { pathPrefix: '/resourceLimits' }),
+    serve: { ...d.serve },
   };
 }
 

@@ -11,12 +11,17 @@ import { ComponentWorkerPool } from './worker/component-worker-pool.ts';
 import { DeadlineQueue } from './worker/deadline-queue.ts';
 import { WorkerExchange } from './worker/worker-exchange.ts';
 
+/** The one line said when a server stops reusing instances. */
+export const REUSE_OFF = 'a reused component instance trapped where its first request did not: this guest serves one request per instance, so every request now gets a fresh instance (set serve.reuseInstances: false or --no-reuse to start that way)';
+
 export interface WorkerPoolSettings {
   reuse: boolean;
   /** Threads kept started while idle. */
   warm: number;
   /** Threads at most: the server's concurrency. */
   max: number;
+  /** Told once when the threads stop reusing instances (see PoolOptions.reuse). */
+  notice: (message: string) => void;
 }
 
 /**
@@ -32,9 +37,17 @@ export class WasiHttpWorkerBackend implements HttpBackend {
   readonly streamsRequestBody = true;
   private readonly pool: ComponentWorkerPool;
   private readonly deadlines: DeadlineQueue<WorkerExchange> | undefined;
+  /** Refusals happen on the threads; a request that fails with one is counted by the server. */
+  onViolation: ((capability: string) => void) | undefined;
 
-  private constructor(pool: ComponentWorkerPool, timeoutMs: number | null) {
+  private readonly reuseOff: Int32Array;
+  private readonly notice: (message: string) => void;
+  private noticed = false;
+
+  private constructor(pool: ComponentWorkerPool, timeoutMs: number | null, reuseOff: Int32Array, notice: (message: string) => void) {
     this.pool = pool;
+    this.reuseOff = reuseOff;
+    this.notice = notice;
     if (timeoutMs !== null) {
       this.deadlines = new DeadlineQueue<WorkerExchange>(
         timeoutMs,
@@ -49,6 +62,7 @@ export class WasiHttpWorkerBackend implements HttpBackend {
     // Deadlines are this thread's to enforce (by terminating the worker): the guest is not instrumented for them.
     const enforced = limitsInWorker(resourceLimits);
     const portable = await toPortable(component, instrumentationFor(enforced));
+    const reuseOff = new SharedArrayBuffer(4);
     const pool = new ComponentWorkerPool({
       component: portable,
       capabilities: { ...capabilities },
@@ -56,6 +70,7 @@ export class WasiHttpWorkerBackend implements HttpBackend {
       maxPages: enforced.maxPages,
       instanceLifetimeMs: resourceLimits.time.instanceLifetimeMs,
       reuse: settings.reuse,
+      reuseOff,
     }, workerLimits(resourceLimits), { warm: settings.warm, max: settings.max });
     try {
       // A component that cannot start on a worker thread fails here, not as every request's 500.
@@ -64,14 +79,26 @@ export class WasiHttpWorkerBackend implements HttpBackend {
       await pool.close();
       throw err;
     }
-    return new WasiHttpWorkerBackend(pool, resourceLimits.time.callTimeoutMs);
+    return new WasiHttpWorkerBackend(pool, resourceLimits.time.callTimeoutMs, new Int32Array(reuseOff), settings.notice);
   }
 
   serve(req: IncomingMessage, res: ServerResponse, body: Uint8Array | StreamedBody): Promise<number> {
     const exchange = new WorkerExchange(req, res, body);
     this.deadlines?.add(exchange);
     this.pool.dispatch(exchange);
-    return exchange.result;
+    if (this.noticed) return exchange.result;
+    return exchange.result.finally(() => this.noticeReuseOff());
+  }
+
+  /** The thread that turned reuse off has answered the request that did it by now. */
+  private noticeReuseOff(): void {
+    if (this.noticed || Atomics.load(this.reuseOff, 0) === 0) return;
+    this.noticed = true;
+    this.notice(REUSE_OFF);
+  }
+
+  instances(): number {
+    return this.pool.threads;
   }
 
   close(): Promise<void> {

@@ -120,7 +120,14 @@ async function primary(file: string, workers: number, admin: { host: string; por
   const listening = new Set<Worker>();
   let draining = false;
   let failed = 0;
-  let announced = false;
+  let address: string | undefined;
+  let adminServer: AdminServer | undefined;
+  // The app's address is the first line on stderr (tools wait for it there), then the admin's.
+  const announce = () => {
+    if (address === undefined || (admin && !adminServer)) return;
+    say(`serving ${file} with ${workers} processes on ${address}`);
+    if (adminServer) say(`operations endpoints on ${adminServer.address().url}/ (/metrics, /healthz, /readyz)`);
+  };
   const exited = new Promise<void>((resolve) => {
     let alive = workers;
     cluster.on('exit', (worker, code) => {
@@ -129,15 +136,14 @@ async function primary(file: string, workers: number, admin: { host: string; por
       if (--alive === 0) resolve();
     });
   });
-  cluster.on('listening', (worker, address) => {
+  cluster.on('listening', (worker, at) => {
     listening.add(worker);
-    if (announced) return;
-    announced = true;
+    if (address !== undefined) return;
     // Workers that listen on port 0 are all given the port the first one got.
-    say(`serving ${file} with ${workers} processes on http://${address.address ?? '127.0.0.1'}:${address.port}/`);
+    address = `http://${at.address ?? '127.0.0.1'}:${at.port}/`;
+    announce();
   });
   for (let i = 0; i < workers; i++) cluster.fork();
-  let adminServer: AdminServer | undefined;
   if (admin) {
     const { AggregatorRegistry } = await promClient();
     const aggregator = new AggregatorRegistry();
@@ -145,7 +151,7 @@ async function primary(file: string, workers: number, admin: { host: string; por
       metrics: async () => ({ contentType: aggregator.contentType, text: await aggregator.clusterMetrics() }),
       notReady: () => (draining ? 'draining' : listening.size === 0 ? 'no worker is serving yet' : undefined),
     });
-    say(`operations endpoints on ${adminServer.address().url}/ (/metrics, /healthz, /readyz)`);
+    announce();
   }
   const stopped = stopSignal().then(() => {
     draining = true;

@@ -70,6 +70,13 @@ interface Live {
   readonly limits: CoreLimits;
   /** Core instances by their module's position in the binary, in instantiation order. */
   readonly cores: Map<number, WebAssembly.Instance[]>;
+  readonly glue: GlueState | undefined;
+}
+
+/** jco's task list and async states (with their handle tables), handed over by the edited glue. */
+interface GlueState {
+  readonly tasks: Map<number, unknown[]>;
+  readonly states: Map<number, { handles?: { data(): unknown[] } }>;
 }
 
 interface Entry {
@@ -90,7 +97,9 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
   readonly resourceLimits: ResourceLimits;
   /**
    * Functions by interface, as `instance.call()` runs them: `exports['example:greeter/greet'].hello(…)`
-   * (WIT and camelCase names both work); root-level functions directly on `exports`.
+   * (WIT and camelCase names both work; a versioned interface is there with and without its
+   * `@version`); root-level functions directly on `exports`. Every function returns a Promise.
+   * `wasm-sandbox types` writes the declarations of this object for a component.
    */
   readonly exports: Exports;
   /** The code of the last `wasi:cli/exit`, if the component exited. */
@@ -144,6 +153,7 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
     const cores = new Map<number, WebAssembly.Instance[]>();
     const files = new Map<WebAssembly.Module, string>();
     for (const [name, m] of modules) files.set(m, name);
+    let glue: GlueState | undefined;
     const instantiateCore = (module: WebAssembly.Module, imports?: WebAssembly.Imports): WebAssembly.Instance => {
       const instance = limits.instantiateCore(module, imports);
       const index = this.component.staticIndex(files.get(module) ?? '');
@@ -154,6 +164,8 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
       }
       return instance;
     };
+    // See glue-transform.ts.
+    (instantiateCore as { glueState?: unknown }).glueState = (tasks: GlueState['tasks'], states: GlueState['states']) => (glue = { tasks, states });
     try {
       const imports = resolveImports(this.component, this.options.imports ?? {}, host);
       limits.enter();
@@ -170,7 +182,7 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
       host.close();
       throw err instanceof WasmSandboxError ? err : toSandboxError(host.state.stoppedBy ?? err, 'component instantiation');
     }
-    this.live = { jco, host, limits, cores };
+    this.live = { jco, host, limits, cores, glue };
     this.entries.clear();
     this.unusable = undefined;
     this.instantiations++;
@@ -362,7 +374,30 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
         out[name] = Object.freeze(iface);
       }
     }
+    // `call()` takes an interface with or without its `@version`; so does this object.
+    for (const name of Object.keys(out)) {
+      const bare = unversioned(name);
+      if (bare !== name && !(bare in out)) out[bare] = out[name];
+    }
     return Object.freeze(out);
+  }
+
+  /**
+   * @internal The sizes of jco's bookkeeping for this instance: tasks on its task lists and live
+   * entries in its handle tables. Both return to their size between calls, however many are made.
+   */
+  glueTables(): { tasks: number; handles: number } | undefined {
+    const glue = this.live?.glue;
+    if (!glue) return undefined;
+    let tasks = 0;
+    for (const list of glue.tasks.values()) tasks += list.length;
+    let handles = 0;
+    for (const state of glue.states.values()) {
+      const data = state.handles?.data() ?? [];
+      // Slots are [value, link] pairs after a header pair; a freed slot holds a symbol.
+      for (let i = 2; i < data.length; i += 2) if (data[i] !== null && typeof data[i] !== 'symbol') handles++;
+    }
+    return { tasks, handles };
   }
 
   /** @internal Which way calls to `path` go: straight into the core function, or through jco's bindings. */

@@ -7,12 +7,20 @@
  * grow it by every resource of every call, so the record is dropped. The wrapper every import call
  * goes through copies `arguments` by spreading it, which V8 does not optimise; a rest parameter
  * says the same and is.
+ * An import called while no task is current (every import of a guest called on the direct path,
+ * which bypasses jco's per-call task) gets a task made for it, which jco resolves but never exits:
+ * it stays on the component's task list for good, and finding the current task scans that list,
+ * so every call got slower and the heap grew. The task now exits once the import has returned.
+ * The glue also hands its task list and async states to our `instantiateCore`, so that the
+ * instance can report their sizes (see ComponentInstance.glueTables).
  * Bump GLUE_TRANSFORM_VERSION whenever an edit changes, so cached glue is regenerated.
  */
-export const GLUE_TRANSFORM_VERSION = 3;
+export const GLUE_TRANSFORM_VERSION = 4;
 
 const LOWER_IMPORT_ARGS = /function _lowerImportBackwardsCompat\(args\) \{\s*const params = \[\.\.\.arguments\]\.slice\(1\);/g;
 const CREATED_REPS = /^\s*table\._createdReps\.add\(rep\);\n/gm;
+const CREATED_TASK_RESOLVE = /if \(createdTask\) \{ createdTask\.resolve\(\[syncRes\]\); \}/g;
+const ASYNC_STATE = /^(\s*)const ASYNC_STATE = new Map\(\);$/m;
 const DEBUG_LOG = /const _debugLog = \(\.\.\.args\) => \{\s*if \(!globalThis\?\.process\?\.env\?\.JCO_DEBUG\) \{ return; \}\s*console\.debug\(\.\.\.args\);\s*\};/g;
 
 export interface GlueTransformResult {
@@ -31,6 +39,16 @@ export function transformGlue(source: string): GlueTransformResult {
     applied.push('lower-import-args');
     return 'function _lowerImportBackwardsCompat(args, ...params) {';
   });
+  out = out.replace(CREATED_TASK_RESOLVE, () => {
+    applied.push('created-task-exit');
+    return 'if (createdTask) { createdTask.resolve([syncRes]); createdTask.exit({ skipExclusiveLockCheck: true }); }';
+  });
+  if (out.includes('const ASYNC_TASKS_BY_COMPONENT_IDX = new Map();')) {
+    out = out.replace(ASYNC_STATE, (line, indent: string) => {
+      applied.push('glue-state');
+      return `${line}\n${indent}instantiateCore.glueState?.(ASYNC_TASKS_BY_COMPONENT_IDX, ASYNC_STATE);`;
+    });
+  }
   // Only if nothing else reads the set: a jco that starts to would keep it.
   if (!/_createdReps\.(has|delete|size|values|keys|forEach)\b/.test(out)) {
     out = out.replace(CREATED_REPS, () => {

@@ -17,6 +17,7 @@ import { ExitSignal, type Violation } from './wasi/host-state.ts';
 import type { HttpErrorCode, HttpRequestInit, HttpResponse, HttpStreams, IncomingExchange } from './wasi/http.ts';
 import { Preview2Host, unversioned } from './wasi/preview2-host.ts';
 import { compileDirectCall } from './abi/direct-call.ts';
+import type { GlueState } from './glue-transform.ts';
 import type { CoreItem, Func } from './wit/decode-component.ts';
 import { camelCase, functionRole, pascalCase } from './wit/interfaces.ts';
 import { compileArgsCheck } from './wit/value-check.ts';
@@ -73,11 +74,6 @@ interface Live {
   readonly glue: GlueState | undefined;
 }
 
-/** jco's task list and async states (with their handle tables), handed over by the edited glue. */
-interface GlueState {
-  readonly tasks: Map<number, unknown[]>;
-  readonly states: Map<number, { handles?: { data(): unknown[] } }>;
-}
 
 interface Entry {
   /** Runs the function and returns its value, a top-level `result` as `{ tag, val }`. */
@@ -165,7 +161,7 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
       return instance;
     };
     // See glue-transform.ts.
-    (instantiateCore as { glueState?: unknown }).glueState = (tasks: GlueState['tasks'], states: GlueState['states']) => (glue = { tasks, states });
+    (instantiateCore as { glueState?: unknown }).glueState = (state: GlueState) => (glue = state);
     try {
       const imports = resolveImports(this.component, this.options.imports ?? {}, host);
       limits.enter();
@@ -317,6 +313,10 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
     const check = compileArgsCheck(func.type, path);
     if (role.kind === 'function' && this.options.directCalls !== false) {
       const direct = compileDirectCall(func, (item) => this.resolveCore(item));
+      // A guest that calls imports must be inside a task of jco's while it does (see glue-transform.ts);
+      // one that calls none is spared the task.
+      const inTask = this.component.decoded.imports.size > 0 ? this.live?.glue?.callInTask : undefined;
+      if (direct && inTask) return { run: (args) => inTask(0, () => direct(args)), check, throwsErr: false, direct: true };
       if (direct) return { run: direct, check, throwsErr: false, direct: true };
     }
     const returnsResult = func.type.result?.kind === 'result';

@@ -11,16 +11,49 @@
  * which bypasses jco's per-call task) gets a task made for it, which jco resolves but never exits:
  * it stays on the component's task list for good, and finding the current task scans that list,
  * so every call got slower and the heap grew. The task now exits once the import has returned.
- * The glue also hands its task list and async states to our `instantiateCore`, so that the
- * instance can report their sizes (see ComponentInstance.glueTables).
+ * The glue also hands our `instantiateCore` its task list and async states, so that the instance
+ * can report their sizes (see ComponentInstance.glueTables), and `callInTask`, which runs a direct
+ * call inside one task as jco's bindings run theirs: the guest's import calls during it are then
+ * subtasks of that task instead of each making (and ending) a task of its own.
  * Bump GLUE_TRANSFORM_VERSION whenever an edit changes, so cached glue is regenerated.
  */
-export const GLUE_TRANSFORM_VERSION = 4;
+export const GLUE_TRANSFORM_VERSION = 5;
+
+/** What the edited glue hands to `instantiateCore.glueState`. */
+export interface GlueState {
+  readonly tasks: Map<number, unknown[]>;
+  readonly states: Map<number, { handles?: { data(): unknown[] } }>;
+  /** Runs `fn` as a synchronous task of component `componentIdx`; absent from glue without tasks. */
+  readonly callInTask: (<T>(componentIdx: number, fn: () => T) => T) | undefined;
+}
+
+/** Injected beside `_lowerImportBackwardsCompat`; what jco's sync export bindings do around their call. */
+const CALL_IN_TASK = `
+  function _wasmSandboxCallInTask(componentIdx, fn) {
+    const [task] = createNewCurrentTask({ componentIdx, isAsync: false, isManualAsync: false, preserveFutureResult: false, entryFnName: 'direct', getCallbackFn: () => null, callbackFnName: null, errHandling: 'none', callingWasmExport: true });
+    task.setCalleeIsAsync(false);
+    task.enterSync();
+    let value;
+    try {
+      value = _withGlobalCurrentTaskMeta({ taskID: task.id(), componentIdx, fn });
+    } catch (err) {
+      try {
+        if (!task.isResolvedState()) { task.setErrored(err); task.reject(err); }
+        if (!task.isExited()) { task.exit({ skipExclusiveLockCheck: true }); }
+      } catch {}
+      throw err;
+    }
+    task.resolve([undefined]);
+    task.exit({ skipExclusiveLockCheck: true });
+    return value;
+  }
+`;
 
 const LOWER_IMPORT_ARGS = /function _lowerImportBackwardsCompat\(args\) \{\s*const params = \[\.\.\.arguments\]\.slice\(1\);/g;
 const CREATED_REPS = /^\s*table\._createdReps\.add\(rep\);\n/gm;
 const CREATED_TASK_RESOLVE = /if \(createdTask\) \{ createdTask\.resolve\(\[syncRes\]\); \}/g;
 const ASYNC_STATE = /^(\s*)const ASYNC_STATE = new Map\(\);$/m;
+const LOWER_IMPORT = /^  function _lowerImportBackwardsCompat\(/m;
 const DEBUG_LOG = /const _debugLog = \(\.\.\.args\) => \{\s*if \(!globalThis\?\.process\?\.env\?\.JCO_DEBUG\) \{ return; \}\s*console\.debug\(\.\.\.args\);\s*\};/g;
 
 export interface GlueTransformResult {
@@ -43,10 +76,16 @@ export function transformGlue(source: string): GlueTransformResult {
     applied.push('created-task-exit');
     return 'if (createdTask) { createdTask.resolve([syncRes]); createdTask.exit({ skipExclusiveLockCheck: true }); }';
   });
+  let callInTask = 'undefined';
+  out = out.replace(LOWER_IMPORT, (line) => {
+    applied.push('call-in-task');
+    callInTask = '_wasmSandboxCallInTask';
+    return `${CALL_IN_TASK}\n${line}`;
+  });
   if (out.includes('const ASYNC_TASKS_BY_COMPONENT_IDX = new Map();')) {
     out = out.replace(ASYNC_STATE, (line, indent: string) => {
       applied.push('glue-state');
-      return `${line}\n${indent}instantiateCore.glueState?.(ASYNC_TASKS_BY_COMPONENT_IDX, ASYNC_STATE);`;
+      return `${line}\n${indent}instantiateCore.glueState?.({ tasks: ASYNC_TASKS_BY_COMPONENT_IDX, states: ASYNC_STATE, callInTask: ${callInTask} });`;
     });
   }
   // Only if nothing else reads the set: a jco that starts to would keep it.

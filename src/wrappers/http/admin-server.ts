@@ -7,6 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import { addressOf, listenOn } from './listen.ts';
 
+/** Where the operations endpoints listen: default 127.0.0.1, port 0 (a free one; see `adminAddress()`). */
 export interface AdminListen {
   host?: string;
   port?: number;

@@ -42,12 +42,18 @@ export class PrometheusMetrics {
     this.guest = guest;
     const registry = (this.registry = new prom.Registry());
     const registers = [registry];
-    this.requests = new prom.Counter({
-      name: 'wasm_sandbox_http_requests_total',
-      help: 'HTTP requests answered, by status, guest and outcome (ok, trap, timeout, limit, overloaded, too-large, bad-response, error).',
-      labelNames: ['status', 'guest', 'outcome'] as const,
-      registers,
-    });
+    const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) => new prom.Counter({ name, help, labelNames, registers });
+    const gauge = (name: string, help: string, read: () => number, aggregator?: 'average') => {
+      const labels = { guest };
+      new prom.Gauge({
+        name, help, labelNames: ['guest'] as const, registers, ...(aggregator && { aggregator }),
+        collect() {
+          this.set(labels, read());
+        },
+      });
+    };
+    this.requests = counter('wasm_sandbox_http_requests_total',
+      'HTTP requests answered, by status, guest and outcome (ok, trap, timeout, limit, overloaded, too-large, bad-response, error).', ['status', 'guest', 'outcome']);
     this.latency = new prom.Histogram({
       name: 'wasm_sandbox_http_request_duration_seconds',
       help: 'Time from a request\'s arrival to its last response byte.',
@@ -55,63 +61,19 @@ export class PrometheusMetrics {
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.traps = new prom.Counter({
-      name: 'wasm_sandbox_guest_traps_total',
-      help: 'Requests whose guest trapped, by trap kind.',
-      labelNames: ['guest', 'kind'] as const,
-      registers,
-    });
-    this.limits = new prom.Counter({
-      name: 'wasm_sandbox_limit_hits_total',
-      help: 'Requests stopped by a resource limit, by limit (timeout for the request deadline).',
-      labelNames: ['guest', 'limit'] as const,
-      registers,
-    });
-    this.violations = new prom.Counter({
-      name: 'wasm_sandbox_security_violations_total',
-      help: 'Operations a guest attempted without the capability, by capability.',
-      labelNames: ['guest', 'capability'] as const,
-      registers,
-    });
-    this.rejected = new prom.Counter({
-      name: 'wasm_sandbox_http_saturated_total',
-      help: 'Requests refused with 503 because the server was handling as many as it may at once.',
-      labelNames: ['guest'] as const,
-      registers,
-    });
-    const g = { guest };
-    new prom.Gauge({
-      name: 'wasm_sandbox_http_requests_in_flight',
-      help: 'Requests being handled now.',
-      labelNames: ['guest'] as const,
-      registers,
-      collect() {
-        this.set(g, source.inFlight());
-      },
-    });
-    new prom.Gauge({
-      name: 'wasm_sandbox_pool_saturation_ratio',
-      help: 'Requests in flight over the most the server handles at once (1 = further requests get 503).',
-      labelNames: ['guest'] as const,
-      registers,
-      // Across cluster workers a ratio is averaged, not summed.
-      aggregator: 'average',
-      collect() {
-        this.set(g, source.inFlight() / source.maxConcurrency);
-      },
-    });
-    new prom.Gauge({
-      name: 'wasm_sandbox_guest_instances',
-      help: 'Guest instances alive: worker threads holding a component instance, idle reusable instances, or WAGI instances running.',
-      labelNames: ['guest'] as const,
-      registers,
-      collect() {
-        this.set(g, source.instances());
-      },
-    });
+    this.traps = counter('wasm_sandbox_guest_traps_total', 'Requests whose guest trapped, by trap kind.', ['guest', 'kind']);
+    this.limits = counter('wasm_sandbox_limit_hits_total', 'Requests stopped by a resource limit, by limit (timeout for the request deadline).', ['guest', 'limit']);
+    this.violations = counter('wasm_sandbox_security_violations_total', 'Operations a guest attempted without the capability, by capability.', ['guest', 'capability']);
+    this.rejected = counter('wasm_sandbox_http_saturated_total', 'Requests refused with 503 because the server was handling as many as it may at once.', ['guest']);
+    gauge('wasm_sandbox_http_requests_in_flight', 'Requests being handled now.', () => source.inFlight());
+    // Across cluster workers a ratio is averaged, not summed.
+    gauge('wasm_sandbox_pool_saturation_ratio', 'Requests in flight over the most the server handles at once (1 = further requests get 503).',
+      () => source.inFlight() / source.maxConcurrency, 'average');
+    gauge('wasm_sandbox_guest_instances', 'Guest instances alive: worker threads holding a component instance, idle reusable instances, or WAGI instances running.',
+      () => source.instances());
     // Both start at zero, so a scrape shows the series before the first request.
     this.requests.reset();
-    this.latency.zero(g);
+    this.latency.zero({ guest });
   }
 
   static async create(guest: string, source: MetricsSource): Promise<PrometheusMetrics> {

@@ -93,14 +93,14 @@ export class WasiHttpWorkerBackend implements HttpBackend {
   }
 
   serve(req: IncomingMessage, res: ServerResponse, body: Uint8Array | StreamedBody): Promise<number> {
+    this.noticeReuseOff();
     const exchange = new WorkerExchange(req, res, body);
     this.deadlines?.add(exchange);
     this.pool.dispatch(exchange);
-    if (this.noticed) return exchange.result;
-    return exchange.result.finally(() => this.noticeReuseOff());
+    return exchange.result;
   }
 
-  /** The thread that turned reuse off has answered the request that did it by now. */
+  /** Said with the next request after a thread turned reuse off (one load per request until then). */
   private noticeReuseOff(): void {
     if (this.noticed || Atomics.load(this.reuseOff, 0) === 0) return;
     this.noticed = true;
@@ -112,6 +112,7 @@ export class WasiHttpWorkerBackend implements HttpBackend {
   }
 
   close(): Promise<void> {
+    this.noticeReuseOff();
     this.deadlines?.clear();
     return this.pool.close();
   }

@@ -41,10 +41,10 @@ export interface PoolOptions {
   maxConcurrency?: number;
   /**
    * Components: serve later requests with an instance that answered cleanly (default true). When a
-   * reused instance traps where its first request did not (a guest that serves one request per
-   * instance, such as a JavaScript `fetch` event listener), that server stops reusing instances and
-   * says so once through `notice`; the failed request is answered 500, never replayed. WAGI guests
-   * run once per request.
+   * reused instance traps on its second request where its first did not, and no instance has yet
+   * answered two (a guest that serves one request per instance, such as a JavaScript `fetch` event
+   * listener), that server stops reusing instances and says so once through `notice`; the failed
+   * request is answered 500, never replayed. WAGI guests run once per request.
    */
   reuse?: boolean;
 }

@@ -6,7 +6,7 @@ import type { Capabilities } from '../../security/capabilities.ts';
 import type { ResourceLimits } from '../../security/resource-limits.ts';
 import { Trap } from '../../errors.ts';
 import type { HttpBackend } from './backend.ts';
-import { REUSE_OFF } from './wasi-http-worker-backend.ts';
+import { REUSE_OFF_NOTICE } from './wasi-http-worker-backend.ts';
 import { bodyless, clientResponseHeaders, guestRequestHeaders } from './http-headers.ts';
 
 /**
@@ -25,6 +25,8 @@ export class WasiHttpBackend implements HttpBackend {
   private readonly capabilities: Capabilities;
   private readonly resourceLimits: ResourceLimits;
   private reuse: boolean;
+  /** Some instance has answered two requests cleanly: this guest does serve several per instance. */
+  private reuseProven = false;
   private readonly maxIdle: number;
   private readonly notice: (message: string) => void;
   /** Idle instances, each with the number of requests it has answered cleanly. */
@@ -75,12 +77,14 @@ export class WasiHttpBackend implements HttpBackend {
       throw err;
     } finally {
       this.running--;
-      if (failure instanceof Trap && served > 0 && this.reuse) {
-        // Its first request went well and a later one trapped: this guest serves one request per instance.
+      if (failure instanceof Trap && served === 1 && this.reuse && !this.reuseProven) {
+        // Its first request went well and its second trapped, and no instance has served two: this
+        // guest serves one request per instance (see component-worker-entry.ts for the threads).
         this.reuse = false;
         for (const i of this.idle.splice(0)) i.instance.close();
-        this.notice(REUSE_OFF);
+        this.notice(REUSE_OFF_NOTICE);
       }
+      if (failure === undefined && served === 1) this.reuseProven = true;
       if (clean && this.reuse && this.idle.length < this.maxIdle) this.idle.push({ instance, served: served + 1 });
       else instance.close();
     }

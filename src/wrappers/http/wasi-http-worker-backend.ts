@@ -10,6 +10,7 @@ import type { HttpBackend, StreamedBody } from './backend.ts';
 import { ComponentWorkerPool } from './worker/component-worker-pool.ts';
 import { DeadlineQueue } from './worker/deadline-queue.ts';
 import { WorkerExchange } from './worker/worker-exchange.ts';
+import { REUSE_FLAGS_BYTES, REUSE_OFF } from './worker/reuse-flags.ts';
 
 /**
  * The young generation of each thread's V8 heap. A request leaves a few hundred KB of short-lived
@@ -22,7 +23,7 @@ import { WorkerExchange } from './worker/worker-exchange.ts';
 const YOUNG_GENERATION_MB = 64;
 
 /** The one line said when a server stops reusing instances. */
-export const REUSE_OFF = 'a reused component instance trapped where its first request did not: this guest serves one request per instance, so every request now gets a fresh instance (set serve.reuseInstances: false or --no-reuse to start that way)';
+export const REUSE_OFF_NOTICE = 'a reused component instance trapped where its first request did not: this guest serves one request per instance, so every request now gets a fresh instance (set serve.reuseInstances: false or --no-reuse to start that way)';
 
 export interface WorkerPoolSettings {
   reuse: boolean;
@@ -72,7 +73,7 @@ export class WasiHttpWorkerBackend implements HttpBackend {
     // Deadlines are this thread's to enforce (by terminating the worker): the guest is not instrumented for them.
     const enforced = limitsInWorker(resourceLimits);
     const portable = await toPortable(component, instrumentationFor(enforced));
-    const reuseOff = new SharedArrayBuffer(4);
+    const reuseOff = new SharedArrayBuffer(REUSE_FLAGS_BYTES);
     const pool = new ComponentWorkerPool({
       component: portable,
       capabilities: { ...capabilities },
@@ -102,9 +103,9 @@ export class WasiHttpWorkerBackend implements HttpBackend {
 
   /** Said with the next request after a thread turned reuse off (one load per request until then). */
   private noticeReuseOff(): void {
-    if (this.noticed || Atomics.load(this.reuseOff, 0) === 0) return;
+    if (this.noticed || Atomics.load(this.reuseOff, REUSE_OFF) === 0) return;
     this.noticed = true;
-    this.notice(REUSE_OFF);
+    this.notice(REUSE_OFF_NOTICE);
   }
 
   instances(): number {

@@ -3,6 +3,7 @@
  * as a `fetch` event listener (StarlingMonkey refuses a second `respondWith` on an instance). Left
  * on, reuse turns itself off after the first reused instance traps, saying so once, and every later
  * request succeeds; the failed request is answered, not replayed. Turned off, every request succeeds.
+ * A guest whose instances have served several requests keeps reuse when one request traps.
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HttpServerWrapper } from '../../../src/wrappers/http/http-server-wrapper.ts';
-import { accessLog } from './helpers.ts';
+import { accessLog, ECHO } from './helpers.ts';
 
 const FETCH_EVENT = fileURLToPath(new URL('../../../fixtures/components/http-fetch-event.wasm', import.meta.url));
 const CLI = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
@@ -64,6 +65,23 @@ for (const runtime of ['worker', 'inprocess'] as const) {
     });
   });
 }
+
+test('a guest that serves many requests per instance keeps reuse after a request of its own traps', async () => {
+  for (const runtime of ['worker', 'inprocess'] as const) {
+    const notices: string[] = [];
+    const wrapper = new HttpServerWrapper({ notice: (m) => notices.push(m) });
+    try {
+      const id = await wrapper.startServer({ path: ECHO, runtime, pool: { maxInstances: 1 } });
+      const url = wrapper.address(id).url;
+      for (let i = 0; i < 4; i++) assert.equal((await fetch(`${url}/hello`)).status, 200);
+      assert.equal((await fetch(`${url}/trap`)).status, 500);
+      assert.equal((await fetch(`${url}/hello`)).status, 200);
+      assert.deepEqual(notices, [], runtime);
+    } finally {
+      await wrapper.close();
+    }
+  }
+});
 
 test('serve: the policy key serve.reuseInstances: false and --no-reuse turn reuse off', async () => {
   const policy = join(mkdtempSync(join(tmpdir(), 'serve-reuse-')), 'policy.json');

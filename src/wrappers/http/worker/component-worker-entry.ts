@@ -9,6 +9,7 @@
 import { workerData } from 'node:worker_threads';
 import { ComponentInstance } from '../../../component/component-instance.ts';
 import { Trap } from '../../../errors.ts';
+import { REUSE_OFF, REUSE_PROVEN } from './reuse-flags.ts';
 import { fromPortable, type PortableComponent } from '../../../component/portable-component.ts';
 import { encodeError } from '../../../runtime/worker/error-codec.ts';
 import { standInCapabilities, standInLimits } from '../../../runtime/worker/config-transfer.ts';
@@ -30,8 +31,10 @@ export interface ComponentWorkerData {
   instanceLifetimeMs: number | null;
   reuse: boolean;
   /**
-   * One Int32 shared by every thread of the server: set once a reused instance traps where its first
-   * request did not, after which no thread reuses an instance (see PoolOptions.reuse).
+   * Two Int32s shared by every thread of the server: [REUSE_OFF] is set once an instance traps on
+   * its second request after a clean first one, unless [REUSE_PROVEN] says some instance has already
+   * answered two cleanly (then the guest does serve several, and a trap is the request's own doing);
+   * once set, no thread reuses an instance (see PoolOptions.reuse).
    */
   reuseOff: SharedArrayBuffer;
 }
@@ -42,8 +45,8 @@ const component = await fromPortable(data.component);
 const capabilities = standInCapabilities(data.capabilities, []);
 const resourceLimits = standInLimits(data.resourceLimits, data.maxPages);
 const maxOutputBytes = (resourceLimits.io as { maxOutputBytes: number | null }).maxOutputBytes;
-const reuseOff = new Int32Array(data.reuseOff);
-const reusing = (): boolean => data.reuse && Atomics.load(reuseOff, 0) === 0;
+const reuseFlags = new Int32Array(data.reuseOff);
+const reusing = (): boolean => data.reuse && Atomics.load(reuseFlags, REUSE_OFF) === 0;
 
 /** The instance the next request gets, and how many requests it has answered cleanly. */
 let ready: { instance: ComponentInstance; born: number; served: number } | undefined;
@@ -120,8 +123,10 @@ for (;;) {
   }
   memory.served(performance.now() - started);
   const served = current?.served ?? 0;
-  // Its first request went well and a later one trapped: this guest serves one request per instance.
-  if (failure instanceof Trap && served > 0) Atomics.store(reuseOff, 0, 1);
+  // Its first request went well and its second trapped, and no instance has served two: this guest
+  // serves one request per instance.
+  if (failure instanceof Trap && served === 1 && Atomics.load(reuseFlags, REUSE_PROVEN) === 0) Atomics.store(reuseFlags, REUSE_OFF, 1);
+  if (failure === undefined && served === 1) Atomics.store(reuseFlags, REUSE_PROVEN, 1);
   if (instance && failure === undefined && instance.usable && reusing()) ready = { instance, born: current?.born ?? performance.now(), served: served + 1 };
   else instance?.close();
   // An empty DONE is success; otherwise it carries the error.

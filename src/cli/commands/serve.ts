@@ -86,7 +86,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const policyFile = args.options.get('policy')?.[0];
   const reuse = !args.flags.has('no-reuse') && (policyFile === undefined || loadPolicy(policyFile).serve.reuseInstances !== false);
 
-  if (workers > 1 && cluster.isPrimary) return primary(args.file, workers, admin);
+  // Listened for from the start: a signal during start-up still ends in a drain and exit 0.
+  const stop = stopSignal();
+  if (workers > 1 && cluster.isPrimary) return primary(args.file, workers, admin, stop);
 
   const wrapper = new HttpServerWrapper({ accessLog: args.options.get('access-log')?.[0] ?? process.stdout, notice: say });
   const id = await wrapper.startServer({
@@ -104,7 +106,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     say(`serving ${args.file} on ${wrapper.address(id).url}/`);
     if (admin) say(`operations endpoints on ${wrapper.adminAddress(id).url}/ (/metrics, /healthz, /readyz)`);
   }
-  await stopSignal();
+  await stop;
   if (cluster.isPrimary) say('draining: finishing the requests in flight');
   await wrapper.close();
   // A forked worker's IPC channel would keep it alive after the server has closed.
@@ -116,7 +118,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
  * The primary of `--workers N`: forks the workers (each a whole server on the shared port), serves
  * the operations endpoints for all of them, passes SIGTERM on, and exits once they have drained.
  */
-async function primary(file: string, workers: number, admin: { host: string; port: number } | undefined): Promise<number> {
+async function primary(file: string, workers: number, admin: { host: string; port: number } | undefined, stop: Promise<void>): Promise<number> {
   const listening = new Set<Worker>();
   let draining = false;
   let failed = 0;
@@ -140,7 +142,8 @@ async function primary(file: string, workers: number, admin: { host: string; por
     listening.add(worker);
     if (address !== undefined) return;
     // Workers that listen on port 0 are all given the port the first one got.
-    address = `http://${at.address ?? '127.0.0.1'}:${at.port}/`;
+    const host = at.address ?? '127.0.0.1';
+    address = `http://${host.includes(':') ? `[${host}]` : host}:${at.port}/`;
     announce();
   });
   for (let i = 0; i < workers; i++) cluster.fork();
@@ -153,7 +156,7 @@ async function primary(file: string, workers: number, admin: { host: string; por
     });
     announce();
   }
-  const stopped = stopSignal().then(() => {
+  const stopped = stop.then(() => {
     draining = true;
     say('draining: finishing the requests in flight');
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');

@@ -13,8 +13,10 @@ export interface HttpBackend {
   serve(req: IncomingMessage, res: ServerResponse, body: Uint8Array | StreamedBody): Promise<number>;
   /** Guest instances alive now (worker threads holding one, idle reusable ones, running ones). */
   instances(): number;
-  /** Told of every operation a guest was refused, where the backend sees them (for the metrics). */
+  /** Told of every operation a guest was refused (for the metrics). */
   onViolation: ((capability: string) => void) | undefined;
+  /** Passes on refusals counted elsewhere (on other threads) to `onViolation` now: before a scrape. */
+  flushViolations?(): void;
   close(): Promise<void>;
 }
 

@@ -215,7 +215,10 @@ export class HttpServerWrapper {
       if (config.admin !== undefined) {
         const metrics = server.prometheus!;
         server.admin = await AdminServer.start(config.admin, {
-          metrics: async () => ({ contentType: metrics.contentType, text: await metrics.text() }),
+          metrics: async () => {
+            backend.flushViolations?.();
+            return { contentType: metrics.contentType, text: await metrics.text() };
+          },
           notReady: () => this.notReady(server),
         });
       }

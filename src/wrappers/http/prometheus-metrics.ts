@@ -5,7 +5,7 @@
  * Each server has its own registry, so several servers in one process never share counters; in a
  * cluster worker that registry is the one the primary's AggregatorRegistry collects and sums.
  */
-import { ResourceLimitExceeded, SecurityViolation, Trap } from '../../errors.ts';
+import { ResourceLimitExceeded, Trap } from '../../errors.ts';
 
 type PromClient = typeof import('prom-client');
 type Registry = import('prom-client').Registry;
@@ -89,7 +89,7 @@ export class PrometheusMetrics {
     if (error instanceof Trap) this.traps.inc({ guest, kind: error.kind });
     else if (error instanceof ResourceLimitExceeded) this.limits.inc({ guest, limit: error.limit });
     else if (outcome === 'timeout') this.limits.inc({ guest, limit: 'timeout' });
-    else if (error instanceof SecurityViolation) this.violation(error.capability);
+    // Refusals, including one that stopped the guest, arrive through `violation` from the backend.
   }
 
   violation(capability: string): void {

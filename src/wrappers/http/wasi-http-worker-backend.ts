@@ -10,7 +10,7 @@ import type { HttpBackend, StreamedBody } from './backend.ts';
 import { ComponentWorkerPool } from './worker/component-worker-pool.ts';
 import { DeadlineQueue } from './worker/deadline-queue.ts';
 import { WorkerExchange } from './worker/worker-exchange.ts';
-import { REUSE_FLAGS_BYTES, REUSE_OFF } from './worker/reuse-flags.ts';
+import { newViolations, REUSE_OFF, TALLIES_BYTES, violationsSeen } from './worker/server-tallies.ts';
 
 /**
  * The young generation of each thread's V8 heap. A request leaves a few hundred KB of short-lived
@@ -48,16 +48,17 @@ export class WasiHttpWorkerBackend implements HttpBackend {
   readonly streamsRequestBody = true;
   private readonly pool: ComponentWorkerPool;
   private readonly deadlines: DeadlineQueue<WorkerExchange> | undefined;
-  /** Refusals happen on the threads; a request that fails with one is counted by the server. */
+  /** Refusals happen on the threads, which count them in the tallies; passed on by `flushViolations`. */
   onViolation: ((capability: string) => void) | undefined;
 
-  private readonly reuseOff: Int32Array;
+  private readonly tallies: Int32Array;
+  private readonly violationsSeen = violationsSeen();
   private readonly notice: (message: string) => void;
   private noticed = false;
 
-  private constructor(pool: ComponentWorkerPool, timeoutMs: number | null, reuseOff: Int32Array, notice: (message: string) => void) {
+  private constructor(pool: ComponentWorkerPool, timeoutMs: number | null, tallies: Int32Array, notice: (message: string) => void) {
     this.pool = pool;
-    this.reuseOff = reuseOff;
+    this.tallies = tallies;
     this.notice = notice;
     if (timeoutMs !== null) {
       this.deadlines = new DeadlineQueue<WorkerExchange>(
@@ -73,7 +74,7 @@ export class WasiHttpWorkerBackend implements HttpBackend {
     // Deadlines are this thread's to enforce (by terminating the worker): the guest is not instrumented for them.
     const enforced = limitsInWorker(resourceLimits);
     const portable = await toPortable(component, instrumentationFor(enforced));
-    const reuseOff = new SharedArrayBuffer(REUSE_FLAGS_BYTES);
+    const tallies = new SharedArrayBuffer(TALLIES_BYTES);
     const pool = new ComponentWorkerPool({
       component: portable,
       capabilities: { ...capabilities },
@@ -81,7 +82,7 @@ export class WasiHttpWorkerBackend implements HttpBackend {
       maxPages: enforced.maxPages,
       instanceLifetimeMs: resourceLimits.time.instanceLifetimeMs,
       reuse: settings.reuse,
-      reuseOff,
+      tallies,
     }, { ...workerLimits(resourceLimits), maxYoungGenerationSizeMb: YOUNG_GENERATION_MB }, { warm: settings.warm, max: settings.max });
     try {
       // A component that cannot start on a worker thread fails here, not as every request's 500.
@@ -90,11 +91,12 @@ export class WasiHttpWorkerBackend implements HttpBackend {
       await pool.close();
       throw err;
     }
-    return new WasiHttpWorkerBackend(pool, resourceLimits.time.callTimeoutMs, new Int32Array(reuseOff), settings.notice);
+    return new WasiHttpWorkerBackend(pool, resourceLimits.time.callTimeoutMs, new Int32Array(tallies), settings.notice);
   }
 
   serve(req: IncomingMessage, res: ServerResponse, body: Uint8Array | StreamedBody): Promise<number> {
     this.noticeReuseOff();
+    this.flushViolations();
     const exchange = new WorkerExchange(req, res, body);
     this.deadlines?.add(exchange);
     this.pool.dispatch(exchange);
@@ -103,9 +105,15 @@ export class WasiHttpWorkerBackend implements HttpBackend {
 
   /** Said with the next request after a thread turned reuse off (one load per request until then). */
   private noticeReuseOff(): void {
-    if (this.noticed || Atomics.load(this.reuseOff, REUSE_OFF) === 0) return;
+    if (this.noticed || Atomics.load(this.tallies, REUSE_OFF) === 0) return;
     this.noticed = true;
     this.notice(REUSE_OFF_NOTICE);
+  }
+
+  flushViolations(): void {
+    const report = this.onViolation;
+    if (!report) return;
+    for (const [capability, n] of newViolations(this.tallies, this.violationsSeen)) for (let i = 0; i < n; i++) report(capability);
   }
 
   instances(): number {

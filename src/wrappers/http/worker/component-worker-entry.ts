@@ -9,7 +9,7 @@
 import { workerData } from 'node:worker_threads';
 import { ComponentInstance } from '../../../component/component-instance.ts';
 import { Trap } from '../../../errors.ts';
-import { REUSE_OFF, REUSE_PROVEN } from './reuse-flags.ts';
+import { countViolation, REUSE_OFF, REUSE_PROVEN } from './server-tallies.ts';
 import { fromPortable, type PortableComponent } from '../../../component/portable-component.ts';
 import { encodeError } from '../../../runtime/worker/error-codec.ts';
 import { standInCapabilities, standInLimits } from '../../../runtime/worker/config-transfer.ts';
@@ -31,12 +31,13 @@ export interface ComponentWorkerData {
   instanceLifetimeMs: number | null;
   reuse: boolean;
   /**
-   * Two Int32s shared by every thread of the server: [REUSE_OFF] is set once an instance traps on
-   * its second request after a clean first one, unless [REUSE_PROVEN] says some instance has already
-   * answered two cleanly (then the guest does serve several, and a trap is the request's own doing);
-   * once set, no thread reuses an instance (see PoolOptions.reuse).
+   * Shared by every thread of the server (see server-tallies.ts): [REUSE_OFF] is set once an
+   * instance traps on its second request after a clean first one, unless [REUSE_PROVEN] says some
+   * instance has already answered two cleanly (then the guest does serve several, and a trap is the
+   * request's own doing); once set, no thread reuses an instance (see PoolOptions.reuse). Refused
+   * operations are counted there too.
    */
-  reuseOff: SharedArrayBuffer;
+  tallies: SharedArrayBuffer;
 }
 
 const data = workerData as ComponentWorkerData;
@@ -45,7 +46,7 @@ const component = await fromPortable(data.component);
 const capabilities = standInCapabilities(data.capabilities, []);
 const resourceLimits = standInLimits(data.resourceLimits, data.maxPages);
 const maxOutputBytes = (resourceLimits.io as { maxOutputBytes: number | null }).maxOutputBytes;
-const reuseFlags = new Int32Array(data.reuseOff);
+const reuseFlags = new Int32Array(data.tallies);
 const reusing = (): boolean => data.reuse && Atomics.load(reuseFlags, REUSE_OFF) === 0;
 
 /** The instance the next request gets, and how many requests it has answered cleanly. */
@@ -54,7 +55,9 @@ let ready: { instance: ComponentInstance; born: number; served: number } | undef
 const flushServerRing = (): void => memory.flushServerRing();
 
 async function instantiate(): Promise<ComponentInstance> {
-  const instance = new ComponentInstance(component, capabilities, resourceLimits, { capabilities, resourceLimits, beforeWait: flushServerRing });
+  const instance = new ComponentInstance(component, capabilities, resourceLimits, {
+    capabilities, resourceLimits, beforeWait: flushServerRing, onViolation: (v) => countViolation(reuseFlags, v.capability),
+  });
   await instance.start();
   return instance;
 }

@@ -53,6 +53,8 @@ const FIXTURES: Record<string, WatFixture | JsFixture | CommandFixture> = {
   'kv-consumer': { kind: 'wat', wat: 'kv-consumer.wat', wit: 'kv.wit', world: 'consumer' },
   'fs-cli': { kind: 'js', source: 'fs-cli.js', wit: 'fs-cli.wit', world: 'fs-cli' },
   'http-proxy': { kind: 'js', source: 'http-proxy.js', wit: 'http-proxy.wit', world: 'http-proxy' },
+  'http-fetch-event': { kind: 'js', source: 'http-fetch-event.js', wit: 'http-proxy.wit', world: 'http-proxy' },
+  'records-js': { kind: 'js', source: 'records-js.js', wit: 'records-js.wit', world: 'records-js' },
   sockets: { kind: 'wat', wat: 'sockets.wat', wit: 'sockets.wit', world: 'sockets', wasi: true },
   'http-hello': { kind: 'wat', wat: 'http-hello.wat', wit: 'http-hello.wit', world: 'http-hello', wasi: true },
   'http-echo': { kind: 'wat', wat: 'http-echo.wat', wit: 'http-echo.wit', world: 'http-echo', wasi: true },

@@ -13,7 +13,7 @@ export type * from './security/capabilities.ts';
 export { ResourceLimits, WASM_PAGE_BYTES } from './security/resource-limits.ts';
 export type * from './security/resource-limits.ts';
 export { loadPolicy, parsePolicy } from './security/policy.ts';
-export type { Policy, PolicyDocument } from './security/policy.ts';
+export type { Policy, PolicyDocument, ServePolicy } from './security/policy.ts';
 export { policySchema } from './security/policy-validator.ts';
 export { parseSize, parseDuration } from './security/units.ts';
 export * from './errors.ts';
@@ -26,6 +26,7 @@ export type { CliWrapperOptions, CliAppOptions, CliResult, CliStream } from './w
 export { HttpServerWrapper } from './wrappers/http/http-server-wrapper.ts';
 export type { HttpServerWrapperOptions, HttpServerConfig, PoolOptions, ServerMetrics, ServerSummary } from './wrappers/http/http-server-wrapper.ts';
 export type { AccessLogEntry } from './wrappers/http/access-log.ts';
+export type { AdminListen } from './wrappers/http/admin-server.ts';
 export { asyncHostFunction } from './communication/async-host-function.ts';
 export { MemoryChannel } from './communication/memory-channel.ts';
 export { JsonRpcChannel, JsonRpcError } from './communication/json-rpc.ts';

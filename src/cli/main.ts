@@ -32,6 +32,32 @@ interface Command {
 // Looked up on the namespace: Node 22.0 lacks it, and a named import would fail to link there.
 (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 
+/**
+ * A reader that stops early (`wasm-sandbox types X.wasm | head`) closes the pipe under our output:
+ * the next write fails with EPIPE, which Node raises as an unhandled stream error. Every command
+ * then ends quietly, as command-line tools do. The handler is attached when a stream is first
+ * used, not here: creating process.stdout costs a command that never touches it start-up time.
+ */
+function quietOnClosedPipe(name: 'stdout' | 'stderr'): void {
+  const original = Object.getOwnPropertyDescriptor(process, name);
+  if (!original?.get || !original.configurable) return;
+  Object.defineProperty(process, name, {
+    configurable: true,
+    enumerable: original.enumerable,
+    get() {
+      const stream = original.get!.call(process) as NodeJS.WriteStream;
+      stream.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EPIPE') throw err;
+        process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+      });
+      Object.defineProperty(process, name, { configurable: true, enumerable: original.enumerable, writable: true, value: stream });
+      return stream;
+    },
+  });
+}
+quietOnClosedPipe('stdout');
+quietOnClosedPipe('stderr');
+
 const COMMANDS: Record<string, () => Promise<Command>> = {
   run: async () => {
     const m = await import('./commands/run.ts');

@@ -17,6 +17,7 @@ import { ExitSignal, type Violation } from './wasi/host-state.ts';
 import type { HttpErrorCode, HttpRequestInit, HttpResponse, HttpStreams, IncomingExchange } from './wasi/http.ts';
 import { Preview2Host, unversioned } from './wasi/preview2-host.ts';
 import { compileDirectCall } from './abi/direct-call.ts';
+import type { GlueState } from './glue-transform.ts';
 import type { CoreItem, Func } from './wit/decode-component.ts';
 import { camelCase, functionRole, pascalCase } from './wit/interfaces.ts';
 import { compileArgsCheck } from './wit/value-check.ts';
@@ -77,7 +78,9 @@ interface Live {
   readonly limits: CoreLimits;
   /** Core instances by their module's position in the binary, in instantiation order. */
   readonly cores: Map<number, WebAssembly.Instance[]>;
+  readonly glue: GlueState | undefined;
 }
+
 
 interface Entry {
   /** Runs the function and returns its value, a top-level `result` as `{ tag, val }`. */
@@ -97,7 +100,9 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
   readonly resourceLimits: ResourceLimits;
   /**
    * Functions by interface, as `instance.call()` runs them: `exports['example:greeter/greet'].hello(…)`
-   * (WIT and camelCase names both work); root-level functions directly on `exports`.
+   * (WIT and camelCase names both work; a versioned interface is there with and without its
+   * `@version`); root-level functions directly on `exports`. Every function returns a Promise.
+   * `wasm-sandbox types` writes the declarations of this object for a component.
    */
   readonly exports: Exports;
   /** The code of the last `wasi:cli/exit`, if the component exited. */
@@ -151,6 +156,7 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
     const cores = new Map<number, WebAssembly.Instance[]>();
     const files = new Map<WebAssembly.Module, string>();
     for (const [name, m] of modules) files.set(m, name);
+    let glue: GlueState | undefined;
     const instantiateCore = (module: WebAssembly.Module, imports?: WebAssembly.Imports): WebAssembly.Instance => {
       const instance = limits.instantiateCore(module, imports);
       const index = this.component.staticIndex(files.get(module) ?? '');
@@ -161,6 +167,8 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
       }
       return instance;
     };
+    // See glue-transform.ts.
+    (instantiateCore as { glueState?: unknown }).glueState = (state: GlueState) => (glue = state);
     try {
       const imports = resolveImports(this.component, this.options.imports ?? {}, host);
       limits.enter('initialization');
@@ -177,7 +185,7 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
       host.close();
       throw err instanceof WasmSandboxError ? err : toSandboxError(host.state.stoppedBy ?? err, 'component instantiation');
     }
-    this.live = { jco, host, limits, cores };
+    this.live = { jco, host, limits, cores, glue };
     this.entries.clear();
     this.unusable = undefined;
     this.instantiations++;
@@ -313,6 +321,10 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
     const check = compileArgsCheck(func.type, path);
     if (role.kind === 'function' && this.options.directCalls !== false) {
       const direct = compileDirectCall(func, (item) => this.resolveCore(item));
+      // A guest that calls imports must be inside a task of jco's while it does (see glue-transform.ts);
+      // one that calls none is spared the task.
+      const inTask = this.component.decoded.imports.size > 0 ? this.live?.glue?.callInTask : undefined;
+      if (direct && inTask) return { run: (args) => inTask(0, () => direct(args)), check, throwsErr: false, direct: true };
       if (direct) return { run: direct, check, throwsErr: false, direct: true };
     }
     const returnsResult = func.type.result?.kind === 'result';
@@ -370,7 +382,30 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
         out[name] = Object.freeze(iface);
       }
     }
+    // `call()` takes an interface with or without its `@version`; so does this object.
+    for (const name of Object.keys(out)) {
+      const bare = unversioned(name);
+      if (bare !== name && !(bare in out)) out[bare] = out[name];
+    }
     return Object.freeze(out);
+  }
+
+  /**
+   * @internal The sizes of jco's bookkeeping for this instance: tasks on its task lists and live
+   * entries in its handle tables. Both return to their size between calls, however many are made.
+   */
+  glueTables(): { tasks: number; handles: number } | undefined {
+    const glue = this.live?.glue;
+    if (!glue) return undefined;
+    let tasks = 0;
+    for (const list of glue.tasks.values()) tasks += list.length;
+    let handles = 0;
+    for (const state of glue.states.values()) {
+      const data = state.handles?.data() ?? [];
+      // Slots are [value, link] pairs after a header pair; a freed slot holds a symbol.
+      for (let i = 2; i < data.length; i += 2) if (data[i] !== null && typeof data[i] !== 'symbol') handles++;
+    }
+    return { tasks, handles };
   }
 
   /** @internal Which way calls to `path` go: straight into the core function, or through jco's bindings. */

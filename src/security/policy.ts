@@ -6,14 +6,22 @@ import { Capabilities, type CapabilitiesInit } from './capabilities.ts';
 import { ResourceLimits, type ResourceLimitsInit } from './resource-limits.ts';
 import { validatePolicySection } from './policy-validator.ts';
 
+/** Settings of `wasm-sandbox serve` that belong with the guest rather than the command line. */
+export interface ServePolicy {
+  /** Serve later requests with a component instance that answered cleanly (default true). */
+  reuseInstances?: boolean;
+}
+
 export interface Policy {
   capabilities: Capabilities;
   resourceLimits: ResourceLimits;
+  serve: ServePolicy;
 }
 
 export interface PolicyDocument {
   capabilities?: CapabilitiesInit;
   resourceLimits?: ResourceLimitsInit;
+  serve?: ServePolicy;
 }
 
 /**
@@ -30,12 +38,13 @@ export function parsePolicy(doc: unknown, baseDir = process.cwd(), defaults?: Po
   const d = doc as PolicyDocument;
   const capabilities = Capabilities.from(d.capabilities ?? {}, { baseDir, pathPrefix: '/capabilities' });
   const resourceLimits = ResourceLimits.from(d.resourceLimits ?? {}, { pathPrefix: '/resourceLimits' });
-  if (!defaults) return { capabilities, resourceLimits };
+  const serve = { ...d.serve };
+  if (!defaults) return { capabilities, resourceLimits, serve };
   // Taken from the parsed object, not the document: its host paths are resolved against baseDir.
   const parsed = capabilities.toJSON() as Record<string, unknown>;
   const named = Object.fromEntries(Object.keys(d.capabilities ?? {}).map((key) => [key, parsed[key]])) as CapabilitiesInit;
   if (d.capabilities?.stdio) named.stdio = { ...defaults.capabilities.stdio, ...d.capabilities.stdio };
-  return { capabilities: defaults.capabilities.with(named), resourceLimits: defaults.resourceLimits.with(d.resourceLimits ?? {}) };
+  return { capabilities: defaults.capabilities.with(named), resourceLimits: defaults.resourceLimits.with(d.resourceLimits ?? {}), serve: { ...defaults.serve, ...serve } };
 }
 
 // The YAML parser is loaded on first use: most runs have no policy file, and it costs ~20 ms to load.

@@ -10,11 +10,17 @@ const APP = fileURLToPath(new URL('../../fixtures/http/wagi_app.wasm', import.me
 test('serve: answers over HTTP, logs JSON lines, stops on SIGTERM', async () => {
   const child = spawn(process.execPath, [CLI, 'serve', '--listen', '127.0.0.1:0', '--timeout', '300ms', APP], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d));
+  // The address is announced on stderr: stdout is the access log's alone.
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no address announced: ${out}`)), 20_000);
-    child.stdout.on('data', () => {
-      const m = /on (http:\/\/\S+)/.exec(out);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no address announced: ${err}`));
+    }, 20_000);
+    child.stderr.on('data', (d: Buffer) => {
+      err += d;
+      const m = /on (http:\/\/\S+)\/\n/.exec(err);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]);
@@ -32,7 +38,7 @@ test('serve: answers over HTTP, logs JSON lines, stops on SIGTERM', async () => 
   }
   const [code] = await once(child, 'exit');
   assert.equal(code, 0);
-  const log = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  const log = out.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
   assert.deepEqual(log.map((l) => [l.path, l.status, l.outcome]), [['/hello', 200, 'ok'], ['/loop', 504, 'timeout'], ['/trap', 500, 'trap']]);
 });
 

@@ -91,3 +91,17 @@ test('a closed runtime refuses work; closing closes its instances', async () => 
   await assert.rejects(rt.createComponentModuleFromFile(fixturePath('greeter')), SandboxClosed);
   await assert.rejects(rt.instantiate(await load('greeter')), SandboxClosed);
 });
+
+test('a versioned interface answers to both spellings, in exports and in call()', async () => {
+  const rt = await runtime();
+  const instance = await rt.instantiate(await load('records-js'));
+  const exports = instance.exports as Record<string, Record<string, (...a: unknown[]) => Promise<unknown>>>;
+  assert.ok(exports['example:records-js/api@0.1.0']);
+  assert.equal(exports['example:records-js/api'], exports['example:records-js/api@0.1.0']);
+  const expected = { tag: 'ok', val: 42n };
+  assert.deepEqual(await exports['example:records-js/api'].parseU64('42'), expected);
+  assert.deepEqual(await exports['example:records-js/api@0.1.0']['parse-u64']('42'), expected);
+  assert.deepEqual(await instance.call('example:records-js/api#parse-u64', ['42']), expected);
+  assert.deepEqual(await instance.call('example:records-js/api@0.1.0#parse-u64', ['42']), expected);
+  rt.close();
+});

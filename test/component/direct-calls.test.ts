@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Capabilities, Trap } from '../../src/index.ts';
-import { load, runtime } from './helpers.ts';
+import { fixturePath, load, runtime } from './helpers.ts';
 
 const T = 'example:types/types#';
 
@@ -122,4 +122,46 @@ test('a component nested inside another is typed and runs, through jco', async (
   const instance = await rt.instantiate(component);
   assert.equal(await instance.call('example:greeter/greet#hello', ['nested']), 'Hello, nested!');
   assert.equal(instance.callPathOf('example:greeter/greet#hello'), 'jco');
+});
+
+test('a JavaScript component (StarlingMonkey): direct calls agree with jco, and its task and handle tables stay the same size over many calls', async () => {
+  // Its `stamp` reads the clock and draws a random number.
+  const rt = await runtime({ clock: 'real', random: 'crypto' });
+  const component = await rt.createComponentModuleFromFile(fixturePath('records-js'));
+  const direct = await rt.instantiate(component);
+  const viaJco = await rt.instantiate(component, { directCalls: false });
+  const A = 'example:records-js/api#';
+  const item = { id: 4n, name: 'Widget', tags: ['widget', 'id-4'], price: 1 };
+  const calls: [string, unknown[]][] = [
+    ['make-item', [4n, 'Widget']],
+    ['make-item', [2n ** 64n - 1n, '']],
+    ['describe', [item]],
+    ['find', [[item, { ...item, id: 5n, price: undefined }], 5n]],
+    ['find', [[item], 9n]],
+    ['find', [[], 1n]],
+    ['parse-u64', ['18446744073709551615']],
+    ['parse-u64', ['nope']],
+    ['sum', [[1n, 2n, 2n ** 64n - 1n]]],
+    ['first-tag', [item]],
+    ['first-tag', [{ ...item, tags: [] }]],
+  ];
+  for (const [fn, args] of calls) {
+    assert.equal(direct.callPathOf(A + fn), 'direct', fn);
+    assert.deepStrictEqual(await direct.call(A + fn, args), await viaJco.call(A + fn, args), fn);
+  }
+  assert.deepEqual(await direct.call(A + 'find', [[item], 4n]), { tag: 'found', val: item });
+  assert.deepEqual(await direct.call(A + 'parse-u64', ['x']), { tag: 'err', val: 'not a number: x' });
+  assert.equal(typeof (await direct.call(A + 'stamp', [])), 'bigint');
+
+  // `stamp` calls the host (the clock) from inside the guest, as most real calls do somewhere.
+  for (const instance of [direct, viaJco]) {
+    const before = instance.glueTables();
+    assert.ok(before, 'the glue reports its tables');
+    for (let i = 0; i < 300; i++) {
+      await instance.call(A + 'stamp', []);
+      await instance.call(A + 'describe', [item]);
+    }
+    assert.deepEqual(instance.glueTables(), before);
+  }
+  rt.close();
 });

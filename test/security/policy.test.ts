@@ -84,6 +84,8 @@ test('bad policies name the path of the bad key', () => {
     [{ capabilities: { stdio: { stdout: 'file' } } }, '/capabilities/stdio/stdout'],
     [{ capabilities: { env: { set: { A: 1 } } } }, '/capabilities/env/set/A'],
     [{ unknownTop: 1 }, '/unknownTop'],
+    [{ serve: { reuseInstances: 'no' } }, '/serve/reuseInstances'],
+    [{ serve: { reuse: false } }, '/serve/reuse'],
     [[], ''],
   ];
   for (const [doc, path] of cases) {
@@ -94,6 +96,11 @@ test('bad policies name the path of the bad key', () => {
       return true;
     });
   }
+});
+
+test('the serve section of a policy', () => {
+  assert.deepEqual(parsePolicy({ serve: { reuseInstances: false } }).serve, { reuseInstances: false });
+  assert.deepEqual(parsePolicy({}).serve, {});
 });
 
 test('policy files (JSON and YAML) load into the same objects as code', () => {

@@ -4,9 +4,9 @@ import { Ajv } from 'ajv';
 import { policySchema } from '../../src/index.ts';
 import { schemaErrors, type Schema } from '../../src/security/schema-check.ts';
 
-test('the schema is exported and describes both sections', () => {
+test('the schema is exported and describes its sections', () => {
   const schema = policySchema() as { properties: Record<string, unknown>; additionalProperties: boolean };
-  assert.deepEqual(Object.keys(schema.properties).sort(), ['$schema', 'capabilities', 'resourceLimits']);
+  assert.deepEqual(Object.keys(schema.properties).sort(), ['$schema', 'capabilities', 'resourceLimits', 'serve']);
   assert.equal(schema.additionalProperties, false);
 });
 

@@ -161,6 +161,7 @@ function commandDefaults(cli: boolean): Policy {
   return {
     capabilities: cli ? Capabilities.cli() : Capabilities.minimal().with({ clock: 'real', random: 'crypto', stdio: { stdin: 'null', stdout: 'null', stderr: 'inherit' } }),
     resourceLimits: ResourceLimits.default().with({ time: { callTimeoutMs: null, ...(cli && { initTimeoutMs: null }) }, ...(cli && { io: { maxOutputBytes: null } }) }),
+    serve: {},
   };
 }
 
@@ -207,7 +208,7 @@ export function runPolicy(options: Map<string, string[]>, defaults: { cli: boole
       flagError(name, value, err);
     }
   }
-  return { capabilities, resourceLimits };
+  return { capabilities, resourceLimits, serve: base.serve };
 }
 
 /**

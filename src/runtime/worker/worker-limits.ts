@@ -17,6 +17,7 @@ const MIN_GUEST_STACK = 256 * 1024;
 export interface WorkerLimits {
   readonly stackSizeMb?: number;
   readonly maxOldGenerationSizeMb?: number;
+  readonly maxYoungGenerationSizeMb?: number;
 }
 
 export function workerLimits(limits: ResourceLimits): WorkerLimits {

@@ -3,6 +3,9 @@ import { JsonLinesLog } from '../json-lines-log.ts';
 export interface AccessLogEntry {
   time: string;
   server: string;
+  /** The process serving it, and with several (`serve --workers N`) the cluster worker's number. */
+  pid: number;
+  worker?: number;
   method: string;
   path: string;
   status: number;

@@ -11,6 +11,12 @@ export interface HttpBackend {
   readonly kind: 'wagi' | 'wasi-http';
   readonly streamsRequestBody: boolean;
   serve(req: IncomingMessage, res: ServerResponse, body: Uint8Array | StreamedBody): Promise<number>;
+  /** Guest instances alive now (worker threads holding one, idle reusable ones, running ones). */
+  instances(): number;
+  /** Told of every operation a guest was refused (for the metrics). */
+  onViolation: ((capability: string) => void) | undefined;
+  /** Passes on refusals counted elsewhere (on other threads) to `onViolation` now: before a scrape. */
+  flushViolations?(): void;
   close(): Promise<void>;
 }
 

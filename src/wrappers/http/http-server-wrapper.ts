@@ -1,5 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { basename } from 'node:path';
+import type { Cluster } from 'node:cluster';
 import type { Writable } from 'node:stream';
 import { InvalidArguments, ModuleNotFound, ResourceLimitExceeded, Timeout, Trap, WasmSandboxError } from '../../errors.ts';
 import { inspect } from '../../module/inspect.ts';
@@ -10,6 +12,9 @@ import { parseDuration, parseSize } from '../../security/units.ts';
 import type { RuntimeKind } from '../../runtime/types.ts';
 import { WasmSandbox } from '../../sandbox/wasm-sandbox.ts';
 import { AccessLog } from './access-log.ts';
+import { AdminServer, type AdminListen } from './admin-server.ts';
+import { addressOf, listenOn } from './listen.ts';
+import { PrometheusMetrics, promClient } from './prometheus-metrics.ts';
 import { RequestBodyTooLarge, StreamedBody, type HttpBackend } from './backend.ts';
 import { WagiBackend } from './wagi-backend.ts';
 import { MalformedResponse } from './wagi.ts';
@@ -20,6 +25,11 @@ import { checkOptionKeys, type OptionKeys } from '../../option-keys.ts';
 export interface HttpServerWrapperOptions {
   /** Where JSON-lines access logs go: a stream, a file path, or false (default) for none. */
   accessLog?: Writable | string | false;
+  /**
+   * Where the servers' rare operational messages go (one line each: for example that a guest's
+   * instances stopped being reused); default stderr.
+   */
+  notice?: (message: string) => void;
 }
 
 export interface PoolOptions {
@@ -30,7 +40,13 @@ export interface PoolOptions {
   maxInstances?: number;
   /** Requests handled at once (and worker threads at most); beyond it the server answers 503 with Retry-After. Default 16. */
   maxConcurrency?: number;
-  /** Components: serve later requests with an instance that answered cleanly (default true). WAGI guests run once per request. */
+  /**
+   * Components: serve later requests with an instance that answered cleanly (default true). When a
+   * reused instance traps on its second request where its first did not, and no instance has yet
+   * answered two (a guest that serves one request per instance, such as a JavaScript `fetch` event
+   * listener), that server stops reusing instances and says so once through `notice`; the failed
+   * request is answered 500, never replayed. WAGI guests run once per request.
+   */
   reuse?: boolean;
 }
 
@@ -61,6 +77,19 @@ export interface HttpServerConfig {
   runtime?: RuntimeKind;
   /** Components: where transpiled output is cached (see ComponentRuntime). */
   cacheDir?: string;
+  /**
+   * An operations listener of its own (keep it off the public network): `/metrics` in the Prometheus
+   * text format, `/healthz`, and `/readyz`, which answers 503 while the server is saturated or
+   * draining. Nothing on it is routed to the guest. See `adminAddress()` and docs/deploy.md.
+   */
+  admin?: AdminListen;
+  /** The `guest` label of the metrics; default the file's base name, else `component` or `module`. */
+  name?: string;
+  /**
+   * @internal In a cluster worker: keep the Prometheus metrics for the primary's AggregatorRegistry,
+   * which serves them for every worker, instead of listening for them here.
+   */
+  clusterMetrics?: boolean;
 }
 
 export interface ServerMetrics {
@@ -90,6 +119,8 @@ interface RunningServer {
   idle: Promise<void> | undefined;
   wakeIdle: (() => void) | undefined;
   stopping: boolean;
+  prometheus: PrometheusMetrics | undefined;
+  admin: AdminServer | undefined;
 }
 
 const GENERIC: Record<number, string> = {
@@ -102,7 +133,7 @@ const GENERIC: Record<number, string> = {
 
 const HTTP_SERVER_CONFIG: OptionKeys<HttpServerConfig> = {
   path: true, module: true, component: true, listen: true, capabilities: true, resourceLimits: true, pool: true, maxRequestBodyBytes: true,
-  requestTimeoutMs: true, runtime: true, cacheDir: true,
+  requestTimeoutMs: true, runtime: true, cacheDir: true, admin: true, name: true, clusterMetrics: true,
 };
 
 /**
@@ -114,11 +145,13 @@ const HTTP_SERVER_CONFIG: OptionKeys<HttpServerConfig> = {
 export class HttpServerWrapper {
   private readonly servers = new Map<string, RunningServer>();
   private readonly log: AccessLog;
+  private readonly notice: (message: string) => void;
   private next = 1;
 
   constructor(options: HttpServerWrapperOptions = {}) {
-    checkOptionKeys<HttpServerWrapperOptions>('HttpServerWrapper options', options, { accessLog: true });
+    checkOptionKeys<HttpServerWrapperOptions>('HttpServerWrapper options', options, { accessLog: true, notice: true });
     this.log = new AccessLog(options.accessLog);
+    this.notice = options.notice ?? ((message) => void process.stderr.write(`wasm-sandbox: ${message}\n`));
   }
 
   async startServer(config: HttpServerConfig): Promise<string> {
@@ -152,8 +185,10 @@ export class HttpServerWrapper {
     const resourceLimits = ResourceLimits.from(config.resourceLimits).with({ time: { callTimeoutMs: requestTimeoutMs, initTimeoutMs: requestTimeoutMs } });
     const runtime = config.runtime ?? 'worker';
     if (runtime !== 'worker' && runtime !== 'inprocess') throw new InvalidArguments(`runtime must be 'worker' or 'inprocess', got ${String(runtime)}`);
+    const guest = config.name ?? (config.path !== undefined ? basename(config.path) : info.kind === 'component' ? 'component' : 'module');
+    const notice = (message: string) => this.notice(`${guest}: ${message}`);
     const backend = info.kind === 'component'
-      ? await wasiHttpBackend(bytes, capabilities, resourceLimits, runtime, { reuse: pool.reuse ?? true, maxInstances, maxConcurrency }, config.cacheDir)
+      ? await wasiHttpBackend(bytes, capabilities, resourceLimits, runtime, { reuse: pool.reuse ?? true, maxInstances, maxConcurrency, notice }, config.cacheDir)
       : await wagiBackend(bytes, info, capabilities, resourceLimits, runtime, maxInstances);
     const id = `server-${this.next++}`;
     const server: RunningServer = {
@@ -167,27 +202,61 @@ export class HttpServerWrapper {
       idle: undefined,
       wakeIdle: undefined,
       stopping: false,
+      prometheus: undefined,
+      admin: undefined,
     };
-    server.http.on('request', (req, res) => void this.handle(server, req, res));
-    const listen = config.listen ?? {};
-    await new Promise<void>((resolve, reject) => {
-      server.http.once('error', reject);
-      server.http.listen(listen.port ?? 0, listen.host ?? '127.0.0.1', () => {
-        server.http.off('error', reject);
-        resolve();
-      });
-    }).catch(async (err) => {
+    try {
+      if (config.admin !== undefined || config.clusterMetrics) {
+        server.prometheus = await PrometheusMetrics.create(guest, {
+          inFlight: () => server.metrics.inFlight,
+          maxConcurrency,
+          instances: () => backend.instances(),
+        });
+        backend.onViolation = (capability) => server.prometheus?.violation(capability);
+      }
+      if (config.clusterMetrics && cluster().isWorker) {
+        const { AggregatorRegistry } = await promClient();
+        AggregatorRegistry.setRegistries([server.prometheus!.registry]);
+        // Constructing one is what makes this worker answer the primary's requests for metrics.
+        new AggregatorRegistry();
+      }
+      server.http.on('request', (req, res) => void this.handle(server, req, res));
+      await listenOn(server.http, config.listen ?? {}, '');
+      if (config.admin !== undefined) {
+        const metrics = server.prometheus!;
+        server.admin = await AdminServer.start(config.admin, {
+          metrics: async () => {
+            backend.flushViolations?.();
+            return { contentType: metrics.contentType, text: await metrics.text() };
+          },
+          notReady: () => this.notReady(server),
+        });
+      }
+    } catch (err) {
+      server.http.close();
       await backend.close();
-      throw new InvalidArguments(`cannot listen on ${listen.host ?? '127.0.0.1'}:${listen.port ?? 0}: ${(err as Error).message}`);
-    });
+      throw err;
+    }
     this.servers.set(id, server);
     return id;
   }
 
   address(serverId: string): { host: string; port: number; url: string } {
-    const a = this.get(serverId).http.address() as AddressInfo;
-    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    return { host: a.address, port: a.port, url: `http://${host}:${a.port}` };
+    return addressOf(this.get(serverId).http);
+  }
+
+  /** Where the server's operations endpoints listen (`admin` in its config). */
+  adminAddress(serverId: string): { host: string; port: number; url: string } {
+    const admin = this.get(serverId).admin;
+    if (!admin) throw new InvalidArguments(`server '${serverId}' has no admin listener (start it with \`admin\`)`);
+    return admin.address();
+  }
+
+  /** Why `/readyz` answers 503 now, or undefined when the server can take traffic. */
+  private notReady(server: RunningServer): string | undefined {
+    if (server.stopping) return 'draining';
+    if (server.metrics.inFlight >= server.maxConcurrency) return 'saturated';
+    return undefined;
   }
 
   metrics(serverId: string): ServerMetrics {
@@ -198,7 +267,11 @@ export class HttpServerWrapper {
     return [...this.servers.values()].map((s) => ({ id: s.id, address: this.address(s.id), kind: s.backend.kind, metrics: structuredClone(s.metrics) }));
   }
 
-  /** Stops accepting connections, lets requests in flight finish, then releases the guests. */
+  /**
+   * Drains the server: it stops accepting connections and `/readyz` answers 503, requests already
+   * in flight finish (each within its own deadline), as do requests that arrive meanwhile on
+   * connections already open (answered with `connection: close`); then the guests are released.
+   */
   async stopServer(serverId: string): Promise<void> {
     const server = this.get(serverId);
     this.servers.delete(serverId);
@@ -211,6 +284,7 @@ export class HttpServerWrapper {
     }
     server.http.closeAllConnections();
     await closed;
+    await server.admin?.close();
     await server.backend.close();
   }
 
@@ -230,7 +304,7 @@ export class HttpServerWrapper {
     const m = server.metrics;
     m.requests++;
     let outcome = 'ok';
-    let errorCode: string | undefined;
+    let failure: unknown;
     let bytesIn = 0;
     let bytesOut = 0;
     const fail = (status: number, why: string, extra: Record<string, string> = {}) => {
@@ -244,12 +318,14 @@ export class HttpServerWrapper {
       res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...extra });
       res.end(GENERIC[status] ?? 'Error\n');
     };
-    if (m.inFlight >= server.maxConcurrency || server.stopping) {
+    if (m.inFlight >= server.maxConcurrency) {
       fail(503, 'overloaded', { 'retry-after': '1' });
       req.resume();
       this.finish(server, req, res, started, outcome, undefined, 0, 0);
       return;
     }
+    // Draining: this one is served, and its connection ends with it.
+    if (server.stopping) res.shouldKeepAlive = false;
     m.inFlight++;
     let streamed: StreamedBody | undefined;
     try {
@@ -268,7 +344,7 @@ export class HttpServerWrapper {
       if (body instanceof Uint8Array) bytesIn = body.length;
       bytesOut = await server.backend.serve(req, res, body);
     } catch (err) {
-      errorCode = err instanceof WasmSandboxError ? err.code : err instanceof MalformedResponse ? 'MALFORMED_RESPONSE' : err instanceof RequestBodyTooLarge ? undefined : 'INTERNAL';
+      failure = err;
       if (err instanceof RequestBodyTooLarge) {
         req.resume();
         fail(413, 'too-large', { connection: 'close' });
@@ -280,12 +356,12 @@ export class HttpServerWrapper {
     } finally {
       if (streamed) bytesIn = streamed.received;
       m.inFlight--;
-      this.finish(server, req, res, started, outcome, errorCode, bytesIn, bytesOut);
+      this.finish(server, req, res, started, outcome, failure, bytesIn, bytesOut);
       if (m.inFlight === 0 && server.wakeIdle) server.wakeIdle();
     }
   }
 
-  private finish(server: RunningServer, req: IncomingMessage, res: ServerResponse, started: number, outcome: string, error: string | undefined, bytesIn: number, bytesOut: number): void {
+  private finish(server: RunningServer, req: IncomingMessage, res: ServerResponse, started: number, outcome: string, failure: unknown, bytesIn: number, bytesOut: number): void {
     const m = server.metrics;
     const durationMs = performance.now() - started;
     const status = res.statusCode;
@@ -294,10 +370,15 @@ export class HttpServerWrapper {
     m.bytesIn += bytesIn;
     m.bytesOut += bytesOut;
     m.totalDurationMs += durationMs;
+    server.prometheus?.request(status, outcome, durationMs / 1000, failure);
     if (!this.log.enabled) return;
+    const error = failure instanceof WasmSandboxError ? failure.code : failure instanceof MalformedResponse ? 'MALFORMED_RESPONSE'
+      : failure === undefined || failure instanceof RequestBodyTooLarge ? undefined : 'INTERNAL';
     this.log.write({
       time: new Date().toISOString(),
       server: server.id,
+      pid: process.pid,
+      ...(clusterWorker() !== undefined && { worker: clusterWorker() }),
       method: req.method ?? '',
       path: (req.url ?? '').split('?')[0],
       status,
@@ -324,7 +405,7 @@ async function wagiBackend(bytes: Uint8Array, info: ReturnType<typeof inspect>, 
 }
 
 async function wasiHttpBackend(
-  bytes: Uint8Array, capabilities: Capabilities, limits: ResourceLimits, kind: RuntimeKind, pool: { reuse: boolean; maxInstances: number; maxConcurrency: number },
+  bytes: Uint8Array, capabilities: Capabilities, limits: ResourceLimits, kind: RuntimeKind, pool: { reuse: boolean; maxInstances: number; maxConcurrency: number; notice: (message: string) => void },
   cacheDir: string | undefined,
 ): Promise<HttpBackend> {
   const runtime = await ComponentRuntime.create(capabilities, limits, { cacheDir });
@@ -333,9 +414,9 @@ async function wasiHttpBackend(
     if (!component.exportNames.some((n) => n.replace(/@[^@/]*$/, '') === 'wasi:http/incoming-handler')) {
       throw new InvalidArguments('the component does not export wasi:http/incoming-handler');
     }
-    if (kind === 'inprocess') return new WasiHttpBackend(runtime, component, capabilities, limits, { reuse: pool.reuse, maxIdle: pool.maxInstances });
+    if (kind === 'inprocess') return new WasiHttpBackend(runtime, component, capabilities, limits, { reuse: pool.reuse, maxIdle: pool.maxInstances, notice: pool.notice });
     // The threads receive the component prepared here; this runtime has no instances to keep.
-    const backend = await WasiHttpWorkerBackend.create(component, capabilities, limits, { reuse: pool.reuse, warm: pool.maxInstances, max: pool.maxConcurrency });
+    const backend = await WasiHttpWorkerBackend.create(component, capabilities, limits, { reuse: pool.reuse, warm: pool.maxInstances, max: pool.maxConcurrency, notice: pool.notice });
     runtime.close();
     return backend;
   } catch (err) {
@@ -345,6 +426,13 @@ async function wasiHttpBackend(
 }
 
 const EMPTY = new Uint8Array(0);
+/**
+ * Which cluster worker this process is, for the access log of a server run with `--workers N`; read
+ * when first logged, since node:cluster is not loaded with the library.
+ */
+let workerId: { id: number | undefined } | undefined;
+const clusterWorker = (): number | undefined => (workerId ??= { id: cluster().worker?.id }).id;
+const cluster = (): Cluster => process.getBuiltinModule('node:cluster') as unknown as Cluster;
 
 /**
  * Without a length or chunked framing an HTTP/1.1 request has no body, and Node discards whatever a

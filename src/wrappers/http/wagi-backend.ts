@@ -18,6 +18,8 @@ export class WagiBackend implements HttpBackend {
   private readonly moduleId: string;
   private readonly capabilities: Capabilities;
   private readonly resourceLimits: ResourceLimits;
+  private running = 0;
+  onViolation: ((capability: string) => void) | undefined;
 
   constructor(sandbox: WasmSandbox, moduleId: string, capabilities: Capabilities, resourceLimits: ResourceLimits, runtime: RuntimeKind) {
     this.sandbox = sandbox;
@@ -27,6 +29,11 @@ export class WagiBackend implements HttpBackend {
     // The guest's stdio belongs to the protocol: stdin is the body, stdout the response.
     this.capabilities = capabilities.with({ stdio: { stdin: 'capture', stdout: 'null', stderr: capabilities.stdio.stderr } });
     this.resourceLimits = resourceLimits;
+    sandbox.on('violation', ({ capability }: { capability: string }) => this.onViolation?.(capability));
+  }
+
+  instances(): number {
+    return this.running;
   }
 
   async serve(req: IncomingMessage, res: ServerResponse, body: Uint8Array | StreamedBody): Promise<number> {
@@ -62,6 +69,7 @@ export class WagiBackend implements HttpBackend {
       resourceLimits: this.resourceLimits,
       wasi: { stdin: body, onStdout, programName: 'app.wasm' },
     });
+    this.running++;
     try {
       await this.sandbox.runCommand(instanceId);
     } catch (err) {
@@ -69,6 +77,7 @@ export class WagiBackend implements HttpBackend {
       if (body instanceof StreamedBody && body.tooLarge) throw new RequestBodyTooLarge(body.max);
       throw err;
     } finally {
+      this.running--;
       await this.sandbox.destroyInstance(instanceId).catch(() => {});
     }
     // A guest may also carry on past a failed read: its answer to a truncated body is not sent as whole.

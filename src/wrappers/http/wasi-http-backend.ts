@@ -4,7 +4,9 @@ import type { ComponentModule } from '../../component/component-module.ts';
 import type { ComponentRuntime } from '../../component/component-runtime.ts';
 import type { Capabilities } from '../../security/capabilities.ts';
 import type { ResourceLimits } from '../../security/resource-limits.ts';
+import { Trap } from '../../errors.ts';
 import type { HttpBackend } from './backend.ts';
+import { REUSE_OFF_NOTICE } from './wasi-http-worker-backend.ts';
 import { bodyless, clientResponseHeaders, guestRequestHeaders } from './http-headers.ts';
 
 /**
@@ -22,22 +24,37 @@ export class WasiHttpBackend implements HttpBackend {
   private readonly component: ComponentModule;
   private readonly capabilities: Capabilities;
   private readonly resourceLimits: ResourceLimits;
-  private readonly reuse: boolean;
+  private reuse: boolean;
+  /** Some instance has answered two requests cleanly: this guest does serve several per instance. */
+  private reuseProven = false;
   private readonly maxIdle: number;
-  private readonly idle: ComponentInstance[] = [];
+  private readonly notice: (message: string) => void;
+  /** Idle instances, each with the number of requests it has answered cleanly. */
+  private readonly idle: { instance: ComponentInstance; served: number }[] = [];
+  private running = 0;
+  onViolation: ((capability: string) => void) | undefined;
 
-  constructor(runtime: ComponentRuntime, component: ComponentModule, capabilities: Capabilities, resourceLimits: ResourceLimits, pool: { reuse: boolean; maxIdle: number }) {
+  constructor(runtime: ComponentRuntime, component: ComponentModule, capabilities: Capabilities, resourceLimits: ResourceLimits, pool: { reuse: boolean; maxIdle: number; notice: (message: string) => void }) {
     this.runtime = runtime;
     this.component = component;
     this.capabilities = capabilities;
     this.resourceLimits = resourceLimits;
     this.reuse = pool.reuse;
     this.maxIdle = pool.maxIdle;
+    this.notice = pool.notice;
   }
 
   async serve(req: IncomingMessage, res: ServerResponse, body: Uint8Array): Promise<number> {
-    const instance = this.idle.pop() ?? (await this.runtime.instantiate(this.component, { capabilities: this.capabilities, resourceLimits: this.resourceLimits }));
+    const kept = this.idle.pop();
+    const served = kept?.served ?? 0;
+    const instance = kept?.instance ?? (await this.runtime.instantiate(this.component, {
+      capabilities: this.capabilities,
+      resourceLimits: this.resourceLimits,
+      onViolation: (v) => this.onViolation?.(v.capability),
+    }));
     let clean = false;
+    let failure: unknown;
+    this.running++;
     try {
       const response = await instance.handleHttpRequest({
         method: req.method,
@@ -55,14 +72,30 @@ export class WasiHttpBackend implements HttpBackend {
       res.writeHead(status, out);
       res.end(response.body);
       return response.body.length;
+    } catch (err) {
+      failure = err;
+      throw err;
     } finally {
-      if (clean && this.reuse && this.idle.length < this.maxIdle) this.idle.push(instance);
+      this.running--;
+      if (failure instanceof Trap && served === 1 && this.reuse && !this.reuseProven) {
+        // Its first request went well and its second trapped, and no instance has served two: this
+        // guest serves one request per instance (see component-worker-entry.ts for the threads).
+        this.reuse = false;
+        for (const i of this.idle.splice(0)) i.instance.close();
+        this.notice(REUSE_OFF_NOTICE);
+      }
+      if (failure === undefined && served === 1) this.reuseProven = true;
+      if (clean && this.reuse && this.idle.length < this.maxIdle) this.idle.push({ instance, served: served + 1 });
       else instance.close();
     }
   }
 
+  instances(): number {
+    return this.idle.length + this.running;
+  }
+
   async close(): Promise<void> {
-    for (const instance of this.idle.splice(0)) instance.close();
+    for (const { instance } of this.idle.splice(0)) instance.close();
     this.runtime.close();
   }
 }

@@ -8,6 +8,8 @@
  */
 import { workerData } from 'node:worker_threads';
 import { ComponentInstance } from '../../../component/component-instance.ts';
+import { Trap } from '../../../errors.ts';
+import { countViolation, REUSE_OFF, REUSE_PROVEN } from './server-tallies.ts';
 import { fromPortable, type PortableComponent } from '../../../component/portable-component.ts';
 import { encodeError } from '../../../runtime/worker/error-codec.ts';
 import { standInCapabilities, standInLimits } from '../../../runtime/worker/config-transfer.ts';
@@ -28,6 +30,14 @@ export interface ComponentWorkerData {
   /** An instance older than this is replaced before it serves another request (null: never). */
   instanceLifetimeMs: number | null;
   reuse: boolean;
+  /**
+   * Shared by every thread of the server (see server-tallies.ts): [REUSE_OFF] is set once an
+   * instance traps on its second request after a clean first one, unless [REUSE_PROVEN] says some
+   * instance has already answered two cleanly (then the guest does serve several, and a trap is the
+   * request's own doing); once set, no thread reuses an instance (see PoolOptions.reuse). Refused
+   * operations are counted there too.
+   */
+  tallies: SharedArrayBuffer;
 }
 
 const data = workerData as ComponentWorkerData;
@@ -36,13 +46,18 @@ const component = await fromPortable(data.component);
 const capabilities = standInCapabilities(data.capabilities, []);
 const resourceLimits = standInLimits(data.resourceLimits, data.maxPages);
 const maxOutputBytes = (resourceLimits.io as { maxOutputBytes: number | null }).maxOutputBytes;
+const reuseFlags = new Int32Array(data.tallies);
+const reusing = (): boolean => data.reuse && Atomics.load(reuseFlags, REUSE_OFF) === 0;
 
-let ready: { instance: ComponentInstance; born: number } | undefined;
+/** The instance the next request gets, and how many requests it has answered cleanly. */
+let ready: { instance: ComponentInstance; born: number; served: number } | undefined;
 /** A response record written without ringing the server goes out before the guest waits on anything. */
 const flushServerRing = (): void => memory.flushServerRing();
 
 async function instantiate(): Promise<ComponentInstance> {
-  const instance = new ComponentInstance(component, capabilities, resourceLimits, { capabilities, resourceLimits, beforeWait: flushServerRing, interruptible: true });
+  const instance = new ComponentInstance(component, capabilities, resourceLimits, {
+    capabilities, resourceLimits, beforeWait: flushServerRing, interruptible: true, onViolation: (v) => countViolation(reuseFlags, v.capability),
+  });
   await instance.start();
   return instance;
 }
@@ -52,7 +67,7 @@ async function prepare(): Promise<void> {
   if (ready) return;
   memory.markBusy();
   try {
-    ready = { instance: await instantiate(), born: performance.now() };
+    ready = { instance: await instantiate(), born: performance.now(), served: 0 };
   } catch {
     // The request that needs it instantiates again, and reports the failure.
   }
@@ -94,7 +109,9 @@ for (;;) {
   const head = nextRequest();
   let current = ready;
   ready = undefined;
-  if (current && data.instanceLifetimeMs !== null && performance.now() - current.born > data.instanceLifetimeMs) {
+  // An instance that has served, kept from before reuse was turned off, does not serve again.
+  const stale = current !== undefined && current.served > 0 && !reusing();
+  if (current && (stale || (data.instanceLifetimeMs !== null && performance.now() - current.born > data.instanceLifetimeMs))) {
     current.instance.close();
     current = undefined;
   }
@@ -108,7 +125,12 @@ for (;;) {
     failure = err;
   }
   memory.served(performance.now() - started);
-  if (instance && failure === undefined && instance.usable && data.reuse) ready = { instance, born: current?.born ?? performance.now() };
+  const served = current?.served ?? 0;
+  // Its first request went well and its second trapped, and no instance has served two: this guest
+  // serves one request per instance.
+  if (failure instanceof Trap && served === 1 && Atomics.load(reuseFlags, REUSE_PROVEN) === 0) Atomics.store(reuseFlags, REUSE_OFF, 1);
+  if (failure === undefined && served === 1) Atomics.store(reuseFlags, REUSE_PROVEN, 1);
+  if (instance && failure === undefined && instance.usable && reusing()) ready = { instance, born: current?.born ?? performance.now(), served: served + 1 };
   else instance?.close();
   // An empty DONE is success; otherwise it carries the error.
   memory.sendToServer(DONE, failure === undefined ? '' : encodeError(failure));

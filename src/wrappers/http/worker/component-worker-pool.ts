@@ -79,6 +79,11 @@ export class ComponentWorkerPool {
     return this.first ?? Promise.resolve();
   }
 
+  /** Threads alive (started or starting), each holding an instance of the component. */
+  get threads(): number {
+    return this.live.size;
+  }
+
   /** Sends `exchange` to a thread now, or as soon as one can take it. */
   dispatch(exchange: WorkerExchange): void {
     if (this.closed) {

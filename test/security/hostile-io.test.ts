@@ -130,9 +130,10 @@ describe('random_get of 64 MiB in a loop, through the CLI', () => {
     try {
       let out = '';
       const url = await new Promise<string>((resolve, reject) => {
-        child.stdout.on('data', (d: Buffer) => {
+        // serve announces its address as the first line on stderr.
+        child.stderr.on('data', (d: Buffer) => {
           out += d;
-          const m = /on (http:\/\/\S+)/.exec(out);
+          const m = /(http:\/\/\S+)/.exec(out);
           if (m) resolve(m[1]);
         });
         child.once('exit', () => reject(new Error(`serve exited: ${out}`)));

@@ -4,7 +4,7 @@
  * draining). It listens on its own address, apart from the guests' port, so nothing a client sends
  * to the app can reach it and nothing here is ever routed to a guest.
  */
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { addressOf, listenOn } from './listen.ts';
 
 /** Where the operations endpoints listen: default 127.0.0.1, port 0 (a free one; see `adminAddress()`). */
@@ -28,7 +28,7 @@ export class AdminServer {
   }
 
   static async start(listen: AdminListen, source: AdminSource): Promise<AdminServer> {
-    const http = createServer((req, res) => {
+    const http = process.getBuiltinModule('node:http').createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       const answer = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
         res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });

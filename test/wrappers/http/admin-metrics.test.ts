@@ -14,7 +14,7 @@ const PROXY = fileURLToPath(new URL('../../../fixtures/components/http-proxy.was
 for (const runtime of ['worker', 'inprocess'] as const) {
   test(`admin metrics count a component's refused outgoing requests (${runtime} runtime)`, async () => {
     const wrapper = new HttpServerWrapper();
-    const id = await wrapper.startServer({ path: PROXY, runtime, admin: {} });
+    const id = await wrapper.startServer({ path: PROXY, runtime, admin: {}, capabilities: { clock: 'real' } }) // a JavaScript component reads the clock as it starts;
     const admin = wrapper.adminAddress(id).url;
     try {
       // No network is granted: the guest's fetch is refused, and it answers 502 itself.

@@ -17,6 +17,8 @@ import { HttpServerWrapper } from '../../../src/wrappers/http/http-server-wrappe
 import { accessLog, ECHO } from './helpers.ts';
 
 const FETCH_EVENT = fileURLToPath(new URL('../../../fixtures/components/http-fetch-event.wasm', import.meta.url));
+/** A JavaScript (StarlingMonkey) component reads the clock as it starts: it needs the grant. */
+const JS_COMPONENT = { clock: 'real' } as const;
 const CLI = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
 
 async function statuses(url: string, n: number): Promise<number[]> {
@@ -37,7 +39,7 @@ for (const runtime of ['worker', 'inprocess'] as const) {
       const log = accessLog();
       const wrapper = new HttpServerWrapper({ accessLog: log.stream, notice: (m) => notices.push(m) });
       try {
-        const id = await wrapper.startServer({ path: FETCH_EVENT, runtime, pool: { maxInstances: 1 } });
+        const id = await wrapper.startServer({ path: FETCH_EVENT, runtime, capabilities: JS_COMPONENT, pool: { maxInstances: 1 } });
         const got = await statuses(wrapper.address(id).url, 8);
         const failed = got.indexOf(500);
         assert.ok(failed > 0, `the first request succeeds and a reused instance fails: ${got}`);
@@ -56,7 +58,7 @@ for (const runtime of ['worker', 'inprocess'] as const) {
       const notices: string[] = [];
       const wrapper = new HttpServerWrapper({ notice: (m) => notices.push(m) });
       try {
-        const id = await wrapper.startServer({ path: FETCH_EVENT, runtime, pool: { reuse: false } });
+        const id = await wrapper.startServer({ path: FETCH_EVENT, runtime, capabilities: JS_COMPONENT, pool: { reuse: false } });
         assert.deepEqual(await statuses(wrapper.address(id).url, 5), [200, 200, 200, 200, 200]);
         assert.deepEqual(notices, []);
       } finally {

@@ -1,5 +1,7 @@
 import { InvalidArguments, ResourceLimitExceeded, Timeout } from '../../errors.ts';
 import type { ResourceLimits } from '../../security/resource-limits.ts';
+import { monotonicMs } from '../monotonic.ts';
+import { epochClock, epochNow, TICK_MS } from './epoch-clock.ts';
 
 /**
  * Fuel units handed to the guest between two host checkpoints, when a clock limit needs checkpoints at
@@ -30,7 +32,8 @@ export class Meter {
   private readonly callTimeoutMs: number | null;
   private readonly lifetimeMs: number | null;
   private readonly maxCpuTimeMs: number | null;
-  private readonly createdAt = performance.now();
+  private readonly createdAt = monotonicMs();
+  private readonly lifetimeEnd: number;
   private slice: number;
   /** Whether anything but fuel needs checkpoints; without, a slice is the whole remaining budget. */
   private readonly timed: boolean;
@@ -40,6 +43,10 @@ export class Meter {
   /** Size of the slice currently in the counter. */
   private given = 0;
   private depth = 0;
+  /**
+   * When the outermost call started, on the coarse epoch clock: up to a tick early, which the call
+   * deadline allows for (see enter()).
+   */
   private callStart = 0;
   private cpuMark = 0;
   private callCpuMs = 0;
@@ -50,6 +57,7 @@ export class Meter {
     this.fuelLimit = limits.cpu.fuel;
     this.callTimeoutMs = limits.time.callTimeoutMs;
     this.lifetimeMs = limits.time.instanceLifetimeMs;
+    this.lifetimeEnd = this.lifetimeMs === null ? Infinity : this.createdAt + this.lifetimeMs;
     this.maxCpuTimeMs = limits.cpu.maxCpuTimeMs;
     this.timed = this.callTimeoutMs !== null || this.lifetimeMs !== null || this.maxCpuTimeMs !== null;
     this.slice = this.timed ? slice : MAX_SLICE;
@@ -76,7 +84,8 @@ export class Meter {
     }
     if (this.timed) {
       const now = this.checkClock();
-      this.adapt(now - this.lastCheckpoint);
+      // A call's start counts as a checkpoint; enter() does not store it twice.
+      this.adapt(now - Math.max(this.lastCheckpoint, this.callStart));
       this.lastCheckpoint = now;
     }
     this.refill();
@@ -102,12 +111,12 @@ export class Meter {
 
   /** Deadlines and CPU time, checked at checkpoints and before blocking host operations; returns the time. */
   checkClock(): number {
-    const now = performance.now();
+    const now = monotonicMs();
     if (this.lifetimeMs !== null && now - this.createdAt >= this.lifetimeMs) {
       throw new Timeout('instance-lifetime', this.lifetimeMs, now - this.createdAt);
     }
     if (this.depth === 0) return now;
-    if (this.callTimeoutMs !== null && now - this.callStart >= this.callTimeoutMs) {
+    if (this.callTimeoutMs !== null && now - this.callStart >= this.callTimeoutMs + TICK_MS) {
       throw new Timeout('call', this.callTimeoutMs, now - this.callStart);
     }
     const cpu = threadCpuMs();
@@ -124,36 +133,47 @@ export class Meter {
 
   /** Milliseconds the current call may still block in a host operation before a deadline passes. */
   remainingMs(): number {
-    const now = performance.now();
+    const now = monotonicMs();
     let left = Infinity;
     if (this.lifetimeMs !== null) left = Math.min(left, this.lifetimeMs - (now - this.createdAt));
-    if (this.callTimeoutMs !== null && this.depth > 0) left = Math.min(left, this.callTimeoutMs - (now - this.callStart));
+    if (this.callTimeoutMs !== null && this.depth > 0) left = Math.min(left, this.callTimeoutMs + TICK_MS - (now - this.callStart));
     return Math.max(0, left);
   }
 
   /**
    * Marks the start of an outermost guest call; nested (re-entrant) calls share the outer deadline.
-   * Reading thread CPU time costs ~0.4 µs, so it is sampled only at checkpoints: a call shorter than
-   * one slice is charged its wall time, which for a guest that does not block is the same thing.
+   * The start is read from the epoch clock (a load; a clock read costs more than the call), which
+   * is up to a tick old: the call deadline gets that tick on top. Only a ticker thread kept off the
+   * CPU for longer than a tick (a saturated machine) makes a call's clock start earlier, by that delay. Reading thread CPU time costs ~0.4 µs, so it is sampled only at checkpoints:
+   * a call shorter than one slice is charged its wall time, which for a guest that does not block is
+   * the same thing.
    */
   enter(): void {
     if (this.depth++ === 0) {
-      const now = performance.now();
+      const now = epochNow();
       this.callStart = now;
-      this.lastCheckpoint = now;
-      this.callCpuMs = 0;
-      this.cpuMark = this.maxCpuTimeMs === null ? -1 : threadCpuMs();
+      if (this.maxCpuTimeMs === null) this.cpuMark = -1;
+      else {
+        this.callCpuMs = 0;
+        this.cpuMark = threadCpuMs();
+      }
       // An instance past its lifetime must not start another call, however short.
-      if (this.lifetimeMs !== null && now - this.createdAt >= this.lifetimeMs) {
-        throw new Timeout('instance-lifetime', this.lifetimeMs, now - this.createdAt);
+      if (now >= this.lifetimeEnd) {
+        throw new Timeout('instance-lifetime', this.lifetimeMs!, now - this.createdAt);
       }
     }
   }
 
   exit(): void {
     if (--this.depth === 0) {
-      const spent = this.cpuMark < 0 ? performance.now() - this.callStart : threadCpuMs() - this.cpuMark;
-      this.cpuTimeMs += spent;
+      if (this.cpuMark >= 0) {
+        this.cpuTimeMs += threadCpuMs() - this.cpuMark;
+        return;
+      }
+      // Wall time on the epoch clock: a short call is charged a whole tick or nothing, which averages
+      // out; most calls see the word unchanged and store nothing.
+      const now = epochClock[0];
+      if (now !== this.callStart) this.cpuTimeMs += Math.max(0, (now || monotonicMs()) - this.callStart);
     }
   }
 

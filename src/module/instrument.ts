@@ -111,6 +111,11 @@ export interface InstrumentOptions {
   routeMemoryGrow: boolean;
   /** Starting value of the fuel counter (only meaningful with `meter`); pays for the start function. Default 0. */
   initialFuel?: bigint;
+  /**
+   * Export every global, table and memory under `STATE_EXPORT_PREFIX` + `g`/`t`/`m` + index, so the
+   * host can snapshot and restore an instance's whole state (recycled instances).
+   */
+  exportState?: boolean;
 }
 
 export interface InstrumentResult {
@@ -123,6 +128,7 @@ export const RESERVED_IMPORT_MODULE = 'wasm_sandbox';
 export const OUT_OF_FUEL_IMPORT = 'out_of_fuel';
 export const MEMORY_GROW_IMPORT = 'memory_grow';
 export const FUEL_EXPORT = '__wasm_sandbox_fuel';
+export const STATE_EXPORT_PREFIX = '__wasm_sandbox_state_';
 export const METER_COST_MODEL = 'fuel-v1';
 
 const PAGE_BYTES = 65536;
@@ -174,6 +180,8 @@ interface Layout {
   definedGlobals: number;
   /** For every memory in index space order: is it 64-bit. */
   memory64: boolean[];
+  /** Tables, imported and defined. */
+  tables: number;
 }
 
 function checkOptions(opts: InstrumentOptions): void {
@@ -190,7 +198,7 @@ function checkOptions(opts: InstrumentOptions): void {
 }
 
 function prePass(r: BinaryReader, sections: Section[]): Layout {
-  const layout: Layout = { typeCount: 0, importedFuncs: 0, importedGlobals: 0, definedFuncs: 0, paramCounts: new Uint32Array(0), typeParams: new Int32Array(0), definedGlobals: 0, memory64: [] };
+  const layout: Layout = { typeCount: 0, importedFuncs: 0, importedGlobals: 0, definedFuncs: 0, paramCounts: new Uint32Array(0), typeParams: new Int32Array(0), definedGlobals: 0, memory64: [], tables: 0 };
   let codeCount = 0;
   let types: TypeEntry[] = [];
   for (const s of sections) {
@@ -219,6 +227,7 @@ function prePass(r: BinaryReader, sections: Section[]): Layout {
           } else if (kind === 0x01) {
             skipValType(r);
             readLimits(r);
+            layout.tables++;
           } else if (kind === 0x02) {
             layout.memory64.push(readLimits(r).is64);
           } else if (kind === 0x03) {
@@ -254,6 +263,9 @@ function prePass(r: BinaryReader, sections: Section[]): Layout {
       }
       case SEC_GLOBAL:
         layout.definedGlobals = r.count(3);
+        break;
+      case SEC_TABLE:
+        layout.tables += r.count(3);
         break;
       case SEC_CODE:
         codeCount = r.count();
@@ -392,7 +404,7 @@ class Rewriter {
     want(SEC_IMPORT, this.shift > 0);
     want(SEC_FUNCTION, this.addedFuncs > 0);
     want(SEC_GLOBAL, this.opts.meter);
-    want(SEC_EXPORT, this.opts.meter);
+    want(SEC_EXPORT, this.opts.meter || this.opts.exportState === true);
     want(SEC_CODE, this.addedFuncs > 0);
     return needed.sort((a, b) => SECTION_RANK[a] - SECTION_RANK[b]);
   }
@@ -439,8 +451,10 @@ class Rewriter {
         needed = opts.memoryMaxPages !== undefined;
         break;
       case SEC_GLOBAL:
-      case SEC_EXPORT:
         needed = shifting || opts.meter;
+        break;
+      case SEC_EXPORT:
+        needed = shifting || opts.meter || opts.exportState === true;
         break;
       case SEC_START:
       case SEC_ELEMENT:
@@ -581,11 +595,14 @@ class Rewriter {
   private writeExports(fromInput: boolean): void {
     const { r, w } = this;
     const n = fromInput ? r.count(3) : 0;
-    w.u32(n + (this.opts.meter ? 1 : 0));
+    const { importedGlobals, definedGlobals, memory64, tables } = this.layout;
+    const state = this.opts.exportState ? importedGlobals + definedGlobals + memory64.length + tables : 0;
+    w.u32(n + (this.opts.meter ? 1 : 0) + state);
     for (let i = 0; i < n; i++) {
       const start = r.pos;
       const name = r.name();
       if (this.opts.meter && name === FUEL_EXPORT) r.fail(`export name '${FUEL_EXPORT}' is reserved for the sandbox`, start);
+      if (this.opts.exportState && name.startsWith(STATE_EXPORT_PREFIX)) r.fail(`export names starting '${STATE_EXPORT_PREFIX}' are reserved for the sandbox`, start);
       w.copy(this.src, start, r.pos);
       const kind = r.u8();
       const index = r.u32();
@@ -596,6 +613,19 @@ class Rewriter {
       w.name(FUEL_EXPORT);
       w.u8(0x03);
       w.u32(this.fuelGlobal);
+    }
+    if (this.opts.exportState) {
+      const exportAll = (count: number, letter: string, kind: number): void => {
+        for (let i = 0; i < count; i++) {
+          w.name(`${STATE_EXPORT_PREFIX}${letter}${i}`);
+          w.u8(kind);
+          w.u32(i);
+        }
+      };
+      // The fuel counter is the sandbox's own (exported above), not guest state.
+      exportAll(importedGlobals + definedGlobals, 'g', 0x03);
+      exportAll(tables, 't', 0x01);
+      exportAll(memory64.length, 'm', 0x02);
     }
   }
 

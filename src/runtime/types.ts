@@ -63,6 +63,8 @@ export interface ResolvedInstanceConfig {
   readonly wasi: ResolvedWasiIo;
   /** Configuration, variables and logging for plugins written against Extism's host ABI. */
   readonly extism: ExtismOptions;
+  /** Take a recycled instance where the runtime and module allow (see InstanceConfig.recycle). */
+  readonly recycle?: boolean;
 }
 
 export interface CapturedOutput {

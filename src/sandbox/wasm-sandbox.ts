@@ -43,6 +43,14 @@ export interface InstanceConfig {
   wasi?: WasiIo;
   /** Configuration, log level and log sink for plugins written against Extism's host ABI. */
   extism?: ExtismOptions;
+  /**
+   * In-process runtime: take a recycled instance of the module, reset to its state right after
+   * instantiation (memory, globals, tables; a fresh WASI host, meter and grow policy), instead of
+   * instantiating anew; `destroyInstance` resets it and keeps it for the next. Nothing one use wrote
+   * is visible to the next. Applies to modules that import only WASI functions and have no
+   * `_initialize` (docs/recycled-instances.md); others, and the worker runtime, instantiate as usual.
+   */
+  recycle?: boolean;
 }
 
 /** What `callFunction` takes and returns: wasm values for numeric exports, JSON values for data functions. */
@@ -376,7 +384,7 @@ function moduleBytes(bytes: Uint8Array | ArrayBuffer): Uint8Array {
 
 function resolveConfig(config: InstanceConfig): ResolvedInstanceConfig {
   if (config === null || typeof config !== 'object') throw new InvalidArguments('instance config must be an object');
-  const known = new Set(['capabilities', 'resourceLimits', 'hostFunctions', 'imports', 'wasi', 'extism']);
+  const known = new Set(['capabilities', 'resourceLimits', 'hostFunctions', 'imports', 'wasi', 'extism', 'recycle']);
   for (const key of Object.keys(config)) {
     if (!known.has(key)) throw new InvalidArguments(`unknown instance config key '${key}'; expected one of ${[...known].join(', ')}`);
   }
@@ -394,7 +402,13 @@ function resolveConfig(config: InstanceConfig): ResolvedInstanceConfig {
     imports: config.imports ?? {},
     wasi: config.wasi ?? {},
     extism: resolveExtism(config.extism),
+    recycle: resolveRecycle(config.recycle),
   };
+}
+
+function resolveRecycle(recycle: unknown): boolean {
+  if (recycle !== undefined && typeof recycle !== 'boolean') throw new InvalidArguments('recycle must be a boolean');
+  return recycle === true;
 }
 
 function resolveExtism(options: ExtismOptions | undefined): ExtismOptions {

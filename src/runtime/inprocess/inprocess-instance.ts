@@ -16,6 +16,7 @@ import { linkImports, linksAsyncHostFunctions, type LinkCounters } from '../link
 import { toSandboxError } from '../traps.ts';
 import { isStdinStream, type CapturedOutput, type InstanceMetrics, type ResolvedInstanceConfig, type RuntimeObserver, type SyncCall, type WasmInstance, type WasmResult, type WasmValue } from '../types.ts';
 import { monotonicMs } from '../monotonic.ts';
+import { StateSnapshot, type SlotPool } from './recycled-slot.ts';
 
 type State = 'ready' | 'unusable' | 'destroyed';
 
@@ -37,6 +38,10 @@ interface Parts {
   maxPayloadBytes: number | null;
   /** Whether the instance links async host functions (JSPI): then every export runs through `promising`. */
   suspending: boolean;
+  /** Set when the instance is recycled: destroying it restores the slot and returns it to its pool. */
+  slot: Slot | undefined;
+  /** Whether this use runs in a slot an earlier use ran in. */
+  reused: boolean;
 }
 
 interface DataEntry {
@@ -73,6 +78,11 @@ export class InProcessInstance implements WasmInstance {
     return this.p.suspending;
   }
 
+  /** Whether this instance is a recycled slot's second or later use (see recycled-slot.ts). */
+  get reused(): boolean {
+    return this.p.reused;
+  }
+
   get dataFunctions(): ReadonlyMap<string, DataFunction> {
     return this.p.dataFunctions;
   }
@@ -81,44 +91,14 @@ export class InProcessInstance implements WasmInstance {
    * Links and instantiates. `info` describes `module` as compiled (after instrumentation, so it lists
    * the sandbox's own imports); the start function already runs under the meter.
    */
-  static create(id: string, module: WebAssembly.Module, info: ModuleInfo, config: ResolvedInstanceConfig, observer: RuntimeObserver): InProcessInstance {
+  static create(id: string, module: WebAssembly.Module, info: ModuleInfo, config: ResolvedInstanceConfig, observer: RuntimeObserver, pool?: SlotPool<Slot>): InProcessInstance {
     const limits = config.resourceLimits;
     const counters = { hostFunctionCalls: 0, traps: 0, wallTimeMs: 0, peakMemoryBytes: 0 };
-    const meter = Meter.needed(limits) ? new Meter(limits) : undefined;
-    const grow = GrowPolicy.needed(limits) ? new GrowPolicy(limits, (error) => observer.onLimit?.(id, error)) : undefined;
-    const system: Record<string, Record<string, unknown>> = {
-      [RESERVED_IMPORT_MODULE]: { [OUT_OF_FUEL_IMPORT]: meter?.outOfFuel ?? (() => {}), [MEMORY_GROW_IMPORT]: grow?.memoryGrow ?? (() => 1) },
-    };
-    let wasi: WasiHost | undefined;
-    const stdin = config.wasi.stdin;
-    if (isStdinStream(stdin)) {
-      throw new InvalidArguments('a streamed stdin (an async iterable) needs the worker runtime: on the in-process runtime the guest would block the event loop that produces it; pass the bytes instead');
-    }
-    if (info.wasi === 'preview1') {
-      wasi = new WasiHost({
-        capabilities: config.capabilities,
-        resourceLimits: limits,
-        programName: config.wasi.programName,
-        stdin,
-        onStdout: config.wasi.onStdout,
-        onStderr: config.wasi.onStderr,
-        checkInterrupt: meter ? () => meter.checkClock() : undefined,
-        remainingMs: meter ? () => meter.remainingMs() : undefined,
-        onViolation: (v) => observer.onViolation?.(id, v),
-        onLimit: (error) => observer.onLimit?.(id, error),
-        listeners: config.wasi.listeners,
-        onListening: config.wasi.onListening,
-      });
-      const host = wasi;
-      for (const name of ['wasi_snapshot_preview1', 'wasi_unstable'] as const) {
-        if (info.imports.some((i) => i.module === name)) system[name] = host.imports[name];
-      }
-    }
-    let kernel: ExtismKernel | undefined;
-    if (info.imports.some((i) => i.module === EXTISM_MODULE)) {
-      kernel = new ExtismKernel(config.extism, { maxPayloadBytes: limits.io.maxPayloadBytes, maxHeapBytes: limits.memory.maxMemoryBytes });
-      system[EXTISM_MODULE] = kernel.imports;
-    }
+    const use = freshUse(id, info, config, observer);
+    const { meter, grow, wasi, kernel } = use;
+    // A recyclable instance reaches its use's imports through a holder the next use swaps.
+    const current = pool ? { use, hostCalls: 0 } : undefined;
+    const system = current ? forwardTo(current, use.system) : use.system;
     let self: InProcessInstance | undefined;
     const ctx = new InstanceHostContext(id, (name, args) => {
       if (!self) throw new Trap('host-error', 'a host function called back into the guest before instantiation finished');
@@ -152,10 +132,32 @@ export class InProcessInstance implements WasmInstance {
       ...Object.values(instance.exports),
       ...Object.values(imports).flatMap((m) => Object.values(m as Record<string, unknown>)),
     ].filter((v, i, all): v is WebAssembly.Memory => v instanceof WebAssembly.Memory && all.indexOf(v) === i);
+    // A start function that reached WASI left state derived from this use's host: not pristine for the next.
+    const snapshot = current && pool && current.hostCalls === 0 ? StateSnapshot.take(instance.exports) : undefined;
+    const slot = snapshot && current && pool ? { instance, info, functions, memories, snapshot, current, pool, suspending } : undefined;
     liveInstances++;
     self = new InProcessInstance({
       id, exports: instance.exports, instance, functions, counters, observer, memories, meter, grow, wasi, kernel,
-      dataFunctions: dataFunctions(info), maxPayloadBytes: limits.io.maxPayloadBytes, suspending,
+      dataFunctions: dataFunctions(info), maxPayloadBytes: limits.io.maxPayloadBytes, suspending, slot, reused: false,
+    });
+    counters.peakMemoryBytes = self.memoryBytes();
+    return self;
+  }
+
+  /** The next use of a recycled slot (already restored to its state after instantiation), with its own WASI host and meter. */
+  static renew(slot: Slot, id: string, config: ResolvedInstanceConfig, observer: RuntimeObserver): InProcessInstance {
+    const use = freshUse(id, slot.info, config, observer);
+    slot.current.use = use;
+    const { instance } = slot;
+    const counter = instance.exports[FUEL_EXPORT];
+    if (use.meter && counter instanceof WebAssembly.Global) use.meter.bind(counter);
+    use.wasi?.initialize(instance);
+    const counters = { hostFunctionCalls: 0, traps: 0, wallTimeMs: 0, peakMemoryBytes: 0 };
+    liveInstances++;
+    const self = new InProcessInstance({
+      id, exports: instance.exports, instance, functions: slot.functions, counters, observer, memories: slot.memories,
+      meter: use.meter, grow: use.grow, wasi: use.wasi, kernel: use.kernel, dataFunctions: dataFunctions(slot.info),
+      maxPayloadBytes: config.resourceLimits.io.maxPayloadBytes, suspending: slot.suspending, slot, reused: true,
     });
     counters.peakMemoryBytes = self.memoryBytes();
     return self;
@@ -459,9 +461,13 @@ export class InProcessInstance implements WasmInstance {
   async destroy(): Promise<void> {
     if (this.state === 'destroyed') return;
     liveInstances--;
+    // Stopped by a limit or a deadline, the instance is not trusted to be reset; nor is one that grew.
+    const recycle = this.p.slot !== undefined && this.state === 'ready';
     this.state = 'destroyed';
     for (const g of this.guards) g.ready = false;
     this.p.wasi?.close();
+    const slot = this.p.slot;
+    if (recycle && slot && slot.snapshot.restore()) slot.pool.give(slot);
   }
 }
 
@@ -482,6 +488,80 @@ function checkImportedMemories(imports: WebAssembly.Imports, maxPages: number | 
  * out of address space at about 16,000 live memories; the count makes that failure explainable.
  */
 let liveInstances = 0;
+
+/** What each use of an instance gets afresh: its meter, grow policy, WASI host, Extism kernel, and the sandbox imports reaching them. */
+interface Use {
+  meter: Meter | undefined;
+  grow: GrowPolicy | undefined;
+  wasi: WasiHost | undefined;
+  kernel: ExtismKernel | undefined;
+  system: Record<string, Record<string, unknown>>;
+}
+
+/** A recyclable instance: the instance, its snapshot, and the holder its imports read the current use from. */
+export interface Slot {
+  instance: WebAssembly.Instance;
+  info: ModuleInfo;
+  functions: Map<string, FuncSignature>;
+  memories: WebAssembly.Memory[];
+  snapshot: StateSnapshot;
+  current: { use: Use; hostCalls: number };
+  pool: SlotPool<Slot>;
+  suspending: boolean;
+}
+
+function freshUse(id: string, info: ModuleInfo, config: ResolvedInstanceConfig, observer: RuntimeObserver): Use {
+  const limits = config.resourceLimits;
+  const meter = Meter.needed(limits) ? new Meter(limits) : undefined;
+  const grow = GrowPolicy.needed(limits) ? new GrowPolicy(limits, (error) => observer.onLimit?.(id, error)) : undefined;
+  const system: Record<string, Record<string, unknown>> = {
+    [RESERVED_IMPORT_MODULE]: { [OUT_OF_FUEL_IMPORT]: meter?.outOfFuel ?? (() => {}), [MEMORY_GROW_IMPORT]: grow?.memoryGrow ?? (() => 1) },
+  };
+  let wasi: WasiHost | undefined;
+  const stdin = config.wasi.stdin;
+  if (isStdinStream(stdin)) {
+    throw new InvalidArguments('a streamed stdin (an async iterable) needs the worker runtime: on the in-process runtime the guest would block the event loop that produces it; pass the bytes instead');
+  }
+  if (info.wasi === 'preview1') {
+    wasi = new WasiHost({
+      capabilities: config.capabilities,
+      resourceLimits: limits,
+      programName: config.wasi.programName,
+      stdin,
+      onStdout: config.wasi.onStdout,
+      onStderr: config.wasi.onStderr,
+      checkInterrupt: meter ? () => meter.checkClock() : undefined,
+      remainingMs: meter ? () => meter.remainingMs() : undefined,
+      onViolation: (v) => observer.onViolation?.(id, v),
+      onLimit: (error) => observer.onLimit?.(id, error),
+      listeners: config.wasi.listeners,
+      onListening: config.wasi.onListening,
+    });
+    const host = wasi;
+    for (const name of ['wasi_snapshot_preview1', 'wasi_unstable'] as const) {
+      if (info.imports.some((i) => i.module === name)) system[name] = host.imports[name];
+    }
+  }
+  let kernel: ExtismKernel | undefined;
+  if (info.imports.some((i) => i.module === EXTISM_MODULE)) {
+    kernel = new ExtismKernel(config.extism, { maxPayloadBytes: limits.io.maxPayloadBytes, maxHeapBytes: limits.memory.maxMemoryBytes });
+    system[EXTISM_MODULE] = kernel.imports;
+  }
+  return { meter, grow, wasi, kernel, system };
+}
+
+/** Imports that call whatever use is current, counting the calls that are not the sandbox's own. */
+function forwardTo(current: { use: Use; hostCalls: number }, system: Record<string, Record<string, unknown>>): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [mod, fns] of Object.entries(system)) {
+    const counted = mod !== RESERVED_IMPORT_MODULE;
+    out[mod] = Object.fromEntries(Object.keys(fns).map((name) => [name, (...args: unknown[]) => {
+      if (counted) current.hostCalls++;
+      return (current.use.system[mod][name] as (...a: unknown[]) => unknown)(...args);
+    }]));
+  }
+  return out;
+}
 
 function instantiationError(err: unknown): WasmSandboxError {
   if (err instanceof WasmSandboxError) return err;

@@ -77,8 +77,8 @@ class BatchedResponse {
 }
 
 /**
- * WASI preview1 commands following the WAGI convention; every request runs `_start` in a fresh
- * instance, and the response streams to the client as the guest writes it (batched, see BatchedResponse). On the worker runtime the
+ * WASI preview1 commands following the WAGI convention; every request runs `_start` in a pristine
+ * instance (on the in-process runtime a recycled one, reset to its state after instantiation), and the response streams to the client as the guest writes it (batched, see BatchedResponse). On the worker runtime the
  * request body streams too: the guest's stdin reads wait for the client's next bytes.
  */
 export class WagiBackend implements HttpBackend {
@@ -127,6 +127,8 @@ export class WagiBackend implements HttpBackend {
       capabilities: caps,
       resourceLimits: this.resourceLimits,
       wasi: { stdin: body, onStdout, programName: 'app.wasm' },
+      // Pristine per request without instantiating per request (docs/recycled-instances.md).
+      recycle: true,
     });
     try {
       await this.sandbox.runCommand(instanceId);

@@ -79,6 +79,8 @@ const infinite = (): number => Infinity;
  */
 export class WasiHost {
   readonly imports: { wasi_snapshot_preview1: Record<string, HostFunction>; wasi_unstable: Record<string, HostFunction> };
+  /** The unguarded functions of each namespace, for `importsFor`. */
+  private raw!: { wasi_snapshot_preview1: Record<string, HostFunction>; wasi_unstable: Record<string, HostFunction> };
   private readonly ctx: WasiContext;
   private readonly budget: OutputBudget;
   private readonly counters: IoCounters = { bytesRead: 0, bytesWritten: 0, networkConnections: 0 };
@@ -265,6 +267,7 @@ export class WasiHost {
     let guardedPreview1: Record<string, HostFunction> | undefined;
     let guardedUnstable: Record<string, HostFunction> | undefined;
     const host = this;
+    this.raw = { wasi_snapshot_preview1: preview1, wasi_unstable: unstable };
     return {
       get wasi_snapshot_preview1() {
         return (guardedPreview1 ??= host.guardAll(preview1));
@@ -275,15 +278,25 @@ export class WasiHost {
     };
   }
 
-  private guardAll(fns: Record<string, HostFunction>): Record<string, HostFunction> {
+  private guardAll(fns: Record<string, HostFunction>, names: readonly string[] = Object.keys(fns)): Record<string, HostFunction> {
     const out: Record<string, HostFunction> = {};
     const cache = new Map<HostFunction, HostFunction>();
-    for (const [name, fn] of Object.entries(fns)) {
+    for (const name of names) {
+      const fn = fns[name];
+      if (!Object.hasOwn(fns, name) || fn === undefined) continue;
       let g = cache.get(fn);
       if (g === undefined) cache.set(fn, (g = this.guard(fn)));
       out[name] = g;
     }
     return out;
+  }
+
+  /**
+   * The guarded functions of one namespace, only those named (what the guest imports): a host made
+   * per request need not wrap the forty-odd functions a guest never calls.
+   */
+  importsFor(namespace: 'wasi_snapshot_preview1' | 'wasi_unstable', names: readonly string[]): Record<string, HostFunction> {
+    return this.guardAll(this.raw[namespace], names);
   }
 
   private guard(fn: HostFunction): HostFunction {

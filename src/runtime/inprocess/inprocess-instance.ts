@@ -539,7 +539,8 @@ function freshUse(id: string, info: ModuleInfo, config: ResolvedInstanceConfig, 
     });
     const host = wasi;
     for (const name of ['wasi_snapshot_preview1', 'wasi_unstable'] as const) {
-      if (info.imports.some((i) => i.module === name)) system[name] = host.imports[name];
+      const names = info.imports.filter((i) => i.module === name).map((i) => i.name);
+      if (names.length > 0) system[name] = host.importsFor(name, names);
     }
   }
   let kernel: ExtismKernel | undefined;

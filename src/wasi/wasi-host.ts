@@ -419,37 +419,35 @@ function stdioEntry(kind: FdKind, rights: number): FdEntry {
 }
 
 interface EncodedStrings {
-  items: Uint8Array[];
-  bytes: number;
+  /** Every string as UTF-8 with its NUL, one after another. */
+  data: Uint8Array;
+  /** Where each string starts in `data`. */
+  offsets: number[];
 }
 
-/** NUL-terminated UTF-8, prepared once so args_get/environ_get only copy. */
+/** NUL-terminated UTF-8, prepared once (in one encoding pass: a host is made per request) so args_get/environ_get only copy. */
 function encodeStrings(list: string[]): EncodedStrings {
-  const items = list.map((s) => {
-    const b = utf8(s);
-    const z = new Uint8Array(b.length + 1);
-    z.set(b);
-    return z;
-  });
-  return { items, bytes: items.reduce((n, b) => n + b.length, 0) };
+  const offsets: number[] = [];
+  let at = 0;
+  for (const s of list) {
+    offsets.push(at);
+    at += Buffer.byteLength(s, 'utf8') + 1;
+  }
+  const data = list.length === 0 ? new Uint8Array(0) : Buffer.from(list.join('\0') + '\0', 'utf8');
+  return { data, offsets };
 }
 
 function writeSizes(mem: GuestMemory, s: EncodedStrings, countPtr: number, sizePtr: number): number {
   mem.check(countPtr, 4);
   mem.check(sizePtr, 4);
-  mem.setU32(countPtr, s.items.length);
-  mem.setU32(sizePtr, s.bytes);
+  mem.setU32(countPtr, s.offsets.length);
+  mem.setU32(sizePtr, s.data.length);
   return ERRNO.SUCCESS;
 }
 
 function writeStrings(mem: GuestMemory, s: EncodedStrings, ptrs: number, buf: number): number {
-  mem.check(ptrs, s.items.length * 4);
-  const out = mem.bytes(buf, s.bytes);
-  let off = 0;
-  for (let i = 0; i < s.items.length; i++) {
-    mem.setU32(ptrs + i * 4, (buf >>> 0) + off);
-    out.set(s.items[i], off);
-    off += s.items[i].length;
-  }
+  mem.check(ptrs, s.offsets.length * 4);
+  mem.bytes(buf, s.data.length).set(s.data);
+  for (let i = 0; i < s.offsets.length; i++) mem.setU32(ptrs + i * 4, (buf >>> 0) + s.offsets[i]);
   return ERRNO.SUCCESS;
 }

@@ -207,7 +207,7 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
       return bytesToValue(name, await instance.callData(name, argumentsToBytes(name, args))) as CallValue;
     }
     // Numeric exports check every argument against the signature, strings and booleans included.
-    return instance.call(name, args as readonly WasmValue[]);
+    return await instance.call(name, args as readonly WasmValue[]);
   }
 
   /** Calls a data function with a JSON text and resolves with the JSON text it returned (`null` for nothing). */

@@ -15,7 +15,7 @@ import { Meter } from '../limits/meter.ts';
 import { linkImports, linksAsyncHostFunctions, type LinkCounters } from '../linker.ts';
 import { toSandboxError } from '../traps.ts';
 import { isStdinStream, type CapturedOutput, type InstanceMetrics, type ResolvedInstanceConfig, type RuntimeObserver, type SyncCall, type WasmInstance, type WasmResult, type WasmValue } from '../types.ts';
-import { monotonicMs } from '../monotonic.ts';
+import { accountingNow } from '../limits/epoch-clock.ts';
 import { StateSnapshot, type SlotPool } from './recycled-slot.ts';
 
 type State = 'ready' | 'unusable' | 'destroyed';
@@ -225,11 +225,11 @@ export class InProcessInstance implements WasmInstance {
   async call(name: string, args: readonly WasmValue[]): Promise<WasmResult> {
     if (this.p.suspending) return this.exclusive(() => this.callSuspending(name, args));
     const handle = this.syncHandle(name);
-    const start = monotonicMs();
+    const start = accountingNow();
     try {
       return handle(...args);
     } finally {
-      this.p.counters.wallTimeMs += monotonicMs() - start;
+      this.p.counters.wallTimeMs += accountingNow() - start;
       this.trackPeak();
     }
   }
@@ -269,7 +269,7 @@ export class InProcessInstance implements WasmInstance {
   private async guarded<T>(name: string, guard: CallGuard, run: () => Promise<T>): Promise<T> {
     if (!guard.ready) guard.enter();
     guard.calls++;
-    const start = monotonicMs();
+    const start = accountingNow();
     const meter = this.p.meter;
     meter?.enter();
     try {
@@ -278,7 +278,7 @@ export class InProcessInstance implements WasmInstance {
       throw guard.fail(err);
     } finally {
       meter?.exit();
-      this.p.counters.wallTimeMs += monotonicMs() - start;
+      this.p.counters.wallTimeMs += accountingNow() - start;
       this.trackPeak();
     }
   }
@@ -317,7 +317,7 @@ export class InProcessInstance implements WasmInstance {
     if (!guard.ready) guard.enter();
     guard.calls++;
     const meter = this.p.meter;
-    const start = monotonicMs();
+    const start = accountingNow();
     meter?.enter();
     try {
       return run();
@@ -325,7 +325,7 @@ export class InProcessInstance implements WasmInstance {
       throw guard.fail(err);
     } finally {
       meter?.exit();
-      this.p.counters.wallTimeMs += monotonicMs() - start;
+      this.p.counters.wallTimeMs += accountingNow() - start;
       this.trackPeak();
     }
   }

@@ -79,6 +79,14 @@ export function epochNow(): number {
   return wake();
 }
 
+/**
+ * The time for accounting rather than deadlines: the word when the ticker keeps it fresh (calls with
+ * deadlines are being made), else the exact clock. Never starts the ticker.
+ */
+export function accountingNow(): number {
+  return clock[0] || monotonicMs();
+}
+
 function wake(): number {
   control[SEEN] = 1;
   const state = Atomics.load(control, STATE);

@@ -11,8 +11,10 @@
  * which is started only after START_AFTER such reads. It never keeps the process alive, and sleeps
  * without a timeout while no call is made.
  *
- * The buffer is process-wide: a worker thread that gets it (`epochBuffer()`) through its data reads the
- * same word (`adoptEpochBuffer`).
+ * The buffer is process-wide: the main thread hands it to every worker thread started after this
+ * module loads (Node's environment data), so guests on worker threads read the same word. Only the
+ * main thread starts the ticker: one started by a worker thread would die with it, leaving a word
+ * that looks fresh but no longer moves.
  */
 import { monotonicMs } from '../monotonic.ts';
 import { THREAD_EXEC_ARGV } from '../thread-exec-argv.ts';
@@ -39,7 +41,11 @@ const STARTING = 3;
 const FAILED = 4;
 const BYTES = 24;
 
-const buffer = new SharedArrayBuffer(BYTES);
+const ENVIRONMENT_KEY = 'wasm-sandbox:epoch-clock';
+const threads = process.getBuiltinModule('node:worker_threads');
+const inherited: unknown = threads.isMainThread ? undefined : threads.getEnvironmentData(ENVIRONMENT_KEY);
+const buffer = inherited instanceof SharedArrayBuffer ? inherited : new SharedArrayBuffer(BYTES);
+if (threads.isMainThread) threads.setEnvironmentData(ENVIRONMENT_KEY, buffer);
 /** The clock word itself, for the end of a call to read without a call (0: not fresh, see above). */
 export const epochClock = new Float64Array(buffer, 0, 1);
 const clock = epochClock;
@@ -92,16 +98,14 @@ function wake(): number {
   const state = Atomics.load(control, STATE);
   if (state === IDLE) {
     if (Atomics.compareExchange(control, STATE, IDLE, RUNNING) === IDLE) Atomics.notify(control, STATE);
-  } else if (state === NONE && ++exactReads >= START_AFTER && Atomics.compareExchange(control, STATE, NONE, STARTING) === NONE) {
+  } else if (state === NONE && threads.isMainThread && ++exactReads >= START_AFTER && Atomics.compareExchange(control, STATE, NONE, STARTING) === NONE) {
     start();
   }
   return monotonicMs();
 }
 
 function start(): void {
-  const threads = process.getBuiltinModule?.('node:worker_threads');
   try {
-    if (!threads) throw new Error('no worker threads');
     const worker = new threads.Worker(TICKER, { eval: true, workerData: buffer, execArgv: THREAD_EXEC_ARGV, stdout: true, stderr: true });
     worker.unref();
     // The ticker ends only with the process, or when it cannot run at all: readers then use the exact clock.
@@ -115,13 +119,6 @@ function start(): void {
     Atomics.store(control, STATE, FAILED);
   }
 }
-
-/** The shared buffer, for handing to a worker thread that runs guests with deadlines. */
-export function epochBuffer(): SharedArrayBuffer {
-  return buffer;
-}
-
-/** In a worker thread: read the clock its parent keeps (the parent's ticker serves both). */
 
 /** Whether the ticker thread is currently refreshing the clock (for tests: it must sleep when unused). */
 export function tickerState(): 'none' | 'running' | 'idle' | 'starting' | 'failed' {

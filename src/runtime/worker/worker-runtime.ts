@@ -89,7 +89,8 @@ class WorkerModule implements WasmModule {
   async instantiate(instanceId: string, config: ResolvedInstanceConfig): Promise<WasmInstance> {
     checkInitialMemory(this.info, config);
     const limits = config.resourceLimits;
-    const enforced = limitsInWorker(limits);
+    // The thread stops a guest at its call deadline itself, keeping the thread (see IN_THREAD_GRACE_MS).
+    const enforced = limitsInWorker(limits, { callDeadline: true });
     const plan = instrumentationFor(enforced);
     const prepared = plan ? await this.variants.get(plan) : { module: this.module, info: this.info };
     const { portable, hostFunctions } = exportConfig(config, this.info, enforced);

@@ -422,6 +422,9 @@ export class InProcessInstance implements WasmInstance {
       this.state = 'unusable';
       this.unusableReason = reason;
       for (const g of this.guards) g.ready = false;
+      // It never runs again: its listeners and descriptors go now, not when it is destroyed (on a
+      // worker thread that stopped its guest itself, the thread and its socket helper live on).
+      this.p.wasi?.close();
     }
   }
 

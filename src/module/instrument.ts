@@ -127,6 +127,11 @@ export interface InstrumentOptions {
    * declare GC types are affected.
    */
   maxArrayElements?: number;
+  /**
+   * Export every global, table and memory under `STATE_EXPORT_PREFIX` + `g`/`t`/`m` + index, so the
+   * host can snapshot and restore an instance's whole state (recycled instances).
+   */
+  exportState?: boolean;
 }
 
 export interface InstrumentResult {
@@ -140,6 +145,7 @@ export const OUT_OF_FUEL_IMPORT = 'out_of_fuel';
 export const MEMORY_GROW_IMPORT = 'memory_grow';
 export const ARRAY_TOO_LARGE_IMPORT = 'array_too_large';
 export const FUEL_EXPORT = '__wasm_sandbox_fuel';
+export const STATE_EXPORT_PREFIX = '__wasm_sandbox_state_';
 export const METER_COST_MODEL = 'fuel-v2';
 
 const PAGE_BYTES = 65536;
@@ -510,7 +516,7 @@ class Rewriter {
     want(SEC_IMPORT, this.shift > 0);
     want(SEC_FUNCTION, this.addedFuncs > 0);
     want(SEC_GLOBAL, this.opts.meter);
-    want(SEC_EXPORT, this.opts.meter);
+    want(SEC_EXPORT, this.opts.meter || this.opts.exportState === true);
     want(SEC_CODE, this.addedFuncs > 0);
     return needed.sort((a, b) => SECTION_RANK[a] - SECTION_RANK[b]);
   }
@@ -557,8 +563,10 @@ class Rewriter {
         needed = opts.memoryMaxPages !== undefined;
         break;
       case SEC_GLOBAL:
-      case SEC_EXPORT:
         needed = shifting || opts.meter;
+        break;
+      case SEC_EXPORT:
+        needed = shifting || opts.meter || opts.exportState === true;
         break;
       case SEC_START:
       case SEC_ELEMENT:
@@ -720,11 +728,15 @@ class Rewriter {
   private writeExports(fromInput: boolean): void {
     const { r, w } = this;
     const n = fromInput ? r.count(3) : 0;
-    w.u32(n + (this.opts.meter ? 1 : 0));
+    const { importedGlobals, definedGlobals, memory64, table64 } = this.layout;
+    const tables = table64.length;
+    const state = this.opts.exportState ? importedGlobals + definedGlobals + memory64.length + tables : 0;
+    w.u32(n + (this.opts.meter ? 1 : 0) + state);
     for (let i = 0; i < n; i++) {
       const start = r.pos;
       const name = r.name();
       if (this.opts.meter && name === FUEL_EXPORT) r.fail(`export name '${FUEL_EXPORT}' is reserved for the sandbox`, start);
+      if (this.opts.exportState && name.startsWith(STATE_EXPORT_PREFIX)) r.fail(`export names starting '${STATE_EXPORT_PREFIX}' are reserved for the sandbox`, start);
       w.copy(this.src, start, r.pos);
       const kind = r.u8();
       const index = r.u32();
@@ -735,6 +747,19 @@ class Rewriter {
       w.name(FUEL_EXPORT);
       w.u8(0x03);
       w.u32(this.fuelGlobal);
+    }
+    if (this.opts.exportState) {
+      const exportAll = (count: number, letter: string, kind: number): void => {
+        for (let i = 0; i < count; i++) {
+          w.name(`${STATE_EXPORT_PREFIX}${letter}${i}`);
+          w.u8(kind);
+          w.u32(i);
+        }
+      };
+      // The fuel counter is the sandbox's own (exported above), not guest state.
+      exportAll(importedGlobals + definedGlobals, 'g', 0x03);
+      exportAll(tables, 't', 0x01);
+      exportAll(memory64.length, 'm', 0x02);
     }
   }
 

@@ -81,16 +81,7 @@ export function linkImports(
         });
         continue;
       }
-      const qualified = `${imp.module}.${imp.name}`;
-      target[imp.name] = (...args: unknown[]) => {
-        counters.hostFunctionCalls++;
-        const result = fn(ctx, ...args);
-        // A promise would reach the guest as a number (0 or NaN); say what to do instead.
-        if (isThenable(result)) {
-          throw new Trap('host-error', `host function '${qualified}' returned a promise but is linked as synchronous; declare it \`async\` or wrap it with asyncHostFunction()`);
-        }
-        return result;
-      };
+      target[imp.name] = syncImport(`${imp.module}.${imp.name}`, fn as HostFn, ctx, counters, imp.signature?.params.length);
       continue;
     }
     const value = config.imports[imp.module]?.[imp.name];
@@ -103,6 +94,31 @@ export function linkImports(
   }
   if (missing.length) throw new MissingImports(missing);
   return imports as WebAssembly.Imports;
+}
+
+type HostFn = (ctx: HostContext, ...args: unknown[]) => unknown;
+
+/**
+ * A synchronous host function as the guest calls it, counted and refused if it returns a promise.
+ * Exact-arity wrappers for the usual counts: rest parameters and a spread cost more than the call.
+ */
+function syncImport(qualified: string, fn: HostFn, ctx: HostContext, counters: LinkCounters, arity: number | undefined): unknown {
+  const settle = (result: unknown): unknown => {
+    // A promise would reach the guest as a number (0 or NaN); say what to do instead.
+    if (isThenable(result)) {
+      throw new Trap('host-error', `host function '${qualified}' returned a promise but is linked as synchronous; declare it \`async\` or wrap it with asyncHostFunction()`);
+    }
+    return result;
+  };
+  type A = unknown;
+  switch (arity) {
+    case 0: return () => { counters.hostFunctionCalls++; return settle(fn(ctx)); };
+    case 1: return (a: A) => { counters.hostFunctionCalls++; return settle(fn(ctx, a)); };
+    case 2: return (a: A, b: A) => { counters.hostFunctionCalls++; return settle(fn(ctx, a, b)); };
+    case 3: return (a: A, b: A, c: A) => { counters.hostFunctionCalls++; return settle(fn(ctx, a, b, c)); };
+    case 4: return (a: A, b: A, c: A, d: A) => { counters.hostFunctionCalls++; return settle(fn(ctx, a, b, c, d)); };
+    default: return (...args: A[]) => { counters.hostFunctionCalls++; return settle(fn(ctx, ...args)); };
+  }
 }
 
 /** An import the guest may suspend in while its promise settles (JSPI). */

@@ -65,6 +65,8 @@ export interface ResolvedInstanceConfig {
   readonly extism: ExtismOptions;
   /** The embedder's init export, run at instantiation under the initialisation deadline. */
   readonly initialize?: { readonly function: string; readonly args: readonly WasmValue[] };
+  /** Take a recycled instance where the runtime and module allow (see InstanceConfig.recycle). */
+  readonly recycle?: boolean;
 }
 
 export interface CapturedOutput {
@@ -78,7 +80,10 @@ export interface InstanceMetrics {
   fuelConsumed: number;
   calls: number;
   traps: number;
-  /** Wall time spent inside guest calls made through the async API, in ms. */
+  /**
+   * Wall time spent inside guest calls made through the async API, in ms. While calls with deadlines
+   * keep the epoch clock fresh it is read from there: whole 2 ms ticks per call, right on average.
+   */
   wallTimeMs: number;
   cpuTimeMs: number;
   hostFunctionCalls: number;

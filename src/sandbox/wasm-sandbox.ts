@@ -66,6 +66,14 @@ export interface InstanceConfig {
    * `time.initTimeoutMs` instead of the call deadline, with numeric arguments.
    */
   initialize?: { function: string; args?: readonly WasmValue[] };
+  /**
+   * In-process runtime: take a recycled instance of the module, reset to its state right after
+   * instantiation (memory, globals, tables; a fresh WASI host, meter and grow policy), instead of
+   * instantiating anew; `destroyInstance` resets it and keeps it for the next. Nothing one use wrote
+   * is visible to the next. Applies to modules that import only WASI functions and have no
+   * `_initialize` (docs/recycled-instances.md); others, and the worker runtime, instantiate as usual.
+   */
+  recycle?: boolean;
 }
 
 /** What `callFunction` takes and returns: wasm values for numeric exports, JSON values for data functions. */
@@ -100,7 +108,7 @@ export interface SandboxEvents {
 }
 
 const SANDBOX_OPTIONS: OptionKeys<SandboxOptions> = { runtime: true, workerPoolSize: true, cacheDir: true, cacheMaxBytes: true, features: true };
-const INSTANCE_CONFIG: OptionKeys<InstanceConfig> = { capabilities: true, resourceLimits: true, hostFunctions: true, imports: true, wasi: true, extism: true, initialize: true };
+const INSTANCE_CONFIG: OptionKeys<InstanceConfig> = { capabilities: true, resourceLimits: true, hostFunctions: true, imports: true, wasi: true, extism: true, initialize: true, recycle: true };
 
 interface ModuleEntry {
   module: WasmModule;
@@ -239,7 +247,7 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
       return bytesToValue(name, await instance.callData(name, argumentsToBytes(name, args)), check) as CallValue;
     }
     // Numeric exports check every argument against the signature, strings and booleans included.
-    return instance.call(name, args as readonly WasmValue[]);
+    return await instance.call(name, args as readonly WasmValue[]);
   }
 
   /** Calls a data function with a JSON text and resolves with the JSON text it returned (`null` for nothing). */
@@ -438,6 +446,7 @@ function resolveConfig(config: InstanceConfig): ResolvedInstanceConfig {
     wasi: config.wasi ?? {},
     extism: resolveExtism(config.extism),
     initialize: resolveInitialize(config.initialize),
+    recycle: resolveRecycle(config.recycle),
   };
 }
 
@@ -446,6 +455,11 @@ function resolveInitialize(init: InstanceConfig['initialize']): ResolvedInstance
   if (init === null || typeof init !== 'object' || typeof init.function !== 'string') throw new InvalidArguments('initialize must be { function: string, args?: [...] }');
   if (init.args !== undefined && !Array.isArray(init.args)) throw new InvalidArguments(`initialize.args for '${init.function}' must be an array`);
   return { function: init.function, args: [...(init.args ?? [])] };
+}
+
+function resolveRecycle(recycle: unknown): boolean {
+  if (recycle !== undefined && typeof recycle !== 'boolean') throw new InvalidArguments('recycle must be a boolean');
+  return recycle === true;
 }
 
 function resolveExtism(options: ExtismOptions | undefined): ExtismOptions {

@@ -83,6 +83,8 @@ const infinite = (): number => Infinity;
  */
 export class WasiHost {
   readonly imports: { wasi_snapshot_preview1: Record<string, HostFunction>; wasi_unstable: Record<string, HostFunction> };
+  /** The unguarded functions of each namespace, for `importsFor`. */
+  private raw!: { wasi_snapshot_preview1: Record<string, HostFunction>; wasi_unstable: Record<string, HostFunction> };
   private readonly ctx: WasiContext;
   private readonly budget: OutputBudget;
   private readonly counters: IoCounters;
@@ -254,6 +256,7 @@ export class WasiHost {
     let guardedPreview1: Record<string, HostFunction> | undefined;
     let guardedUnstable: Record<string, HostFunction> | undefined;
     const host = this;
+    this.raw = { wasi_snapshot_preview1: preview1, wasi_unstable: unstable };
     return {
       get wasi_snapshot_preview1() {
         return (guardedPreview1 ??= host.guardAll(preview1));
@@ -264,15 +267,25 @@ export class WasiHost {
     };
   }
 
-  private guardAll(fns: Record<string, HostFunction>): Record<string, HostFunction> {
+  private guardAll(fns: Record<string, HostFunction>, names: readonly string[] = Object.keys(fns)): Record<string, HostFunction> {
     const out: Record<string, HostFunction> = {};
     const cache = new Map<HostFunction, HostFunction>();
-    for (const [name, fn] of Object.entries(fns)) {
+    for (const name of names) {
+      const fn = fns[name];
+      if (!Object.hasOwn(fns, name) || fn === undefined) continue;
       let g = cache.get(fn);
       if (g === undefined) cache.set(fn, (g = this.guard(fn)));
       out[name] = g;
     }
     return out;
+  }
+
+  /**
+   * The guarded functions of one namespace, only those named (what the guest imports): a host made
+   * per request need not wrap the forty-odd functions a guest never calls.
+   */
+  importsFor(namespace: 'wasi_snapshot_preview1' | 'wasi_unstable', names: readonly string[]): Record<string, HostFunction> {
+    return this.guardAll(this.raw[namespace], names);
   }
 
   private guard(fn: HostFunction): HostFunction {
@@ -395,37 +408,35 @@ function stdioEntry(kind: FdKind, rights: number): FdEntry {
 }
 
 interface EncodedStrings {
-  items: Uint8Array[];
-  bytes: number;
+  /** Every string as UTF-8 with its NUL, one after another. */
+  data: Uint8Array;
+  /** Where each string starts in `data`. */
+  offsets: number[];
 }
 
-/** NUL-terminated UTF-8, prepared once so args_get/environ_get only copy. */
+/** NUL-terminated UTF-8, prepared once (in one encoding pass: a host is made per request) so args_get/environ_get only copy. */
 function encodeStrings(list: string[]): EncodedStrings {
-  const items = list.map((s) => {
-    const b = utf8(s);
-    const z = new Uint8Array(b.length + 1);
-    z.set(b);
-    return z;
-  });
-  return { items, bytes: items.reduce((n, b) => n + b.length, 0) };
+  const offsets: number[] = [];
+  let at = 0;
+  for (const s of list) {
+    offsets.push(at);
+    at += Buffer.byteLength(s, 'utf8') + 1;
+  }
+  const data = list.length === 0 ? new Uint8Array(0) : Buffer.from(list.join('\0') + '\0', 'utf8');
+  return { data, offsets };
 }
 
 function writeSizes(mem: GuestMemory, s: EncodedStrings, countPtr: number, sizePtr: number): number {
   mem.check(countPtr, 4);
   mem.check(sizePtr, 4);
-  mem.setU32(countPtr, s.items.length);
-  mem.setU32(sizePtr, s.bytes);
+  mem.setU32(countPtr, s.offsets.length);
+  mem.setU32(sizePtr, s.data.length);
   return ERRNO.SUCCESS;
 }
 
 function writeStrings(mem: GuestMemory, s: EncodedStrings, ptrs: number, buf: number): number {
-  mem.check(ptrs, s.items.length * 4);
-  const out = mem.bytes(buf, s.bytes);
-  let off = 0;
-  for (let i = 0; i < s.items.length; i++) {
-    mem.setU32(ptrs + i * 4, (buf >>> 0) + off);
-    out.set(s.items[i], off);
-    off += s.items[i].length;
-  }
+  mem.check(ptrs, s.offsets.length * 4);
+  mem.bytes(buf, s.data.length).set(s.data);
+  for (let i = 0; i < s.offsets.length; i++) mem.setU32(ptrs + i * 4, (buf >>> 0) + s.offsets[i]);
   return ERRNO.SUCCESS;
 }

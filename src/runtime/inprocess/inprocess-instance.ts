@@ -19,7 +19,9 @@ import { toSandboxError } from '../traps.ts';
 import type { FrameMap } from '../../module/frame-map.ts';
 import { isStdinStream, type CapturedOutput, type InstanceMetrics, type ResolvedInstanceConfig, type RuntimeObserver, type SyncCall, type WasmInstance, type WasmResult, type WasmValue } from '../types.ts';
 import { monotonicMs } from '../monotonic.ts';
-import { WASM_PAGE_BYTES } from '../../security/resource-limits.ts';
+import { WASM_PAGE_BYTES, type ResourceLimits } from '../../security/resource-limits.ts';
+import { accountingNow } from '../limits/epoch-clock.ts';
+import { StateSnapshot, type SlotPool } from './recycled-slot.ts';
 
 type State = 'ready' | 'unusable' | 'destroyed';
 
@@ -43,6 +45,10 @@ interface Parts {
   suspending: boolean;
   /** Maps trap frames to the module as given; absent on a worker thread, whose host maps them. */
   frames: (() => FrameMap) | undefined;
+  /** Set when the instance is recycled: destroying it restores the slot and returns it to its pool. */
+  slot: Slot | undefined;
+  /** Whether this use runs in a slot an earlier use ran in. */
+  reused: boolean;
 }
 
 interface DataEntry {
@@ -79,6 +85,11 @@ export class InProcessInstance implements WasmInstance {
     return this.p.suspending;
   }
 
+  /** Whether this instance is a recycled slot's second or later use (see recycled-slot.ts). */
+  get reused(): boolean {
+    return this.p.reused;
+  }
+
   get dataFunctions(): ReadonlyMap<string, DataFunction> {
     return this.p.dataFunctions;
   }
@@ -93,48 +104,12 @@ export class InProcessInstance implements WasmInstance {
     const limits = config.resourceLimits;
     const frames = options.frames;
     const counters = { hostFunctionCalls: 0, traps: 0, wallTimeMs: 0, peakMemoryBytes: 0 };
-    const interruptible = options.interruptible === true;
-    const meter = Meter.needed(limits, runsAtInit(info, config)) || interruptible ? new Meter(limits, DEFAULT_SLICE, interruptible) : undefined;
-    let grow: GrowPolicy | undefined;
-    const system: Record<string, Record<string, unknown>> = {
-      [RESERVED_IMPORT_MODULE]: {
-        [OUT_OF_FUEL_IMPORT]: meter?.outOfFuel ?? (() => {}),
-        [MEMORY_GROW_IMPORT]: (m: number, d: number, c: number) => grow?.memoryGrow(m, d, c) ?? 1,
-        [ARRAY_TOO_LARGE_IMPORT]: (length: number) => {
-          throw new ResourceLimitExceeded('memory', MAX_GC_ARRAY_ELEMENTS, length >>> 0, 'elements in one wasm-GC array allocation; a larger one could abort the process');
-        },
-      },
-    };
-    let wasi: WasiHost | undefined;
-    const stdin = config.wasi.stdin;
-    if (isStdinStream(stdin)) {
-      throw new InvalidArguments('a streamed stdin (an async iterable) needs the worker runtime: on the in-process runtime the guest would block the event loop that produces it; pass the bytes instead');
-    }
-    if (info.wasi === 'preview1') {
-      wasi = new WasiHost({
-        capabilities: config.capabilities,
-        resourceLimits: limits,
-        programName: config.wasi.programName,
-        stdin,
-        onStdout: config.wasi.onStdout,
-        onStderr: config.wasi.onStderr,
-        checkInterrupt: meter ? () => meter.checkClock() : undefined,
-        remainingMs: meter ? () => meter.remainingMs() : undefined,
-        onViolation: (v) => observer.onViolation?.(id, v),
-        onLimit: (error) => observer.onLimit?.(id, error),
-        listeners: config.wasi.listeners,
-        onListening: config.wasi.onListening,
-      });
-      const host = wasi;
-      for (const name of ['wasi_snapshot_preview1', 'wasi_unstable'] as const) {
-        if (info.imports.some((i) => i.module === name)) system[name] = host.imports[name];
-      }
-    }
-    let kernel: ExtismKernel | undefined;
-    if (info.imports.some((i) => i.module === EXTISM_MODULE)) {
-      kernel = new ExtismKernel(config.extism, { maxPayloadBytes: limits.io.maxPayloadBytes, maxHeapBytes: limits.memory.maxMemoryBytes });
-      system[EXTISM_MODULE] = kernel.imports;
-    }
+    const use = freshUse(id, info, config, observer, options.interruptible === true);
+    const { meter, wasi, kernel } = use;
+    const pool = options.pool;
+    // A recyclable instance reaches its use's imports through a holder the next use swaps.
+    const current = pool ? { use, hostCalls: 0 } : undefined;
+    const system = current ? forwardTo(current, use.system) : use.system;
     let self: InProcessInstance | undefined;
     const ctx = new InstanceHostContext(id, (name, args) => {
       if (!self) throw new Trap('host-error', 'a host function called back into the guest before instantiation finished');
@@ -147,7 +122,7 @@ export class InProcessInstance implements WasmInstance {
     const imports = linkImports(info, config, ctx, counters, system, deadline);
     const initialPages = memoryPages(info, imports);
     checkTotalMemory(initialPages, limits.maxPages);
-    if (GrowPolicy.needed(limits)) grow = new GrowPolicy(limits, (error) => observer.onLimit?.(id, error), initialPages);
+    use.grow = growPolicyFor(id, limits, observer, initialPages);
     let instance: WebAssembly.Instance;
     meter?.enter('initialization');
     try {
@@ -173,10 +148,33 @@ export class InProcessInstance implements WasmInstance {
       ...Object.values(instance.exports),
       ...Object.values(imports).flatMap((m) => Object.values(m as Record<string, unknown>)),
     ].filter((v, i, all): v is WebAssembly.Memory => v instanceof WebAssembly.Memory && all.indexOf(v) === i);
+    // A start function that reached WASI left state derived from this use's host: not pristine for the next.
+    const snapshot = current && pool && current.hostCalls === 0 ? StateSnapshot.take(instance.exports) : undefined;
+    const slot = snapshot && current && pool ? { instance, info, functions, memories, snapshot, current, pool, suspending, initialPages, frames } : undefined;
     liveInstances++;
     self = new InProcessInstance({
-      id, exports: instance.exports, instance, functions, counters, observer, memories, meter, grow, wasi, kernel,
-      dataFunctions: dataFunctions(info), maxPayloadBytes: limits.io.maxPayloadBytes, suspending, frames,
+      id, exports: instance.exports, instance, functions, counters, observer, memories, meter, grow: use.grow, wasi, kernel,
+      dataFunctions: dataFunctions(info), maxPayloadBytes: limits.io.maxPayloadBytes, suspending, frames, slot, reused: false,
+    });
+    counters.peakMemoryBytes = self.memoryBytes();
+    return self;
+  }
+
+  /** The next use of a recycled slot (already restored to its state after instantiation), with its own WASI host and meter. */
+  static renew(slot: Slot, id: string, config: ResolvedInstanceConfig, observer: RuntimeObserver): InProcessInstance {
+    const use = freshUse(id, slot.info, config, observer, false);
+    use.grow = growPolicyFor(id, config.resourceLimits, observer, slot.initialPages);
+    slot.current.use = use;
+    const { instance } = slot;
+    const counter = instance.exports[FUEL_EXPORT];
+    if (use.meter && counter instanceof WebAssembly.Global) use.meter.bind(counter);
+    use.wasi?.initialize(instance);
+    const counters = { hostFunctionCalls: 0, traps: 0, wallTimeMs: 0, peakMemoryBytes: 0 };
+    liveInstances++;
+    const self = new InProcessInstance({
+      id, exports: instance.exports, instance, functions: slot.functions, counters, observer, memories: slot.memories,
+      meter: use.meter, grow: use.grow, wasi: use.wasi, kernel: use.kernel, dataFunctions: dataFunctions(slot.info),
+      maxPayloadBytes: config.resourceLimits.io.maxPayloadBytes, suspending: slot.suspending, frames: slot.frames, slot, reused: true,
     });
     counters.peakMemoryBytes = self.memoryBytes();
     return self;
@@ -244,11 +242,11 @@ export class InProcessInstance implements WasmInstance {
   async call(name: string, args: readonly WasmValue[]): Promise<WasmResult> {
     if (this.p.suspending) return this.exclusive(() => this.callSuspending(name, args));
     const handle = this.syncHandle(name);
-    const start = monotonicMs();
+    const start = accountingNow();
     try {
       return handle(...args);
     } finally {
-      this.p.counters.wallTimeMs += monotonicMs() - start;
+      this.p.counters.wallTimeMs += accountingNow() - start;
       this.trackPeak();
     }
   }
@@ -288,7 +286,7 @@ export class InProcessInstance implements WasmInstance {
   private async guarded<T>(name: string, guard: CallGuard, run: () => Promise<T>): Promise<T> {
     if (!guard.ready) guard.enter();
     guard.calls++;
-    const start = monotonicMs();
+    const start = accountingNow();
     const meter = this.p.meter;
     meter?.enter();
     try {
@@ -297,7 +295,7 @@ export class InProcessInstance implements WasmInstance {
       throw guard.fail(err);
     } finally {
       meter?.exit();
-      this.p.counters.wallTimeMs += monotonicMs() - start;
+      this.p.counters.wallTimeMs += accountingNow() - start;
       this.trackPeak();
     }
   }
@@ -336,7 +334,7 @@ export class InProcessInstance implements WasmInstance {
     if (!guard.ready) guard.enter();
     guard.calls++;
     const meter = this.p.meter;
-    const start = monotonicMs();
+    const start = accountingNow();
     meter?.enter();
     try {
       return run();
@@ -344,7 +342,7 @@ export class InProcessInstance implements WasmInstance {
       throw guard.fail(err);
     } finally {
       meter?.exit();
-      this.p.counters.wallTimeMs += monotonicMs() - start;
+      this.p.counters.wallTimeMs += accountingNow() - start;
       this.trackPeak();
     }
   }
@@ -441,6 +439,9 @@ export class InProcessInstance implements WasmInstance {
       this.state = 'unusable';
       this.unusableReason = reason;
       for (const g of this.guards) g.ready = false;
+      // It never runs again: its listeners and descriptors go now, not when it is destroyed (on a
+      // worker thread that stopped its guest itself, the thread and its socket helper live on).
+      this.p.wasi?.close();
     }
   }
 
@@ -480,9 +481,13 @@ export class InProcessInstance implements WasmInstance {
   async destroy(): Promise<void> {
     if (this.state === 'destroyed') return;
     liveInstances--;
+    // Stopped by a limit or a deadline, the instance is not trusted to be reset; nor is one that grew.
+    const recycle = this.p.slot !== undefined && this.state === 'ready';
     this.state = 'destroyed';
     for (const g of this.guards) g.ready = false;
     this.p.wasi?.close();
+    const slot = this.p.slot;
+    if (recycle && slot && slot.snapshot.restore()) slot.pool.give(slot);
   }
 }
 
@@ -491,6 +496,8 @@ export interface InstanceOptions {
   interruptible?: boolean;
   /** Maps a trap's frames from the instrumented module back to the module as given. */
   frames?: () => FrameMap;
+  /** Makes the instance recyclable into this pool (InstanceConfig.recycle). */
+  pool?: SlotPool<Slot>;
 }
 
 /** The size of each memory in index order as the instance starts: an imported one as given, a defined one as declared. */
@@ -528,6 +535,94 @@ function callInitExport(instance: WebAssembly.Instance, info: ModuleInfo, init: 
     throw new FunctionNotFound(init.function, info.exports.filter((e) => e.kind === 'function').map((e) => e.name));
   }
   (fn as (...args: WasmValue[]) => unknown)(...argumentChecker(init.function, exp.signature)(init.args));
+}
+
+/** What each use of an instance gets afresh: its meter, grow policy, WASI host, Extism kernel, and the sandbox imports reaching them. */
+interface Use {
+  meter: Meter | undefined;
+  grow: GrowPolicy | undefined;
+  wasi: WasiHost | undefined;
+  kernel: ExtismKernel | undefined;
+  system: Record<string, Record<string, unknown>>;
+}
+
+/** A recyclable instance: the instance, its snapshot, and the holder its imports read the current use from. */
+export interface Slot {
+  instance: WebAssembly.Instance;
+  info: ModuleInfo;
+  functions: Map<string, FuncSignature>;
+  memories: WebAssembly.Memory[];
+  snapshot: StateSnapshot;
+  current: { use: Use; hostCalls: number };
+  pool: SlotPool<Slot>;
+  suspending: boolean;
+  /** Each memory's size in pages as the instance started, which the grow policy of every use counts from. */
+  initialPages: number[];
+  frames: (() => FrameMap) | undefined;
+}
+
+/** The grow policy of one use, counting from the memory sizes the instance started with. */
+function growPolicyFor(id: string, limits: ResourceLimits, observer: RuntimeObserver, initialPages: number[]): GrowPolicy | undefined {
+  return GrowPolicy.needed(limits) ? new GrowPolicy(limits, (error) => observer.onLimit?.(id, error), initialPages) : undefined;
+}
+
+/** A use's meter, WASI host, kernel and sandbox imports; its grow policy is set once the instance's initial memory is known. */
+function freshUse(id: string, info: ModuleInfo, config: ResolvedInstanceConfig, observer: RuntimeObserver, interruptible: boolean): Use {
+  const limits = config.resourceLimits;
+  const meter = Meter.needed(limits, runsAtInit(info, config)) || interruptible ? new Meter(limits, DEFAULT_SLICE, interruptible) : undefined;
+  const system: Record<string, Record<string, unknown>> = {};
+  const use: Use = { meter, grow: undefined, wasi: undefined, kernel: undefined, system };
+  system[RESERVED_IMPORT_MODULE] = {
+    [OUT_OF_FUEL_IMPORT]: meter?.outOfFuel ?? (() => {}),
+    [MEMORY_GROW_IMPORT]: (m: number, d: number, c: number) => use.grow?.memoryGrow(m, d, c) ?? 1,
+    [ARRAY_TOO_LARGE_IMPORT]: (length: number) => {
+      throw new ResourceLimitExceeded('memory', MAX_GC_ARRAY_ELEMENTS, length >>> 0, 'elements in one wasm-GC array allocation; a larger one could abort the process');
+    },
+  };
+  const stdin = config.wasi.stdin;
+  if (isStdinStream(stdin)) {
+    throw new InvalidArguments('a streamed stdin (an async iterable) needs the worker runtime: on the in-process runtime the guest would block the event loop that produces it; pass the bytes instead');
+  }
+  if (info.wasi === 'preview1') {
+    const wasi = new WasiHost({
+      capabilities: config.capabilities,
+      resourceLimits: limits,
+      programName: config.wasi.programName,
+      stdin,
+      onStdout: config.wasi.onStdout,
+      onStderr: config.wasi.onStderr,
+      checkInterrupt: meter ? () => meter.checkClock() : undefined,
+      remainingMs: meter ? () => meter.remainingMs() : undefined,
+      onViolation: (v) => observer.onViolation?.(id, v),
+      onLimit: (error) => observer.onLimit?.(id, error),
+      listeners: config.wasi.listeners,
+      onListening: config.wasi.onListening,
+    });
+    use.wasi = wasi;
+    for (const name of ['wasi_snapshot_preview1', 'wasi_unstable'] as const) {
+      const names = info.imports.filter((i) => i.module === name).map((i) => i.name);
+      if (names.length > 0) system[name] = wasi.importsFor(name, names);
+    }
+  }
+  if (info.imports.some((i) => i.module === EXTISM_MODULE)) {
+    const kernel = new ExtismKernel(config.extism, { maxPayloadBytes: limits.io.maxPayloadBytes, maxHeapBytes: limits.memory.maxMemoryBytes });
+    use.kernel = kernel;
+    system[EXTISM_MODULE] = kernel.imports;
+  }
+  return use;
+}
+
+/** Imports that call whatever use is current, counting the calls that are not the sandbox's own. */
+function forwardTo(current: { use: Use; hostCalls: number }, system: Record<string, Record<string, unknown>>): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [mod, fns] of Object.entries(system)) {
+    const counted = mod !== RESERVED_IMPORT_MODULE;
+    out[mod] = Object.fromEntries(Object.keys(fns).map((name) => [name, (...args: unknown[]) => {
+      if (counted) current.hostCalls++;
+      return (current.use.system[mod][name] as (...a: unknown[]) => unknown)(...args);
+    }]));
+  }
+  return out;
 }
 
 function instantiationError(err: unknown, info: ModuleInfo, frames: (() => FrameMap) | undefined): WasmSandboxError {

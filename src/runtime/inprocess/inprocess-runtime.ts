@@ -6,6 +6,8 @@ import type { ResolvedInstanceConfig, RuntimeObserver, WasmInstance, WasmModule,
 import { InProcessInstance } from './inprocess-instance.ts';
 import { identityFrames, InstrumentationCache, instrumentationFor, runsAtInit } from '../limits/instrumentation-plan.ts';
 import type { InstrumentedStore } from '../limits/instrumented-store.ts';
+import { recyclable, SlotPool } from './recycled-slot.ts';
+import type { Slot } from './inprocess-instance.ts';
 
 /**
  * Runs guests on the caller's thread, in the caller's V8 isolate: the fastest runtime, with calls that
@@ -40,6 +42,9 @@ class InProcessModule implements WasmModule {
   private readonly module: WebAssembly.Module;
   private readonly observer: RuntimeObserver;
   private readonly variants: InstrumentationCache;
+  private readonly recyclable: boolean;
+  /** Idle recycled instances per instrumentation variant. */
+  private readonly pools = new Map<string, SlotPool<Slot>>();
 
   constructor(module: WebAssembly.Module, bytes: Uint8Array, info: ModuleInfo, observer: RuntimeObserver, store: InstrumentedStore | undefined) {
     this.module = module;
@@ -47,17 +52,31 @@ class InProcessModule implements WasmModule {
     this.observer = observer;
     // The caller may reuse its buffer; instrumentation reads the bytes later.
     this.variants = new InstrumentationCache(bytes.slice(), store);
+    this.recyclable = recyclable(info, bytes);
   }
 
   async instantiate(instanceId: string, config: ResolvedInstanceConfig): Promise<WasmInstance> {
     checkInitialMemory(this.info, config);
     const plan = instrumentationFor(config.resourceLimits, { hasTables: this.info.tables.length > 0, initCode: runsAtInit(this.info, config) });
+    // An embedder's init export runs at instantiation, so a recycled slot would skip it: instantiate anew.
+    if (config.recycle && this.recyclable && config.initialize === undefined) {
+      // Recycling needs the whole state exported to snapshot it, limits or not.
+      const options = { ...(plan ?? { meter: false, routeMemoryGrow: false }), exportState: true };
+      const key = JSON.stringify(options);
+      let pool = this.pools.get(key);
+      if (!pool) this.pools.set(key, (pool = new SlotPool<Slot>()));
+      const idle = pool.take();
+      if (idle) return InProcessInstance.renew(idle, instanceId, config, this.observer);
+      const prepared = await this.variants.get(options);
+      return InProcessInstance.create(instanceId, prepared.module, prepared.info, config, this.observer, { frames: prepared.frames, pool });
+    }
     const prepared = plan ? await this.variants.get(plan) : { module: this.module, info: this.info, frames: identityFrames };
     return InProcessInstance.create(instanceId, prepared.module, prepared.info, config, this.observer, { frames: prepared.frames });
   }
 
   dispose(): void {
     this.variants.clear();
+    for (const pool of this.pools.values()) pool.clear();
   }
 }
 

@@ -1,6 +1,8 @@
 import { InvalidArguments, ResourceLimitExceeded, Timeout } from '../../errors.ts';
 import { BULK_BYTES_PER_UNIT } from '../../module/instrument.ts';
 import type { ResourceLimits } from '../../security/resource-limits.ts';
+import { monotonicMs } from '../monotonic.ts';
+import { epochClock, epochNow, TICK_MS } from './epoch-clock.ts';
 
 /**
  * Fuel units handed to the guest between two host checkpoints, when a clock limit needs checkpoints at
@@ -31,10 +33,13 @@ export class Meter {
   private readonly callTimeoutMs: number | null;
   private readonly initTimeoutMs: number | null;
   /** The deadline of the outermost call under way: a call's, or initialisation's. */
-  private current: { kind: 'call' | 'initialization'; ms: number | null } = { kind: 'call', ms: null };
+  /** What the outermost call in progress is, and its deadline (two fields: entering a call allocates nothing). */
+  private currentKind: 'call' | 'initialization' = 'call';
+  private currentMs: number | null = null;
   private readonly lifetimeMs: number | null;
   private readonly maxCpuTimeMs: number | null;
-  private readonly createdAt = performance.now();
+  private readonly createdAt = monotonicMs();
+  private readonly lifetimeEnd: number;
   private slice: number;
   /** Whether anything but fuel needs checkpoints; without, a slice is the whole remaining budget. */
   private readonly timed: boolean;
@@ -44,6 +49,10 @@ export class Meter {
   /** Size of the slice currently in the counter. */
   private given = 0;
   private depth = 0;
+  /**
+   * When the outermost call started, on the coarse epoch clock: up to a tick early, which the call
+   * deadline allows for (see enter()).
+   */
   private callStart = 0;
   private cpuMark = 0;
   private callCpuMs = 0;
@@ -60,6 +69,7 @@ export class Meter {
     this.callTimeoutMs = limits.time.callTimeoutMs;
     this.initTimeoutMs = limits.time.initTimeoutMs;
     this.lifetimeMs = limits.time.instanceLifetimeMs;
+    this.lifetimeEnd = this.lifetimeMs === null ? Infinity : this.createdAt + this.lifetimeMs;
     this.maxCpuTimeMs = limits.cpu.maxCpuTimeMs;
     this.timed = interruptible || this.callTimeoutMs !== null || this.initTimeoutMs !== null || this.lifetimeMs !== null || this.maxCpuTimeMs !== null;
     this.slice = this.timed ? slice : MAX_SLICE;
@@ -92,7 +102,8 @@ export class Meter {
     }
     if (this.timed) {
       const now = this.checkClock();
-      this.adapt(now - this.lastCheckpoint);
+      // A call's start counts as a checkpoint; enter() does not store it twice.
+      this.adapt(now - Math.max(this.lastCheckpoint, this.callStart));
       this.lastCheckpoint = now;
     }
     this.refill();
@@ -118,13 +129,13 @@ export class Meter {
 
   /** Deadlines and CPU time, checked at checkpoints and before blocking host operations; returns the time. */
   checkClock(): number {
-    const now = performance.now();
+    const now = monotonicMs();
     if (this.lifetimeMs !== null && now - this.createdAt >= this.lifetimeMs) {
       throw new Timeout('instance-lifetime', this.lifetimeMs, now - this.createdAt);
     }
     if (this.depth === 0) return now;
-    const deadline = this.current.ms;
-    if (deadline !== null && now - this.callStart >= deadline) throw new Timeout(this.current.kind, deadline, now - this.callStart);
+    const deadline = this.currentMs;
+    if (deadline !== null && now - this.callStart >= deadline + TICK_MS) throw new Timeout(this.currentKind, deadline, now - this.callStart);
     this.sampleCpu(now);
     if (this.maxCpuTimeMs !== null && this.callCpuMs >= this.maxCpuTimeMs) {
       throw new ResourceLimitExceeded('cpu-time', this.maxCpuTimeMs, Math.round(this.callCpuMs));
@@ -147,7 +158,7 @@ export class Meter {
    * the host's work, not the guest's, so CPU time stops counting. Deadlines keep running.
    */
   suspend(): void {
-    if (this.depth > 0) this.sampleCpu(performance.now());
+    if (this.depth > 0) this.sampleCpu(monotonicMs());
   }
 
   resume(): void {
@@ -176,39 +187,51 @@ export class Meter {
 
   /** Milliseconds the current call may still block in a host operation before a deadline passes. */
   remainingMs(): number {
-    const now = performance.now();
+    const now = monotonicMs();
     let left = Infinity;
     if (this.lifetimeMs !== null) left = Math.min(left, this.lifetimeMs - (now - this.createdAt));
-    if (this.current.ms !== null && this.depth > 0) left = Math.min(left, this.current.ms - (now - this.callStart));
+    if (this.currentMs !== null && this.depth > 0) left = Math.min(left, this.currentMs + TICK_MS - (now - this.callStart));
     return Math.max(0, left);
   }
 
   /**
    * Marks the start of an outermost guest call; nested (re-entrant) calls share the outer deadline.
    * `initialization` (instantiation, the start function, `_initialize`) is held to `initTimeoutMs`
-   * instead of the call deadline. Reading thread CPU time costs ~0.4 µs, so it is sampled only at
+   * instead of the call deadline. The start is read from the epoch clock (a load; a clock read costs
+   * more than the call), which is up to a tick old: the deadline gets that tick on top. Only a ticker
+   * thread kept off the CPU for longer than a tick (a saturated machine) makes a call's clock start
+   * earlier, by that delay. Reading thread CPU time costs ~0.4 µs, so it is sampled only at
    * checkpoints: a call shorter than one slice is charged its wall time, which for a guest that does
    * not block is the same thing.
    */
   enter(kind: 'call' | 'initialization' = 'call'): void {
     if (this.depth++ === 0) {
-      const now = performance.now();
-      this.current = { kind, ms: kind === 'call' ? this.callTimeoutMs : this.initTimeoutMs };
+      const now = epochNow();
+      this.currentKind = kind;
+      this.currentMs = kind === 'call' ? this.callTimeoutMs : this.initTimeoutMs;
       this.callStart = now;
-      this.lastCheckpoint = now;
-      this.callCpuMs = 0;
-      this.cpuMark = this.maxCpuTimeMs === null ? -1 : threadCpuMs();
+      if (this.maxCpuTimeMs === null) this.cpuMark = -1;
+      else {
+        this.callCpuMs = 0;
+        this.cpuMark = threadCpuMs();
+      }
       // An instance past its lifetime must not start another call, however short.
-      if (this.lifetimeMs !== null && now - this.createdAt >= this.lifetimeMs) {
-        throw new Timeout('instance-lifetime', this.lifetimeMs, now - this.createdAt);
+      if (now >= this.lifetimeEnd) {
+        throw new Timeout('instance-lifetime', this.lifetimeMs!, now - this.createdAt);
       }
     }
   }
 
   exit(): void {
     if (--this.depth === 0) {
-      const spent = this.cpuMark < 0 ? performance.now() - this.callStart : threadCpuMs() - this.cpuMark;
-      this.cpuTimeMs += spent;
+      if (this.cpuMark >= 0) {
+        this.cpuTimeMs += threadCpuMs() - this.cpuMark;
+        return;
+      }
+      // Wall time on the epoch clock: a short call is charged a whole tick or nothing, which averages
+      // out; most calls see the word unchanged and store nothing.
+      const now = epochClock[0];
+      if (now !== this.callStart) this.cpuTimeMs += Math.max(0, (now || monotonicMs()) - this.callStart);
     }
   }
 

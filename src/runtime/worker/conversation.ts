@@ -11,6 +11,7 @@ import {
   type Channel, CMD_ANSWER, CMD_ANSWER_THROW, EVENT_LISTENING, EVENT_VIOLATION, REPLY_DONE, REPLY_FAILED, REQUEST_EVENT, REQUEST_HOST_CALL, REQUEST_OUTPUT,
   REQUEST_STDIN,   WORKER_GONE, type ChannelValue,
 } from './channel.ts';
+import { IN_THREAD_GRACE_MS } from './worker-limits.ts';
 import { ErrorLedger } from './error-codec.ts';
 import type { WorkerThread } from './worker-thread.ts';
 
@@ -49,7 +50,14 @@ interface Session {
   readonly deadline: Deadline | undefined;
   readonly errors: ErrorLedger;
   timer?: ReturnType<typeof setTimeout>;
+  /** Set when the thread reported its meter's Timeout: until then it may unwind its guest and answer. */
+  unwindUntil?: number;
+  /** Whether the deadline already waited once more for the thread's own answer. */
+  graced?: boolean;
 }
+
+/** How long a thread that reported its guest stopped may take to unwind it and answer before it is terminated. */
+const UNWIND_GRACE_MS = 250;
 
 /** How long an idle worker may take to answer a command that runs no guest code. */
 const IDLE_ANSWER_MS = 5000;
@@ -138,10 +146,11 @@ export class Conversation {
     let sent = cmd;
     channel.pass(sent);
     for (;;) {
-      const left = session.deadline ? Math.max(0, session.deadline.at - performance.now()) : Infinity;
+      const until = session.unwindUntil ?? session.deadline?.at;
+      const left = until === undefined ? Infinity : Math.max(0, until - performance.now());
       const turn = channel.waitSync(sent, left);
       if (turn === 'timed-out') {
-        this.expire(session);
+        if (session.deadline && !thread.dead) this.stop(session);
         throw thread.dead ?? new Trap('unknown', 'the worker thread did not answer');
       }
       if (turn === REPLY_DONE) return;
@@ -176,7 +185,9 @@ export class Conversation {
         handlers.output(channel.op, channel.readBytes());
       } else if (turn === REQUEST_EVENT) {
         const kind = channel.op;
-        handlers.event(kind, kind === EVENT_VIOLATION || kind === EVENT_LISTENING ? JSON.parse(channel.readText()) : session.errors.read(channel));
+        const detail = kind === EVENT_VIOLATION || kind === EVENT_LISTENING ? JSON.parse(channel.readText()) : session.errors.read(channel);
+        if (detail instanceof Timeout) session.unwindUntil ??= performance.now() + UNWIND_GRACE_MS;
+        handlers.event(kind, detail);
       } else {
         throw new Trap('unknown', `the worker thread sent unexpected message ${turn}`);
       }
@@ -238,6 +249,26 @@ export class Conversation {
       session.timer = setTimeout(() => this.expire(session), Math.ceil(early));
       return;
     }
+    // The thread may have stopped its guest itself while this timer waited its turn on a busy event
+    // loop: its answer (the limit event, then the Timeout of its meter) is read instead of
+    // terminating the thread, which then keeps serving. It gets a bounded time to finish unwinding;
+    // one that never answers (a guest catching the stop) is terminated.
+    const turn = this.channel.turn();
+    const unwinding = session.unwindUntil !== undefined && performance.now() < session.unwindUntil;
+    if (turn === REPLY_DONE || turn === REPLY_FAILED || unwinding) {
+      session.timer = setTimeout(() => this.expire(session), 1);
+      return;
+    }
+    if (turn === REQUEST_EVENT && !session.graced) {
+      session.graced = true;
+      session.timer = setTimeout(() => this.expire(session), IN_THREAD_GRACE_MS);
+      return;
+    }
+    this.stop(session);
+  }
+
+  private stop(session: Session): void {
+    const d = session.deadline!;
     this.onTimeout(new Timeout(d.kind, d.timeoutMs, performance.now() - d.since));
   }
 

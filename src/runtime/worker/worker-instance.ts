@@ -1,8 +1,9 @@
 /**
  * An instance living on a worker thread, driven from the main thread. Arguments are checked here,
  * before anything is sent; host functions and output taps run here while the guest waits inside
- * the import; a deadline terminates the thread, and the instance is then unusable while a fresh
- * thread takes its place in the pool.
+ * the import; the thread stops a guest at its call deadline itself (its meter reads the shared epoch
+ * clock) and keeps serving, and a guest it cannot stop in time, or past its lifetime, is stopped by
+ * terminating the thread: the instance is then unusable while a fresh thread takes its place.
  */
 import type { ListenerAddress } from '../../wasi/socket-protocol.ts';
 import { EXTISM_LOG_LEVELS, type ExtismLogLevel } from '../../communication/extism-kernel.ts';
@@ -26,6 +27,7 @@ import {
 import type { InstantiateMessage, PortableConfig } from './config-transfer.ts';
 import { Conversation, type Deadline } from './conversation.ts';
 import { readFuel, readMetrics } from './metrics-mirror.ts';
+import { IN_THREAD_GRACE_MS } from './worker-limits.ts';
 import { WorkerHostContext } from './worker-host-context.ts';
 import type { WorkerPool } from './worker-pool.ts';
 import type { WorkerThread } from './worker-thread.ts';
@@ -288,7 +290,8 @@ export class WorkerInstance implements WasmInstance {
     const { instanceLifetimeMs } = this.time;
     const ms = kind === 'call' ? this.time.callTimeoutMs : this.time.initTimeoutMs;
     let deadline: Deadline | undefined;
-    if (ms !== null) deadline = { at: now + ms, kind, timeoutMs: ms, since: now };
+    // The thread stops a guest at its call deadline itself; the kill comes a grace later (see IN_THREAD_GRACE_MS).
+    if (ms !== null) deadline = { at: now + ms + (kind === 'call' ? IN_THREAD_GRACE_MS : 0), kind, timeoutMs: ms, since: now };
     if (instanceLifetimeMs !== null) {
       const end = this.createdAt + instanceLifetimeMs;
       if (!deadline || end < deadline.at) deadline = { at: end, kind: 'instance-lifetime', timeoutMs: instanceLifetimeMs, since: this.createdAt };

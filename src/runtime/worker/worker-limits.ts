@@ -51,17 +51,26 @@ export function limitsKey(limits: WorkerLimits): string {
 const MAX_WORKER_TABLE_ELEMENTS = 1_000_000;
 
 /**
- * The limits the worker enforces itself. Deadlines are enforced by terminating the thread, so the
- * guest needs no instrumentation for them.
+ * How long past a call deadline the main thread waits for the worker to stop its guest itself before
+ * it terminates the thread: a guest that reaches its checkpoints is stopped by its own meter (on the
+ * shared epoch clock) and keeps its thread; one stuck where no checkpoint runs (a blocking wait) is not.
  */
-export function limitsInWorker(limits: ResourceLimits): ResourceLimits {
+export const IN_THREAD_GRACE_MS = 5;
+
+/**
+ * The limits the worker enforces itself. The instance lifetime is enforced by terminating the
+ * thread; the call deadline too, unless `callDeadline` asks the thread to enforce it first (the main
+ * thread then terminates it only IN_THREAD_GRACE_MS later).
+ */
+export function limitsInWorker(limits: ResourceLimits, options: { callDeadline?: boolean } = {}): ResourceLimits {
   const tables = limits.memory.maxTableElements;
-  const { callTimeoutMs, initTimeoutMs, instanceLifetimeMs } = limits.time;
-  const deadlines = callTimeoutMs !== null || initTimeoutMs !== null || instanceLifetimeMs !== null;
+  const call = options.callDeadline ? limits.time.callTimeoutMs : null;
+  const { initTimeoutMs, instanceLifetimeMs } = limits.time;
+  const deadlines = limits.time.callTimeoutMs !== call || initTimeoutMs !== null || instanceLifetimeMs !== null;
   const bigTables = tables === null || tables > MAX_WORKER_TABLE_ELEMENTS;
   if (!deadlines && !bigTables) return limits;
   return limits.with({
-    time: { callTimeoutMs: null, initTimeoutMs: null, instanceLifetimeMs: null },
+    time: { callTimeoutMs: call, initTimeoutMs: null, instanceLifetimeMs: null },
     memory: { maxTableElements: bigTables ? MAX_WORKER_TABLE_ELEMENTS : tables },
   });
 }

@@ -88,7 +88,8 @@ class WorkerModule implements WasmModule {
   async instantiate(instanceId: string, config: ResolvedInstanceConfig): Promise<WasmInstance> {
     checkInitialMemory(this.info, config);
     const limits = config.resourceLimits;
-    const enforced = limitsInWorker(limits);
+    // The thread stops a guest at its call deadline itself, keeping the thread (see IN_THREAD_GRACE_MS).
+    const enforced = limitsInWorker(limits, { callDeadline: true });
     // Always metered on a thread: fuel is counted as in-process, and the guest reaches host code every
     // slice, where a termination at its deadline takes effect even in a loop of bulk instructions.
     const plan = instrumentationFor(enforced, { alwaysMeter: true, hasTables: this.info.tables.length > 0, capArrays: true });

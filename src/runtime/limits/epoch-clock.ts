@@ -42,14 +42,42 @@ const FAILED = 4;
 const BYTES = 24;
 
 const ENVIRONMENT_KEY = 'wasm-sandbox:epoch-clock';
-const threads = process.getBuiltinModule('node:worker_threads');
-const inherited: unknown = threads.isMainThread ? undefined : threads.getEnvironmentData(ENVIRONMENT_KEY);
-const buffer = inherited instanceof SharedArrayBuffer ? inherited : new SharedArrayBuffer(BYTES);
-if (threads.isMainThread) threads.setEnvironmentData(ENVIRONMENT_KEY, buffer);
+/**
+ * The shared buffer is made on the first call that finds the word stale, not at import, and
+ * node:worker_threads is taken only to hand the buffer to a thread or to start the ticker: a program
+ * that imports the library and makes a few calls loads no thread machinery. Until then the word is
+ * a private 0, which sends every reader to `wake()`.
+ */
+let buffer: SharedArrayBuffer | undefined;
+/** Set on a guest thread: only the main thread starts the ticker. */
+let onGuestThread = false;
 /** The clock word itself, for the end of a call to read without a call (0: not fresh, see above). */
-export const epochClock = new Float64Array(buffer, 0, 1);
-const clock = epochClock;
-const control = new Int32Array(buffer);
+export let epochClock: Float64Array<ArrayBufferLike> = new Float64Array(1);
+let clock = epochClock;
+let control: Int32Array<ArrayBufferLike> = new Int32Array(BYTES / 4);
+
+function bind(shared: SharedArrayBuffer): void {
+  buffer = shared;
+  epochClock = clock = new Float64Array(shared, 0, 1);
+  control = new Int32Array(shared);
+}
+
+function attach(): SharedArrayBuffer {
+  if (!buffer) bind(new SharedArrayBuffer(BYTES));
+  return buffer!;
+}
+
+/** Called on the main thread before a guest thread is started, so that the thread inherits the clock word. */
+export function shareEpochClock(): void {
+  process.getBuiltinModule('node:worker_threads').setEnvironmentData(ENVIRONMENT_KEY, attach());
+}
+
+/** Called first by a guest thread's entry: its calls read the main thread's word, and it starts no ticker. */
+export function adoptEpochClock(): void {
+  onGuestThread = true;
+  const inherited: unknown = process.getBuiltinModule('node:worker_threads').getEnvironmentData(ENVIRONMENT_KEY);
+  if (inherited instanceof SharedArrayBuffer) bind(inherited);
+}
 
 // CommonJS, evaluated as the ticker thread's whole program: nothing of the package is loaded there.
 const TICKER = `'use strict';
@@ -94,11 +122,12 @@ export function accountingNow(): number {
 }
 
 function wake(): number {
+  attach();
   control[SEEN] = 1;
   const state = Atomics.load(control, STATE);
   if (state === IDLE) {
     if (Atomics.compareExchange(control, STATE, IDLE, RUNNING) === IDLE) Atomics.notify(control, STATE);
-  } else if (state === NONE && threads.isMainThread && ++exactReads >= START_AFTER && Atomics.compareExchange(control, STATE, NONE, STARTING) === NONE) {
+  } else if (state === NONE && !onGuestThread && ++exactReads >= START_AFTER && Atomics.compareExchange(control, STATE, NONE, STARTING) === NONE) {
     start();
   }
   return monotonicMs();
@@ -106,7 +135,8 @@ function wake(): number {
 
 function start(): void {
   try {
-    const worker = new threads.Worker(TICKER, { eval: true, workerData: buffer, execArgv: THREAD_EXEC_ARGV, stdout: true, stderr: true });
+    const { Worker } = process.getBuiltinModule('node:worker_threads');
+    const worker = new Worker(TICKER, { eval: true, workerData: attach(), execArgv: THREAD_EXEC_ARGV, stdout: true, stderr: true });
     worker.unref();
     // The ticker ends only with the process, or when it cannot run at all: readers then use the exact clock.
     worker.on('error', () => Atomics.store(control, STATE, FAILED));

@@ -17,6 +17,9 @@ import { writeError } from './error-codec.ts';
 import { writeMetrics } from './metrics-mirror.ts';
 import { MainThreadLink } from './worker-requests.ts';
 import type { WorkerThreadData } from './worker-thread.ts';
+import { adoptEpochClock } from '../limits/epoch-clock.ts';
+
+adoptEpochClock();
 
 type Handle = (...args: WasmValue[]) => WasmResult;
 

@@ -5,6 +5,7 @@
  */
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { ResourceLimitExceeded, Trap, type WasmSandboxError } from '../../errors.ts';
+import { shareEpochClock } from '../limits/epoch-clock.ts';
 import { THREAD_EXEC_ARGV } from '../thread-exec-argv.ts';
 import { Channel, REPLY_READY } from './channel.ts';
 import { limitsKey, type WorkerLimits } from './worker-limits.ts';
@@ -117,6 +118,8 @@ export class WorkerThread {
 export function startGuestThread(entry: URL, name: string, workerData: unknown, limits: WorkerLimits, died: (error: WasmSandboxError) => void, transferList: MessagePort[] = []): { worker: Worker; exited: Promise<void> } {
   // Taken on the first thread: importing the library (the HTTP wrapper reaches this file) should not load it.
   const threads = process.getBuiltinModule('node:worker_threads');
+  // Guests on the thread read the main thread's deadline clock word: it must be shared before the thread starts.
+  shareEpochClock();
   const worker = new threads.Worker(entry, { name, workerData, transferList, execArgv: THREAD_EXEC_ARGV, env: threads.SHARE_ENV, resourceLimits: { ...limits } });
   worker.unref();
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));

@@ -18,6 +18,7 @@ import { DONE, ExchangeMemory, REQUEST_HEAD } from './exchange-memory.ts';
 import { parseRequestHead, type RequestHead } from './record-heads.ts';
 import { WorkerRequestBody } from './worker-request-body.ts';
 import { WorkerResponseStream } from './worker-response-stream.ts';
+import { adoptEpochClock } from '../../../runtime/limits/epoch-clock.ts';
 
 export interface ComponentWorkerData {
   memory: SharedArrayBuffer;
@@ -40,6 +41,7 @@ export interface ComponentWorkerData {
   tallies: SharedArrayBuffer;
 }
 
+adoptEpochClock();
 const data = workerData as ComponentWorkerData;
 const memory = new ExchangeMemory(data.memory);
 const component = await fromPortable(data.component);

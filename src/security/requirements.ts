@@ -1,3 +1,4 @@
+import { EXTISM_MODULE } from '../communication/guest-abi.ts';
 import { isGranted, type GrantKind } from '../host/grants.ts';
 import type { ModuleInfo } from '../module/module-info.ts';
 import type { Capabilities } from './capabilities.ts';
@@ -48,6 +49,9 @@ export function unmetRequirements(info: ModuleInfo, caps: Capabilities, limits: 
     if (WASI_MODULES.has(imp.module)) {
       const need = wasiCapability(imp.name, caps);
       if (need && !need.granted) add(need.capability, full, `calls will be denied: the policy grants no ${need.capability}`);
+    } else if (imp.module === EXTISM_MODULE) {
+      // Extism's host ABI is the sandbox's own (the kernel serves it, as the linker does), not a host function.
+      continue;
     } else if (imp.kind === 'function' && !caps.allowsHostFunction(imp.module, imp.name)) {
       add('hostFunctions', full, 'instantiation will fail: host function not allowed');
     }

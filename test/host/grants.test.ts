@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { Capabilities, ResourceLimits, SecurityViolation } from '../../src/index.ts';
+import { Capabilities, ResourceLimits, SecurityViolation, WasmSandbox } from '../../src/index.ts';
 import { exitCode, isGranted } from '../../src/host/grants.ts';
 import { inspect } from '../../src/module/inspect.ts';
 import { unmetRequirements } from '../../src/security/requirements.ts';
@@ -35,5 +35,17 @@ test('exit: what inspect says is what the host does', () => {
     const listed = unmetRequirements(parity, caps, ResourceLimits.default()).some((r) => r.capability === 'exit');
     if (listed) assert.throws(() => exitCode(caps, 3), (e: unknown) => e instanceof SecurityViolation && e.capability === 'exit');
     else assert.equal(exitCode(caps, 3), 3);
+  }
+});
+
+test('an Extism plugin needs no host-function grant: inspect says so, and it runs under the minimal grant', async () => {
+  const bytes = readFileSync(new URL('../../fixtures/abi/wat/extism_plugin.wasm', import.meta.url));
+  assert.deepEqual(unmetRequirements(inspect(bytes), Capabilities.minimal(), ResourceLimits.default()), []);
+  const sandbox = await WasmSandbox.create();
+  try {
+    const id = await sandbox.createInstance(await sandbox.loadModule(bytes), { capabilities: Capabilities.minimal() });
+    assert.ok(sandbox.getMetrics(id));
+  } finally {
+    await sandbox.close();
   }
 });

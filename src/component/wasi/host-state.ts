@@ -108,8 +108,27 @@ export class HostState {
 
   /** Ends the guest with `err`, now and at every later host call. */
   stop(err: Error): never {
-    this.stopped ??= err;
+    if (this.stopped === undefined) {
+      this.stopped = err;
+      this.stopListener?.(err);
+    }
     throw err;
+  }
+
+  private stopListener: ((err: Error) => void) | undefined;
+  private stopPromise: Promise<Error> | undefined;
+
+  /**
+   * Resolves with the error that stopped the guest. An async call needs it: its task runs on in
+   * jco's event loop, which swallows what a host function throws, so the call itself may never settle.
+   */
+  whenStopped(): Promise<Error> {
+    this.stopPromise ??= this.stopped !== undefined
+      ? Promise.resolve(this.stopped)
+      : new Promise<Error>((resolve) => {
+        this.stopListener = resolve;
+      });
+    return this.stopPromise;
   }
 
   get stoppedBy(): Error | undefined {

@@ -79,6 +79,9 @@ interface Live {
   readonly cores: Map<number, WebAssembly.Instance[]>;
 }
 
+/** How long a stopped async call waits for host stream copies the guest started to finish. */
+const STREAM_FLUSH_MS = 1000;
+
 interface Entry {
   /** Runs the function and returns its value, a top-level `result` as `{ tag, val }`. */
   readonly run: (args: unknown[]) => unknown;
@@ -264,6 +267,8 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
         : undefined;
       return await Promise.race(deadline ? [task, stopped, deadline] : [task, stopped]);
     } catch (err) {
+      // What the guest handed to a host stream before it stopped still lands (a bounded wait).
+      if (live.host.state.stoppedBy !== undefined) await live.host.state.released(STREAM_FLUSH_MS);
       return this.failed(err, entry, path, live);
     } finally {
       clearTimeout(timer);

@@ -115,6 +115,24 @@ export class HostState {
     throw err;
   }
 
+  private readonly held = new Set<Promise<unknown>>();
+
+  /** Keeps track of a host copy still running for the guest (a stream being drained), until it settles. */
+  hold<T>(work: Promise<T>): Promise<T> {
+    this.held.add(work);
+    const release = () => this.held.delete(work);
+    work.then(release, release);
+    return work;
+  }
+
+  /** Settles when every held copy has, or after `maxMs`: a copy the guest never ends must not hold its end up. */
+  async released(maxMs: number): Promise<void> {
+    if (this.held.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.held]), new Promise((resolve) => { timer = setTimeout(resolve, maxMs); })]);
+    clearTimeout(timer);
+  }
+
   private stopListener: ((err: Error) => void) | undefined;
   private stopPromise: Promise<Error> | undefined;
 

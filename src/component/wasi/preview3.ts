@@ -1,12 +1,15 @@
 /**
  * The WASI 0.3 interfaces of a component instance, as a translation over the preview2 host's
  * functions (which translate the capability core): a 0.3 function either is a preview2 one under
- * the same or a new name, or drives one (a `stream<u8>` written through the granted stdio sink, a
- * `wait-for` as the preview2 timer awaited without blocking the thread). Nothing is decided here,
+ * the same or a new name, or drives one (stdin's stream pulled from preview2's stdin, a `wait-for`
+ * as the preview2 timer awaited without blocking the thread); a `stream<u8>` to stdout or stderr
+ * goes to the same granted sink as preview2's writes. Nothing is decided here,
  * so a grant means the same through preview1, preview2 and 0.3. jco looks every version of an
  * interface up under one unversioned key, so these members are merged into the preview2 objects.
  * preview3-shim is never reached: its defaults give a guest the host's environment, files and exit.
  */
+import { chargeHostWork } from '../../runtime/limits/host-work.ts';
+import type { OutputSink } from '../../wasi/stdio.ts';
 import { DEFAULT_CHUNK, type Io } from './io.ts';
 import { guardFunctions, type HostState } from './host-state.ts';
 import type { Item } from '../wit/decode-component.ts';
@@ -81,29 +84,26 @@ export function createPreview3(state: HostState, io: Io, p2: Interfaces, wanted:
   const out: Record<string, Members> = {};
   const uses = (iface: string): boolean => wanted.has(iface);
 
-  /** Copies the guest's stream into a preview2 output stream in bounded chunks: backpressure is the copy itself. */
-  const writeVia = (iface: string, getter: string) => async (stream: GuestStream) => {
-    const sink = member<() => { write(b: Uint8Array): void }>(p2, iface, getter)();
+  /**
+   * Copies the guest's stream to its granted stdio sink (mode and output budget decided there) in
+   * bounded chunks: the copy is the backpressure. A chunk the guest handed over before it exited
+   * is still written, as preview1 writes whatever came before proc_exit; nothing after.
+   */
+  const writeVia = (sink: OutputSink) => (stream: GuestStream) => state.hold((async () => {
     try {
       for (;;) {
-        state.check();
+        if (state.stoppedBy === undefined) state.check();
         const { value, done } = await stream.read(DEFAULT_CHUNK);
         if (value !== undefined && value.length > 0) {
-          try {
-            sink.write(value instanceof Uint8Array ? value : Uint8Array.from(value));
-          } catch (err) {
-            // The preview2 stream reports a failed write as a stream-error value; a stop is the guest's end.
-            state.check();
-            if (err instanceof Error) throw err;
-            return { tag: 'err', val: 'io' };
-          }
+          if (state.stoppedBy === undefined) chargeHostWork(() => state.interrupt(), value.length);
+          sink.write(value instanceof Uint8Array ? value : Uint8Array.from(value));
         }
-        if (done) return { tag: 'ok', val: undefined };
+        if (done || state.stoppedBy !== undefined) return { tag: 'ok', val: undefined };
       }
     } finally {
       stream[Symbol.dispose]?.();
     }
-  };
+  })());
 
   /**
    * The guest's stdin as a stream jco pulls from one chunk at a time (so nothing is read ahead of
@@ -143,8 +143,8 @@ export function createPreview3(state: HostState, io: Io, p2: Interfaces, wanted:
   if (uses('wasi:cli/environment')) {
     out['wasi:cli/environment'] = { getInitialCwd: member(p2, 'wasi:cli/environment', 'initialCwd') };
   }
-  if (uses('wasi:cli/stdout')) out['wasi:cli/stdout'] = guardFunctions({ writeViaStream: writeVia('wasi:cli/stdout', 'getStdout') }, state);
-  if (uses('wasi:cli/stderr')) out['wasi:cli/stderr'] = guardFunctions({ writeViaStream: writeVia('wasi:cli/stderr', 'getStderr') }, state);
+  if (uses('wasi:cli/stdout')) out['wasi:cli/stdout'] = guardFunctions({ writeViaStream: writeVia(state.options.stdout) }, state);
+  if (uses('wasi:cli/stderr')) out['wasi:cli/stderr'] = guardFunctions({ writeViaStream: writeVia(state.options.stderr) }, state);
 
   if (uses('wasi:clocks/monotonic-clock')) {
     const timer = (fn: string) => (t: bigint) => io.waitAsync([io.pollableReadiness(member<(t: bigint) => object>(p2, 'wasi:clocks/monotonic-clock', fn)(t))]);

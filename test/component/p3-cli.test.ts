@@ -61,3 +61,16 @@ test('wasm-sandbox run runs a 0.3 command with the exit code and stdout, and ref
   assert.equal(denied.status, 126);
   assert.match(denied.stderr, /wasi:clocks\/timezone@0\.3/);
 });
+
+test('the insecure seed is one value per instance, for preview2 and 0.3 alike', async () => {
+  const rt = await runtime();
+  const seedOf = async (seed: number) => {
+    const instance = await rt.instantiate(await load('http-proxy'), { capabilities: Capabilities.minimal().with({ random: { seed } }) });
+    const host = (instance as unknown as { live: { host: { imports: Record<string, Record<string, () => [bigint, bigint]>> } } }).live.host;
+    return () => host.imports['wasi:random/insecure-seed'].insecureSeed();
+  };
+  const read = await seedOf(7);
+  const first = read();
+  assert.deepEqual(read(), first);
+  assert.notDeepEqual((await seedOf(8))(), first, 'another seed, another value');
+});

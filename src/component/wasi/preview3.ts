@@ -146,6 +146,9 @@ export function createPreview3(state: HostState, io: Io, p2: Interfaces, wanted:
   if (uses('wasi:cli/stdout')) out['wasi:cli/stdout'] = guardFunctions({ writeViaStream: writeVia(state.options.stdout) }, state);
   if (uses('wasi:cli/stderr')) out['wasi:cli/stderr'] = guardFunctions({ writeViaStream: writeVia(state.options.stderr) }, state);
 
+  if (uses('wasi:random/insecure-seed')) {
+    out['wasi:random/insecure-seed'] = { getInsecureSeed: member(p2, 'wasi:random/insecure-seed', 'insecureSeed') };
+  }
   if (uses('wasi:clocks/monotonic-clock')) {
     const timer = (fn: string) => (t: bigint) => io.waitAsync([io.pollableReadiness(member<(t: bigint) => object>(p2, 'wasi:clocks/monotonic-clock', fn)(t))]);
     out['wasi:clocks/monotonic-clock'] = guardFunctions({

@@ -269,6 +269,7 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
     } catch (err) {
       // What the guest handed to a host stream before it stopped still lands (a bounded wait).
       if (live.host.state.stoppedBy !== undefined) await live.host.state.released(STREAM_FLUSH_MS);
+      else if (err instanceof Error && !(entry.throwsErr && Object.hasOwn(err, 'payload'))) live.host.state.halt(err);
       return this.failed(err, entry, path, live);
     } finally {
       clearTimeout(timer);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Capabilities, InvalidModule, SecurityViolation } from '../../src/index.ts';
+import { Capabilities, InvalidModule, SecurityViolation, Timeout } from '../../src/index.ts';
 import { fixturePath, load, runtime, text } from './helpers.ts';
 
 const RUN = 'wasi:cli/run@0.3.0-rc-2026-03-15#run';
@@ -51,6 +51,15 @@ test('an async component importing a WASI 0.3 interface that is not served is re
   const rt = await runtime();
   await assert.rejects(rt.createComponentModuleFromFile(fixturePath('p3-unserved')), (err: unknown) =>
     err instanceof InvalidModule && /WASI 0\.3/.test(err.message) && err.message.includes('wasi:clocks/timezone@0.3.0-rc-2026-03-15'));
+});
+
+test('an async wait runs on the granted clock: a virtual clock passes it at once, a real one meets the call deadline', async () => {
+  const rt = await runtime();
+  const virtual = await rt.instantiate(await load('p3-wait'), { capabilities: Capabilities.captured().with({ clock: 'virtual' }) });
+  assert.deepEqual(await virtual.call(RUN), { tag: 'ok', val: undefined });
+  const real = await rt.instantiate(await load('p3-wait'), { capabilities: Capabilities.captured(), resourceLimits: { time: { callTimeoutMs: 200 } } });
+  await assert.rejects(real.call(RUN), (err: unknown) => err instanceof Timeout && err.kind === 'call');
+  assert.equal(real.usable, false, 'a call stopped at its deadline leaves the instance unusable');
 });
 
 test('wasm-sandbox run runs a 0.3 command with the exit code and stdout, and refuses an unserved one with status 126', () => {

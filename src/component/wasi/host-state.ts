@@ -108,11 +108,16 @@ export class HostState {
 
   /** Ends the guest with `err`, now and at every later host call. */
   stop(err: Error): never {
+    this.halt(err);
+    throw err;
+  }
+
+  /** Ends the guest with `err` from outside a host call (an async call that failed): its pending host work ends at its next check. */
+  halt(err: Error): void {
     if (this.stopped === undefined) {
       this.stopped = err;
       this.stopListener?.(err);
     }
-    throw err;
   }
 
   private readonly held = new Set<Promise<unknown>>();

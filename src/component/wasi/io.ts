@@ -125,6 +125,8 @@ export function createIo(state: HostState): Io {
     state.interrupt();
     for (let step = nextWait(list); step !== undefined; step = nextWait(list)) {
       if (step.ms > 0) await delay(step.ms);
+      // An async wait outlives nothing: once the guest is stopped (its call failed), it ends too.
+      state.check();
       state.interrupt();
     }
   }

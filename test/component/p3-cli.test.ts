@@ -47,6 +47,17 @@ test('a clock read under clock: none ends the 0.3 guest with SecurityViolation(c
   assert.equal(instance.exitCode, undefined, 'the exit after the refused read never ran');
 });
 
+test('a 0.3 stream to stdout counts against io.maxOutputBytes: only the allowed prefix lands', async () => {
+  const rt = await runtime();
+  const instance = await rt.instantiate(await load('p3-cli'), { capabilities: Capabilities.captured(), resourceLimits: { io: { maxOutputBytes: 5 } } });
+  // The guest's exit runs before the host has copied its stream, so the limit is met after the exit
+  // (a guest still running would be stopped by it, as a preview2 write is).
+  const outcome = await instance.call(RUN).then((r) => r, (err: unknown) => (err as { limit?: string }).limit);
+  assert.ok(outcome === 'output-bytes' || (outcome as { tag?: string }).tag === 'err', String(outcome));
+  assert.equal(text(instance.stdout()), 'hello');
+  assert.equal(instance.metrics().outputBytes, 5);
+});
+
 test('an async component importing a WASI 0.3 interface that is not served is refused when loaded, naming it', async () => {
   const rt = await runtime();
   await assert.rejects(rt.createComponentModuleFromFile(fixturePath('p3-unserved')), (err: unknown) =>

@@ -8,6 +8,7 @@
  * interface up under one unversioned key, so these members are merged into the preview2 objects.
  * preview3-shim is never reached: its defaults give a guest the host's environment, files and exit.
  */
+import { WasmSandboxError } from '../../errors.ts';
 import { chargeHostWork } from '../../runtime/limits/host-work.ts';
 import type { OutputSink } from '../../wasi/stdio.ts';
 import { DEFAULT_CHUNK, type Io } from './io.ts';
@@ -96,7 +97,13 @@ export function createPreview3(state: HostState, io: Io, p2: Interfaces, wanted:
         const { value, done } = await stream.read(DEFAULT_CHUNK);
         if (value !== undefined && value.length > 0) {
           if (state.stoppedBy === undefined) chargeHostWork(() => state.interrupt(), value.length);
-          sink.write(value instanceof Uint8Array ? value : Uint8Array.from(value));
+          try {
+            sink.write(value instanceof Uint8Array ? value : Uint8Array.from(value));
+          } catch (err) {
+            // As for preview2's writes: a limit the sink enforces (output bytes) ends the guest.
+            if (err instanceof WasmSandboxError) state.halt(err);
+            throw err;
+          }
         }
         if (done || state.stoppedBy !== undefined) return { tag: 'ok', val: undefined };
       }

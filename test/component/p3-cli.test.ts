@@ -26,6 +26,12 @@ test('an async (WASI 0.3) command runs: its stream reaches stdout, its exit code
   assert.equal(process.exitCode ?? 0, 0, 'exit never reaches the host process');
 });
 
+test("an async component's WIT says which functions are async", async () => {
+  const wit = await (await load('p3-cli')).wit();
+  assert.match(wit, /\n {4}run: async func\(\) -> result;/);
+  assert.match(wit, /\n {4}write-via-stream: func\(data: stream<u8>\) -> future<result<_, error-code>>;/);
+});
+
 test('exit without the grant is refused as for a preview2 component: SecurityViolation(exit), reported once', async () => {
   const p3 = await runP3(Capabilities.captured().with({ exit: false }));
   assert.ok(p3.error instanceof SecurityViolation, String(p3.error));

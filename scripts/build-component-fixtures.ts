@@ -60,6 +60,10 @@ const FIXTURES: Record<string, WatFixture | JsFixture | CommandFixture> = {
   'http-echo': { kind: 'wat', wat: 'http-echo.wat', wit: 'http-echo.wit', world: 'http-echo', wasi: true },
   'misbehave-cli': { kind: 'command', core: '../wat/wasi_misbehave.wasm' },
   'random-spin': { kind: 'wat', wat: 'random-spin.wat', wit: 'random-spin.wit', world: 'random-spin', wasi: true },
+  // WASI 0.3 commands: their WIT carries the 0.3 interfaces they use, as nested packages.
+  'p3-cli': { kind: 'wat', wat: 'p3-cli.wat', wit: 'p3-cli.wit', world: 'p3-cli' },
+  'p3-unserved': { kind: 'wat', wat: 'p3-unserved.wat', wit: 'p3-unserved.wit', world: 'p3-unserved' },
+  'p3-wait': { kind: 'wat', wat: 'p3-wait.wat', wit: 'p3-wait.wit', world: 'p3-wait' },
 };
 
 const WASI_VERSION = '0.2.10';

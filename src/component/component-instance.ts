@@ -5,7 +5,7 @@
  * unusable, as jco's glue and the core instances cannot be resumed; with `reinstantiateOnTrap` the
  * next call transparently starts from a fresh instance instead.
  */
-import { InstanceUnusable, InvalidArguments, FunctionNotFound, Trap, WasmSandboxError } from '../errors.ts';
+import { InstanceUnusable, InvalidArguments, FunctionNotFound, Timeout, Trap, WasmSandboxError } from '../errors.ts';
 import { toSandboxError, wasmFrames } from '../runtime/traps.ts';
 import type { Capabilities } from '../security/capabilities.ts';
 import type { ResourceLimits } from '../security/resource-limits.ts';
@@ -81,6 +81,8 @@ interface Live {
   readonly glue: GlueState | undefined;
 }
 
+/** How long a stopped async call waits for host stream copies the guest started to finish. */
+const STREAM_FLUSH_MS = 1000;
 
 interface Entry {
   /** Runs the function and returns its value, a top-level `result` as `{ tag, val }`. */
@@ -89,6 +91,8 @@ interface Entry {
   /** jco reports the `err` of a top-level result by throwing its payload. */
   readonly throwsErr: boolean;
   readonly direct: boolean;
+  /** An async (WASI 0.3) export: `run` returns the task's promise. */
+  readonly async: boolean;
 }
 
 let nextId = 1;
@@ -151,7 +155,7 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
       checkInterrupt: beforeWait ? () => (beforeWait(), limits.checkClock()) : () => limits.checkClock(),
       remainingMs: () => limits.remainingMs(),
       onViolation: this.options.onViolation,
-    }, this.component.wasiImports);
+    }, this.component.wasiImports, this.component.wasi3Imports);
     let jco: Record<string, unknown>;
     const cores = new Map<number, WebAssembly.Instance[]>();
     const files = new Map<WebAssembly.Module, string>();
@@ -231,19 +235,62 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
     const live = this.live!;
     const entry = this.entry(path);
     const a = check ? entry.check(args) : (args as unknown[]);
+    let pending = false;
     try {
       live.limits.enter();
-      return entry.run(a);
+      const out = entry.run(a);
+      if (!entry.async) return out;
+      pending = true;
+      return this.settle(out as Promise<unknown>, entry, path, live);
     } catch (err) {
       return this.failed(err, entry, path, live);
     } finally {
+      if (!pending) live.limits.exit();
+    }
+  }
+
+  /**
+   * An async export's task: the call stays entered (its deadline and fuel running) until the task
+   * completes, the host stops the guest (exit, a refused grant), or the call's deadline passes.
+   */
+  private async settle(task: Promise<unknown>, entry: Entry, path: string, live: Live): Promise<unknown> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const ms = live.limits.remainingMs();
+      const stopped = live.host.state.whenStopped().then((err) => Promise.reject(err));
+      // The meter decides which deadline passed (call, lifetime); a timer only makes it look.
+      const deadline = Number.isFinite(ms)
+        ? new Promise<never>((_, reject) => {
+          const started = performance.now();
+          timer = setTimeout(() => {
+            try {
+              live.limits.checkClock();
+              reject(new Timeout('call', ms, performance.now() - started));
+            } catch (err) {
+              reject(err);
+            }
+          }, Math.ceil(ms) + 1);
+        })
+        : undefined;
+      return await Promise.race(deadline ? [task, stopped, deadline] : [task, stopped]);
+    } catch (err) {
+      // What the guest handed to a host stream before it stopped still lands (a bounded wait).
+      if (live.host.state.stoppedBy !== undefined) await live.host.state.released(STREAM_FLUSH_MS);
+      else if (err instanceof Error && !(entry.throwsErr && Object.hasOwn(err, 'payload'))) live.host.state.halt(err);
+      return this.failed(err, entry, path, live);
+    } finally {
+      clearTimeout(timer);
       live.limits.exit();
     }
   }
 
   private failed(err: unknown, entry: Entry, path: string, live: Live): unknown {
-    // jco reports the `err` case of a top-level result by throwing its payload, which is never an Error.
+    // jco reports the `err` case of a top-level result by throwing its payload, which is never an
+    // Error; for an async export, by rejecting with an Error carrying it as `payload`.
     if (entry.throwsErr && !(err instanceof Error)) return { tag: 'err', val: err };
+    if (entry.throwsErr && entry.async && err instanceof Error && Object.hasOwn(err, 'payload') && live.host.state.stoppedBy === undefined) {
+      return { tag: 'err', val: (err as Error & { payload: unknown }).payload };
+    }
     const returnsResult = this.lookup(path).func.type.result?.kind === 'result';
     const stopped = live.host.state.stoppedBy;
     const cause = stopped ?? err;
@@ -319,13 +366,14 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
     const { iface, name, func } = this.lookup(path);
     const role = functionRole(name);
     const check = compileArgsCheck(func.type, path);
-    if (role.kind === 'function' && this.options.directCalls !== false) {
+    const async = func.type.async;
+    if (role.kind === 'function' && this.options.directCalls !== false && !async) {
       const direct = compileDirectCall(func, (item) => this.resolveCore(item));
       // A guest that calls imports must be inside a task of jco's while it does (see glue-transform.ts);
       // one that calls none is spared the task.
       const inTask = this.component.decoded.imports.size > 0 ? this.live?.glue?.callInTask : undefined;
-      if (direct && inTask) return { run: (args) => inTask(0, () => direct(args)), check, throwsErr: false, direct: true };
-      if (direct) return { run: direct, check, throwsErr: false, direct: true };
+      if (direct && inTask) return { run: (args) => inTask(0, () => direct(args)), check, throwsErr: false, direct: true, async };
+      if (direct) return { run: direct, check, throwsErr: false, direct: true, async };
     }
     const returnsResult = func.type.result?.kind === 'result';
     const jco = (): Record<string, unknown> => {
@@ -359,9 +407,9 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
     }
     if (returnsResult) {
       const bare = run;
-      run = (args) => ({ tag: 'ok', val: bare(args) });
+      run = async ? (args) => (bare(args) as Promise<unknown>).then((val) => ({ tag: 'ok', val })) : (args) => ({ tag: 'ok', val: bare(args) });
     }
-    return { run, check, throwsErr: returnsResult, direct: false };
+    return { run, check, throwsErr: returnsResult, direct: false, async };
   }
 
   private buildExports(): Record<string, unknown> {

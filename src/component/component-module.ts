@@ -3,6 +3,7 @@
  * glue, and its core modules compiled once per set of limits (instances created under the same
  * limits share the instrumented, compiled code).
  */
+import { isPreview3 } from './wasi/preview3.ts';
 import { instrument, type InstrumentOptions } from '../module/instrument.ts';
 import { acceptedFeatures, checkFeatures } from '../runtime/feature-policy.ts';
 import type { Transpiled } from './transpile-cache.ts';
@@ -46,6 +47,8 @@ export class ComponentModule {
   private staticIndices: Map<string, number | undefined> | undefined;
   /** @internal The unversioned `wasi:*` interfaces it imports. */
   readonly wasiImports: ReadonlySet<string>;
+  /** @internal The unversioned `wasi:*` interfaces it imports in a WASI 0.3 version. */
+  readonly wasi3Imports: ReadonlySet<string>;
   private witText: Promise<string> | undefined;
 
   /** @internal Use `ComponentRuntime.createComponentModule`. */
@@ -63,6 +66,7 @@ export class ComponentModule {
     this.importNames = [...decoded.imports.keys()];
     this.exportNames = [...decoded.exports.keys()];
     this.wasiImports = new Set(this.importNames.filter((n) => n.startsWith('wasi:')).map((n) => n.replace(/@.*$/, '')));
+    this.wasi3Imports = new Set(this.importNames.filter((n) => n.startsWith('wasi:') && isPreview3(n)).map((n) => n.replace(/@.*$/, '')));
   }
 
   /** The component's interfaces, functions and types as data (see `ComponentDescription`). */

@@ -14,6 +14,7 @@ import { contentHash, TranspileCache, type CacheStats } from './transpile-cache.
 import { decodeComponent } from './wit/decode-component.ts';
 import { componentInterfaces } from './wit/interfaces.ts';
 import { checkOptionKeys, type OptionKeys } from '../option-keys.ts';
+import { unservedPreview3 } from './wasi/preview3.ts';
 
 export interface ComponentRuntimeOptions {
   /**
@@ -81,6 +82,10 @@ export class ComponentRuntime {
     const copy = bytes.slice();
     const hash = contentHash(copy);
     const decoded = decodeComponent(copy);
+    const unserved = unservedPreview3(decoded.imports);
+    if (unserved.length > 0) {
+      throw new InvalidModule(`this component imports WASI 0.3 functions this version does not serve: ${unserved.slice(0, 8).join(', ')}${unserved.length > 8 ? `, and ${unserved.length - 8} more` : ''}`);
+    }
     const transpiled = await this.cache.get(copy, hash);
     return new ComponentModule(copy, hash, decoded, componentInterfaces(decoded), transpiled);
   }

@@ -7,6 +7,7 @@
 import { InvalidModule, WasmSandboxError } from '../../errors.ts';
 import { ComponentRuntime } from '../../component/component-runtime.ts';
 import { inspectComponent } from '../../module/component.ts';
+import { isPreview3 } from '../../component/wasi/preview3.ts';
 import type { Capabilities } from '../../security/capabilities.ts';
 import type { ResourceLimits } from '../../security/resource-limits.ts';
 import type { ModuleSource } from '../module-source.ts';
@@ -28,16 +29,13 @@ export interface ComponentRun {
 /** The `wasi:cli/run` export to call; anything else is not a command this can run. */
 function runExport(source: ModuleSource): string {
   const exports = inspectComponent(source.bytes()).componentExports ?? [];
-  const run = exports.find((e) => /^wasi:cli\/run(@|$)/.test(e.name));
-  if (!run) {
+  const runs = exports.filter((e) => /^wasi:cli\/run(@|$)/.test(e.name));
+  if (runs.length === 0) {
     const names = exports.map((e) => e.name).join(', ') || 'nothing';
     throw new InvalidModule(`'${source.name}' is a component without a wasi:cli/run export (it exports ${names}); run takes wasi:cli commands, serve takes wasi:http components`);
   }
-  const version = /@(\d+)\.(\d+)/.exec(run.name);
-  if (version && (Number(version[1]) > 0 || Number(version[2]) >= 3)) {
-    throw new InvalidModule(`'${source.name}' is a WASI ${version[1]}.${version[2]} (async) command, which this version cannot run yet; wasi:cli/run@0.2 components run`);
-  }
-  return run.name;
+  // A WASI 0.3 command also exports the 0.2 run for older hosts; its own entry point is the 0.3 one.
+  return (runs.find((e) => isPreview3(e.name)) ?? runs[0]).name;
 }
 
 /** Runs the component's `wasi:cli/run`; resolves with the exit status, every failure reported on stderr. */

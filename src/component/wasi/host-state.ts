@@ -108,8 +108,50 @@ export class HostState {
 
   /** Ends the guest with `err`, now and at every later host call. */
   stop(err: Error): never {
-    this.stopped ??= err;
+    this.halt(err);
     throw err;
+  }
+
+  /** Ends the guest with `err` from outside a host call (an async call that failed): its pending host work ends at its next check. */
+  halt(err: Error): void {
+    if (this.stopped === undefined) {
+      this.stopped = err;
+      this.stopListener?.(err);
+    }
+  }
+
+  private readonly held = new Set<Promise<unknown>>();
+
+  /** Keeps track of a host copy still running for the guest (a stream being drained), until it settles. */
+  hold<T>(work: Promise<T>): Promise<T> {
+    this.held.add(work);
+    const release = () => this.held.delete(work);
+    work.then(release, release);
+    return work;
+  }
+
+  /** Settles when every held copy has, or after `maxMs`: a copy the guest never ends must not hold its end up. */
+  async released(maxMs: number): Promise<void> {
+    if (this.held.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.held]), new Promise((resolve) => { timer = setTimeout(resolve, maxMs); })]);
+    clearTimeout(timer);
+  }
+
+  private stopListener: ((err: Error) => void) | undefined;
+  private stopPromise: Promise<Error> | undefined;
+
+  /**
+   * Resolves with the error that stopped the guest. An async call needs it: its task runs on in
+   * jco's event loop, which swallows what a host function throws, so the call itself may never settle.
+   */
+  whenStopped(): Promise<Error> {
+    this.stopPromise ??= this.stopped !== undefined
+      ? Promise.resolve(this.stopped)
+      : new Promise<Error>((resolve) => {
+        this.stopListener = resolve;
+      });
+    return this.stopPromise;
   }
 
   get stoppedBy(): Error | undefined {

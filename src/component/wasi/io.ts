@@ -5,6 +5,7 @@
  * call's deadline.
  */
 import { Trap, WasmSandboxError } from '../../errors.ts';
+import { setTimeout as delay } from 'node:timers/promises';
 import { sleepMs } from '../../host/sleep.ts';
 import { chargeHostWork } from '../../runtime/limits/host-work.ts';
 import { guardClass, guardFunctions, type HostState } from './host-state.ts';
@@ -57,6 +58,10 @@ export interface Io {
   readonly Pollable: new (on?: Readiness) => object;
   readonly InputStream: new (source: ByteSource) => object;
   readonly OutputStream: new (sink: ByteSink) => object;
+  /** What a pollable waits on. */
+  pollableReadiness(pollable: object): Readiness;
+  /** Resolves once one of `list` is ready, checking deadlines between slices. */
+  waitAsync(list: Readiness[]): Promise<void>;
   readonly interfaces: Record<string, Record<string, unknown>>;
 }
 
@@ -87,21 +92,41 @@ export function createIo(state: HostState): Io {
     }
   }
 
-  /** Waits until one of `list` is ready, sleeping in slices so deadlines are noticed. */
+  /**
+   * One step of a wait on `list`: undefined once one is ready, else the slice to sleep (0 after a
+   * virtual clock moved) and what can block for it. Slices are short so deadlines are noticed.
+   */
+  function nextWait(list: Readiness[]): { ms: number; blocker: Readiness | undefined } | undefined {
+    if (list.some((p) => p.ready())) return undefined;
+    if (list.some((p) => p.skip?.() === true)) return { ms: 0, blocker: undefined };
+    const wait = Math.min(...list.map((p) => p.waitMs()));
+    const budget = state.options.remainingMs();
+    const blocker = list.find((p) => p.block !== undefined);
+    if (wait === Infinity && budget === Infinity && blocker === undefined) {
+      state.stop(new Trap('host-error', 'wasi:io/poll: waiting on pollables that can never become ready'));
+    }
+    return { ms: Math.max(1, Math.min(wait, budget, 50)), blocker };
+  }
+
+  /** Waits until one of `list` is ready, blocking the thread (preview2's synchronous poll). */
   function waitFor(list: Readiness[]): void {
     state.interrupt();
-    for (;;) {
-      if (list.some((p) => p.ready())) return;
-      if (list.some((p) => p.skip?.() === true)) continue;
-      const wait = Math.min(...list.map((p) => p.waitMs()));
-      const budget = state.options.remainingMs();
-      const blocker = list.find((p) => p.block !== undefined);
-      if (wait === Infinity && budget === Infinity && blocker === undefined) {
-        state.stop(new Trap('host-error', 'wasi:io/poll: waiting on pollables that can never become ready'));
+    for (let step = nextWait(list); step !== undefined; step = nextWait(list)) {
+      if (step.ms > 0) {
+        if (step.blocker?.block !== undefined) step.blocker.block(step.ms);
+        else sleepMs(step.ms);
       }
-      const ms = Math.max(1, Math.min(wait, budget, 50));
-      if (blocker?.block !== undefined) blocker.block(ms);
-      else sleepMs(ms);
+      state.interrupt();
+    }
+  }
+
+  /** The same wait without blocking the thread, for WASI 0.3's async functions. */
+  async function waitAsync(list: Readiness[]): Promise<void> {
+    state.interrupt();
+    for (let step = nextWait(list); step !== undefined; step = nextWait(list)) {
+      if (step.ms > 0) await delay(step.ms);
+      // An async wait outlives nothing: once the guest is stopped (its call failed), it ends too.
+      state.check();
       state.interrupt();
     }
   }
@@ -247,6 +272,8 @@ export function createIo(state: HostState): Io {
     Pollable,
     InputStream,
     OutputStream,
+    pollableReadiness: (p) => Pollable.on(p as Pollable),
+    waitAsync,
     interfaces: {
       'wasi:io/error': { Error: IoError },
       'wasi:io/poll': guardFunctions({ Pollable, poll }, state),

@@ -1,7 +1,8 @@
 /**
- * The WASI preview2 host of one component instance: every `wasi:*` interface jco may ask for, each
- * deciding from the instance's Capabilities and ResourceLimits, keyed the way jco's generated
- * `instantiate` looks imports up (unversioned interface names). preview2-shim is never reached: its
+ * The WASI host of one component instance: every `wasi:*` interface jco may ask for (preview2, and
+ * the WASI 0.3 members of `preview3.ts` over them), each deciding from the instance's Capabilities
+ * and ResourceLimits, keyed the way jco's generated `instantiate` looks imports up (unversioned
+ * interface names). preview2-shim is never reached: its
  * defaults hand a guest the whole environment, process.exit and the network.
  */
 import { createCli } from './cli.ts';
@@ -11,6 +12,7 @@ import { HostState, type HostOptions } from './host-state.ts';
 import { createHttp, type HttpHost } from './http.ts';
 import { createIo } from './io.ts';
 import { createRandomInterfaces } from './random.ts';
+import { createPreview3, isPreview3, PREVIEW3_SERVED } from './preview3.ts';
 import { createSockets, type SocketsHost } from './sockets.ts';
 
 export class Preview2Host {
@@ -27,7 +29,7 @@ export class Preview2Host {
    * component without WASI imports costs nothing here, and preopens are opened only for components
    * that can use them.
    */
-  constructor(options: HostOptions, wanted: ReadonlySet<string>) {
+  constructor(options: HostOptions, wanted: ReadonlySet<string>, wanted3: ReadonlySet<string> = new Set()) {
     const state = new HostState(options);
     this.state = state;
     const uses = (pkg: string): boolean => [...wanted].some((n) => n.startsWith(pkg));
@@ -39,7 +41,7 @@ export class Preview2Host {
     this.filesystem = uses('wasi:filesystem/') ? createFilesystem(state, io) : undefined;
     this.http = uses('wasi:http/') ? createHttp(state, io) : undefined;
     this.sockets = uses('wasi:sockets/') ? createSockets(state, io) : undefined;
-    this.imports = {
+    const imports: Record<string, Record<string, unknown>> = {
       ...io.interfaces,
       ...(uses('wasi:cli/') ? createCli(state, io) : {}),
       ...(uses('wasi:clocks/') ? createClocks(state, io) : {}),
@@ -48,11 +50,16 @@ export class Preview2Host {
       ...this.sockets?.interfaces,
       ...this.http?.interfaces,
     };
+    // jco reads every version of an interface from one key: the 0.3 members join the preview2 ones.
+    if (wanted3.size > 0) {
+      for (const [name, members] of Object.entries(createPreview3(state, io, imports, wanted3))) imports[name] = { ...imports[name], ...members };
+    }
+    this.imports = imports;
   }
 
-  /** Whether an import (versioned or not) is a WASI interface this host serves. */
+  /** Whether an import (versioned or not) is a WASI interface this host serves, in that version. */
   static serves(name: string): boolean {
-    return SERVED.has(unversioned(name));
+    return isPreview3(name) ? PREVIEW3_SERVED[unversioned(name)] !== undefined : SERVED.has(unversioned(name));
   }
 
   /** Releases every host descriptor and socket the guest held. */

@@ -28,9 +28,12 @@ export function createRandomInterfaces(state: HostState): Record<string, Record<
     return new DataView(b.buffer).getBigUint64(0, true);
   }
 
+  // The seed is one value per instance (a hash map seeded twice must agree), drawn at its first read,
+  // so the grant is still decided then.
+  let seed: [bigint, bigint] | undefined;
   return {
     'wasi:random/random': guardFunctions({ getRandomBytes: bytes, getRandomU64: u64 }, state),
     'wasi:random/insecure': guardFunctions({ getInsecureRandomBytes: bytes, getInsecureRandomU64: u64 }, state),
-    'wasi:random/insecure-seed': guardFunctions({ insecureSeed: (): [bigint, bigint] => [u64(), u64()] }, state),
+    'wasi:random/insecure-seed': guardFunctions({ insecureSeed: (): [bigint, bigint] => [...(seed ??= [u64(), u64()])] }, state),
   };
 }

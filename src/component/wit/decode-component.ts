@@ -7,7 +7,9 @@
  * the arguments. That is how types keep their names and resources their identity across the
  * wrapper components wit-component emits.
  *
- * Component-model async (stream/future built-ins, async lifts) is reported as unsupported.
+ * Component-model async (WASI 0.3: async lifts and lowers, task, stream, future, waitable and
+ * error-context built-ins) is read, so an async component is typed like any other; the threads
+ * built-ins are reported as unsupported.
  */
 import { BinaryReader } from '../../module/binary-reader.ts';
 import { readExternName } from '../../module/component.ts';
@@ -648,6 +650,58 @@ function canonOptions(r: BinaryReader, d: Decoder, scope: Scope): CanonOptions {
 
 const RESOURCE_BUILTINS: Record<number, string> = { 0x02: 'resource.new', 0x03: 'resource.drop', 0x04: 'resource.rep', 0x07: 'resource.drop async' };
 
+/** How each component-model async built-in's immediates are laid out (after its opcode). */
+type AsyncShape = 'none' | 'type' | 'type-opts' | 'type-flag' | 'opts' | 'flag' | 'flag-memory' | 'context' | 'result-opts';
+
+const ASYNC_BUILTINS: Record<number, readonly [string, AsyncShape]> = {
+  0x05: ['task.cancel', 'none'], 0x06: ['subtask.cancel', 'flag'], 0x08: ['backpressure.set', 'none'],
+  0x09: ['task.return', 'result-opts'], 0x0a: ['context.get', 'context'], 0x0b: ['context.set', 'context'],
+  0x0c: ['thread.yield', 'flag'], 0x0d: ['subtask.drop', 'none'],
+  0x0e: ['stream.new', 'type'], 0x0f: ['stream.read', 'type-opts'], 0x10: ['stream.write', 'type-opts'],
+  0x11: ['stream.cancel-read', 'type-flag'], 0x12: ['stream.cancel-write', 'type-flag'],
+  0x13: ['stream.drop-readable', 'type'], 0x14: ['stream.drop-writable', 'type'],
+  0x15: ['future.new', 'type'], 0x16: ['future.read', 'type-opts'], 0x17: ['future.write', 'type-opts'],
+  0x18: ['future.cancel-read', 'type-flag'], 0x19: ['future.cancel-write', 'type-flag'],
+  0x1a: ['future.drop-readable', 'type'], 0x1b: ['future.drop-writable', 'type'],
+  0x1c: ['error-context.new', 'opts'], 0x1d: ['error-context.debug-message', 'opts'], 0x1e: ['error-context.drop', 'none'],
+  0x1f: ['waitable-set.new', 'none'], 0x20: ['waitable-set.wait', 'flag-memory'], 0x21: ['waitable-set.poll', 'flag-memory'],
+  0x22: ['waitable-set.drop', 'none'], 0x23: ['waitable.join', 'none'],
+  0x24: ['backpressure.inc', 'none'], 0x25: ['backpressure.dec', 'none'],
+};
+
+/** Reads an async built-in's immediates, checking the types and memories it names exist. */
+function asyncBuiltin(r: BinaryReader, d: Decoder, scope: Scope, name: string, shape: AsyncShape, offset: number): void {
+  const flag = (): void => {
+    if (r.u8() > 1) d.fail(`${name}: invalid flag`, offset);
+  };
+  const type = (): void => {
+    const t = at(d, scope.types, r.u32(), 'type', offset);
+    if (name.startsWith('stream.') || name.startsWith('future.')) {
+      if (t.kind !== name.slice(0, 6)) d.fail(`${name} of a type that is not a ${name.slice(0, 6)}`, offset);
+    }
+  };
+  switch (shape) {
+    case 'none': break;
+    case 'type': type(); break;
+    case 'type-opts': type(); canonOptions(r, d, scope); break;
+    case 'type-flag': type(); flag(); break;
+    case 'opts': canonOptions(r, d, scope); break;
+    case 'flag': flag(); break;
+    case 'flag-memory': flag(); at(d, scope.coreMemories, r.u32(), 'core memory', offset); break;
+    case 'context':
+      if (r.u8() !== 0x7f) d.fail(`${name} must be of type i32`, offset);
+      r.u32();
+      break;
+    case 'result-opts': {
+      const form = r.u8();
+      if (form === 0x00) valType(r, d, scope);
+      else if (form !== 0x01 || r.u8() !== 0x00) d.fail(`${name}: invalid result list`, offset);
+      canonOptions(r, d, scope);
+      break;
+    }
+  }
+}
+
 function canon(r: BinaryReader, d: Decoder, scope: Scope): void {
   const offset = r.pos;
   const op = r.u8();
@@ -668,8 +722,12 @@ function canon(r: BinaryReader, d: Decoder, scope: Scope): void {
     const t = at(d, scope.types, r.u32(), 'type', offset);
     if (t.kind !== 'resource') d.fail(`${RESOURCE_BUILTINS[op]} of a type that is not a resource`, offset);
     scope.coreFuncs.push({ kind: 'builtin', name: RESOURCE_BUILTINS[op] });
+  } else if (ASYNC_BUILTINS[op] !== undefined) {
+    const [name, shape] = ASYNC_BUILTINS[op];
+    asyncBuiltin(r, d, scope, name, shape, offset);
+    scope.coreFuncs.push({ kind: 'builtin', name });
   } else {
-    d.fail(`canonical built-in 0x${op.toString(16)} (component-model async or threads) is not supported`, offset);
+    d.fail(`canonical built-in 0x${op.toString(16)} (component-model threads) is not supported`, offset);
   }
 }
 
@@ -827,7 +885,7 @@ function evaluate(
         break;
       }
       case SEC_CANON: {
-        const n = r.count(2);
+        const n = r.count(1);
         for (let i = 0; i < n; i++) canon(r, d, scope);
         break;
       }

@@ -25,6 +25,11 @@ function id(name: string): string {
   return KEYWORDS.has(name) ? `%${name}` : name;
 }
 
+/** `async ` before `func` for a WASI 0.3 async function. */
+function asyncWord(type: FuncType): string {
+  return type.async ? 'async ' : '';
+}
+
 class InterfacePrinter {
   private readonly ifaces: ComponentInterfaces;
   private readonly iface: InterfaceInfo;
@@ -136,9 +141,9 @@ class InterfacePrinter {
         const params = f.type.params.map((p) => `${id(p.name)}: ${this.ref(p.type)}`).join(', ');
         members.push(`${indent}  constructor(${params})${plain || !f.type.result ? '' : ` -> ${this.ref(f.type.result)}`};`);
       } else if (role.kind === 'method') {
-        members.push(`${indent}  ${id(role.member)}: func${this.signature(f.type, true)};`);
+        members.push(`${indent}  ${id(role.member)}: ${asyncWord(f.type)}func${this.signature(f.type, true)};`);
       } else {
-        members.push(`${indent}  ${id(role.member)}: static func${this.signature(f.type, false)};`);
+        members.push(`${indent}  ${id(role.member)}: static ${asyncWord(f.type)}func${this.signature(f.type, false)};`);
       }
     }
     return members.length ? [`${indent}resource ${id(name)} {`, ...members, `${indent}}`] : [`${indent}resource ${id(name)};`];
@@ -149,7 +154,7 @@ class InterfacePrinter {
     for (const [name, t] of this.iface.types) body.push(...this.definition(name, t, `${indent}  `));
     for (const [name, f] of this.iface.funcs) {
       if (functionRole(name).kind !== 'function') continue;
-      body.push(`${indent}  ${id(name)}: func${this.signature(f.type, false)};`);
+      body.push(`${indent}  ${id(name)}: ${asyncWord(f.type)}func${this.signature(f.type, false)};`);
     }
     const uses = [...this.uses].map(([from, names]) => `${indent}  use ${from}.{${[...names].join(', ')}};`);
     return [`${indent}${header} {`, ...uses, ...body, `${indent}}`];

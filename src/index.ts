@@ -35,3 +35,4 @@ export type { DataFunction, DataFunctionKind } from './communication/guest-abi.t
 export { McpServerWrapper } from './wrappers/mcp/mcp-server-wrapper.ts';
 export type { McpServerWrapperOptions, McpServerConfig, McpTransport, McpToolPolicy, McpServerSummary } from './wrappers/mcp/mcp-server-wrapper.ts';
 export type { AuditEntry, Denial } from './wrappers/mcp/audit-log.ts';
+export type { CapturedOutput } from './runtime/types.ts';

@@ -90,7 +90,7 @@ function valueAt(root: unknown, path: string[]): unknown {
 }
 
 test('every schema property has a description, and the default the code applies when it is absent', () => {
-  const schema = policySchema() as AnnotatedSchema & { definitions: Record<string, AnnotatedSchema> };
+  const schema = policySchema() as unknown as AnnotatedSchema & { definitions: Record<string, AnnotatedSchema> };
   const defaults = { capabilities: Capabilities.minimal().toJSON(), resourceLimits: ResourceLimits.default().toJSON() };
   const top = [...declaredProperties(schema, [])];
   const sections = Object.entries(schema.definitions).filter(([name]) => name in defaults).flatMap(([name, def]) => [...declaredProperties(def, [name])]);

@@ -15,6 +15,7 @@ import { contentHash, TranspileCache, type CacheStats } from './transpile-cache.
 import { decodeComponent } from './wit/decode-component.ts';
 import { componentInterfaces } from './wit/interfaces.ts';
 
+/** Options of `ComponentRuntime.create`. */
 export interface ComponentRuntimeOptions {
   /**
    * Where transpiled components are cached across processes: default `$WASM_SANDBOX_CACHE_DIR`,
@@ -28,13 +29,25 @@ export interface ComponentRuntimeOptions {
   cacheMaxBytes?: number;
 }
 
+/**
+ * Options of `ComponentRuntime.instantiate`; capabilities and limits also take plain data, validated as
+ * `Capabilities.from` and `ResourceLimits.from` do.
+ */
 export interface InstantiateOptions extends Omit<ComponentInstanceOptions, 'capabilities' | 'resourceLimits'> {
+  /** What the component may touch; default the runtime's `capabilities`. */
   capabilities?: Capabilities | CapabilitiesInit;
+  /** How much it may consume; default the runtime's `resourceLimits`. */
   resourceLimits?: ResourceLimits | ResourceLimitsInit;
 }
 
+/**
+ * Loads WebAssembly components (transpiling them with jco, cached by content hash) and instantiates them with
+ * every WASI interface replaced by a capability-checked host. See docs/components.md.
+ */
 export class ComponentRuntime {
+  /** Capabilities of an instance given none. */
   readonly capabilities: Capabilities;
+  /** Limits of an instance given none. */
   readonly resourceLimits: ResourceLimits;
   private readonly cache: TranspileCache;
   private readonly instances = new Set<ComponentInstance>();
@@ -79,6 +92,10 @@ export class ComponentRuntime {
     return new ComponentModule(copy, hash, decoded, componentInterfaces(decoded), transpiled);
   }
 
+  /**
+   * Reads a file and loads it as `createComponentModule` does; an unreadable file is a `ModuleNotFound`
+   * naming the path.
+   */
   async createComponentModuleFromFile(path: string): Promise<ComponentModule> {
     let bytes: Uint8Array;
     try {

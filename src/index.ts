@@ -36,3 +36,4 @@ export { McpServerWrapper } from './wrappers/mcp/mcp-server-wrapper.ts';
 export type { McpServerWrapperOptions, McpServerConfig, McpTransport, McpToolPolicy, McpServerSummary } from './wrappers/mcp/mcp-server-wrapper.ts';
 export type { AuditEntry, Denial } from './wrappers/mcp/audit-log.ts';
 export type { CapturedOutput } from './runtime/types.ts';
+export type { ChannelHost } from './communication/memory-channel.ts';

@@ -6,13 +6,19 @@ import { Capabilities, type CapabilitiesInit } from './capabilities.ts';
 import { ResourceLimits, type ResourceLimitsInit } from './resource-limits.ts';
 import { validatePolicySection } from './policy-validator.ts';
 
+/** A parsed policy: the objects `createInstance` takes. */
 export interface Policy {
+  /** What the guest may touch. */
   capabilities: Capabilities;
+  /** How much it may consume. */
   resourceLimits: ResourceLimits;
 }
 
+/** A policy file's contents, as `policy.schema.json` describes them. */
 export interface PolicyDocument {
+  /** Grants; absent ones are denied. */
   capabilities?: CapabilitiesInit;
+  /** Limits; absent ones take `ResourceLimits.default()` values. */
   resourceLimits?: ResourceLimitsInit;
 }
 

@@ -17,11 +17,13 @@ import { MalformedResponse } from './wagi.ts';
 import { WasiHttpBackend } from './wasi-http-backend.ts';
 import { WasiHttpWorkerBackend } from './wasi-http-worker-backend.ts';
 
+/** Options shared by every server of an `HttpServerWrapper`. */
 export interface HttpServerWrapperOptions {
   /** Where JSON-lines access logs go: a stream, a file path, or false (default) for none. */
   accessLog?: Writable | string | false;
 }
 
+/** How many guest instances a server keeps and runs at once. */
 export interface PoolOptions {
   /**
    * Kept ready while idle: warm worker threads (a component's each hold an instance), or on the
@@ -34,18 +36,32 @@ export interface PoolOptions {
   reuse?: boolean;
 }
 
+/** One server: the guest that answers, where it listens, and the policy every request runs under. */
 export interface HttpServerConfig {
   /**
    * Give exactly one: a `.wasm` file (either kind), the bytes of a core module (a WAGI command), or the
    * bytes of a component exporting `wasi:http/incoming-handler`.
    */
   path?: string;
+  /** The bytes of a core module, run once per request as a WAGI (CGI-style) command. */
   module?: Uint8Array | ArrayBuffer;
+  /** The bytes of a component exporting `wasi:http/incoming-handler`. */
   component?: Uint8Array | ArrayBuffer;
-  listen?: { host?: string; port?: number };
+  /** Where to listen. */
+  listen?: {
+    /** Address to bind; default `127.0.0.1`. */
+    host?: string;
+    /** Port to bind; default 0, a free port (see `address`). */
+    port?: number;
+  };
   /** What every request's guest may touch; env, args and stdio are managed by the server. */
   capabilities?: Capabilities | CapabilitiesInit;
+  /**
+   * What every request's guest may consume; default `ResourceLimits.default()`, with `requestTimeoutMs` as
+   * its deadline.
+   */
   resourceLimits?: ResourceLimits | ResourceLimitsInit;
+  /** Instance reuse and concurrency. */
   pool?: PoolOptions;
   /** Largest request body accepted (413 beyond it). Default 1 MiB. */
   maxRequestBodyBytes?: number | string;
@@ -63,20 +79,43 @@ export interface HttpServerConfig {
   cacheDir?: string;
 }
 
+/** Counters of one server since it started. */
 export interface ServerMetrics {
+  /** Requests answered. */
   requests: number;
+  /** Requests being handled now. */
   inFlight: number;
+  /** Requests answered, by HTTP status code. */
   byStatus: Record<string, number>;
+  /**
+   * Requests answered, by outcome (`ok`, `trap`, `timeout`, `limit`, `overloaded`, `too-large`,
+   * `bad-response`, `error`; see `AccessLogEntry.outcome`).
+   */
   byOutcome: Record<string, number>;
+  /** Request body bytes received. */
   bytesIn: number;
+  /** Response body bytes sent. */
   bytesOut: number;
+  /** Time spent on all answered requests together, in ms; divide by `requests` for the mean. */
   totalDurationMs: number;
 }
 
+/** A running server, as `listServers` lists it. */
 export interface ServerSummary {
+  /** The id `startServer` returned. */
   id: string;
-  address: { host: string; port: number; url: string };
+  /** Where it listens. */
+  address: {
+    /** The address it listens on, e.g. `127.0.0.1`. */
+    host: string;
+    /** The port it listens on (the real one when 0 was asked for). */
+    port: number;
+    /** `http://host:port` (IPv6 hosts in brackets), ready to request. */
+    url: string;
+  };
+  /** `wagi` for a core module, `wasi-http` for a component. */
   kind: HttpBackend['kind'];
+  /** Its counters now. */
   metrics: ServerMetrics;
 }
 
@@ -115,6 +154,11 @@ export class HttpServerWrapper {
     this.log = new AccessLog(options.accessLog);
   }
 
+  /**
+   * Loads the guest, starts listening and resolves with the server's id once it accepts connections. Rejects
+   * with `InvalidArguments` (bad config, or the address cannot be bound), `ModuleNotFound` (unreadable
+   * `path`), `InvalidModule`, or `InvalidPolicy`.
+   */
   async startServer(config: HttpServerConfig): Promise<string> {
     if (config === null || typeof config !== 'object') throw new InvalidArguments('startServer expects a config object');
     const given = [config.path, config.module, config.component].filter((v) => v !== undefined).length;
@@ -176,16 +220,26 @@ export class HttpServerWrapper {
     return id;
   }
 
-  address(serverId: string): { host: string; port: number; url: string } {
+  /** Where the server listens; `InvalidArguments` for an unknown id. */
+  address(serverId: string): {
+    /** The address it listens on, e.g. `127.0.0.1`. */
+    host: string;
+    /** The port it listens on (the real one when 0 was asked for). */
+    port: number;
+    /** `http://host:port` (IPv6 hosts in brackets), ready to request. */
+    url: string;
+  } {
     const a = this.get(serverId).http.address() as AddressInfo;
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
     return { host: a.address, port: a.port, url: `http://${host}:${a.port}` };
   }
 
+  /** A copy of the server's counters; `InvalidArguments` for an unknown id. */
   metrics(serverId: string): ServerMetrics {
     return structuredClone(this.get(serverId).metrics);
   }
 
+  /** Every running server. */
   listServers(): ServerSummary[] {
     return [...this.servers.values()].map((s) => ({ id: s.id, address: this.address(s.id), kind: s.backend.kind, metrics: structuredClone(s.metrics) }));
   }
@@ -206,6 +260,7 @@ export class HttpServerWrapper {
     await server.backend.close();
   }
 
+  /** Stops every server as `stopServer` does and closes the access log. */
   async close(): Promise<void> {
     await Promise.all([...this.servers.keys()].map((id) => this.stopServer(id)));
     await this.log.close();

@@ -77,7 +77,7 @@ export interface ComponentMetrics {
   instantiations: number;
   /** Fuel units its core modules spent together. */
   fuelConsumed: number;
-  /** Bytes read from files, sockets, stdin and HTTP bodies (see `io.maxReadBytes`). */
+  /** Bytes read from files, sockets and HTTP bodies (see `io.maxReadBytes`). */
   bytesRead: number;
   /** Bytes written to files and sockets (see `io.maxWriteBytes`). */
   bytesWritten: number;

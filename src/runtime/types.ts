@@ -107,7 +107,7 @@ export interface InstanceMetrics {
   hostFunctionCalls: number;
   /** Descriptors it holds open now (see `io.maxFileDescriptors`). */
   openFileDescriptors: number;
-  /** Bytes it has read from files, sockets and stdin (see `io.maxReadBytes`). */
+  /** Bytes it has read from files and sockets (see `io.maxReadBytes`). */
   bytesRead: number;
   /** Bytes it has written to files and sockets (see `io.maxWriteBytes`). */
   bytesWritten: number;

@@ -68,7 +68,7 @@ export interface ResourceLimitsInit {
     /** Sockets and outgoing HTTP requests the guest may have open at once. Default 16. */
     maxNetworkConnections?: number | null;
     /**
-     * Total bytes the guest may read from files, sockets and standard input over the instance's life; past it
+     * Total bytes the guest may read from files and sockets over the instance's life; past it
      * `ResourceLimitExceeded('read-bytes')`. Default: no limit.
      */
     maxReadBytes?: Size;

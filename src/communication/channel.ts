@@ -8,9 +8,11 @@ export interface CommunicationChannel {
   receive(): Promise<Uint8Array>;
   /** Ends the channel: pending and later sends and receives reject with ChannelClosed. */
   close(): void;
+  /** True once the channel was closed, by either side or by an error. */
   readonly closed: boolean;
 }
 
+/** Options of one `RpcChannel.call`. */
 export interface RpcCallOptions {
   /** How long to wait for the response (default: the channel's), null for no limit. */
   timeoutMs?: number | null;
@@ -27,5 +29,8 @@ export interface RpcChannel {
   notify(method: string, params?: unknown): Promise<void>;
   /** Serves `method` for the peer (calls and notifications alike). */
   register(method: string, handler: RpcHandler): void;
+  /**
+   * Ends the channel: pending calls reject with `ChannelClosed`, and the underlying channel is closed too.
+   */
   close(): void;
 }

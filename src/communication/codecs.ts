@@ -135,6 +135,10 @@ export function encodeMsgpack(value: unknown): Uint8Array {
   }
 }
 
+/**
+ * Decodes one MessagePack value; malformed bytes, trailing bytes or a shape too deep or too large to decode
+ * safely are an `InvalidArguments`.
+ */
 export function decodeMsgpack(bytes: Uint8Array): unknown {
   try {
     // The same shape check as for calls first: the decoder builds whatever the bytes describe.

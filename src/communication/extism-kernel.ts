@@ -10,9 +10,11 @@
 import { AbiViolation, ResourceLimitExceeded, SecurityViolation } from '../errors.ts';
 import { checkPayload } from './payload-limit.ts';
 
+/** Severity of an Extism plugin's log line, least severe first. */
 export type ExtismLogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 export const EXTISM_LOG_LEVELS: readonly ExtismLogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
 
+/** Host-side settings of a plugin written against Extism's host ABI (`InstanceConfig.extism`). */
 export interface ExtismOptions {
   /** What `config_get` answers: the plugin's read-only configuration. */
   config?: Readonly<Record<string, string>>;

@@ -20,12 +20,19 @@ export const EXTISM_MODULE = 'extism:host/env';
 /** Exports an Extism host never calls as plugin functions (WASI entry points). */
 const EXTISM_NOT_PLUGIN_FUNCTIONS = new Set(['_start', '_initialize']);
 
+/**
+ * Which structured-call ABI a data function speaks: `wsdata` (this project's, docs/guest-abi.md) or `extism`
+ * (Extism's plugin ABI).
+ */
 export type DataFunctionKind = 'wsdata' | 'extism';
 
+/** A structured-call function an instance offers (`listDataFunctions`). */
 export interface DataFunction {
   /** The name callers use: `add` for `wsdata:add`, the export name itself for Extism. */
   readonly name: string;
+  /** The wasm export that implements it, e.g. `wsdata:add`. */
   readonly exportName: string;
+  /** Which ABI it speaks. */
   readonly kind: DataFunctionKind;
   /** Why the function cannot be called, when the module declares it but breaks the ABI's shape. */
   readonly defect?: string;

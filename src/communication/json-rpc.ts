@@ -15,6 +15,7 @@ export const METHOD_NOT_FOUND = -32601;
 export const INVALID_PARAMS = -32602;
 export const INTERNAL_ERROR = -32603;
 
+/** Options of a `JsonRpcChannel`. */
 export interface JsonRpcOptions {
   /** Default time a call waits for its response, in ms (default 30 000); null waits forever. */
   timeoutMs?: number | null;
@@ -39,7 +40,9 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Throw from a handler to answer with a specific JSON-RPC error code. */
 export class JsonRpcError extends Error {
+  /** The JSON-RPC error code sent to the peer, e.g. -32602 for invalid params. */
   readonly code: number;
+  /** Extra data sent with the error, as JSON. */
   readonly data: unknown;
   constructor(code: number, message: string, data?: unknown) {
     super(message);
@@ -63,6 +66,7 @@ export class JsonRpcChannel implements RpcChannel {
     void this.read();
   }
 
+  /** True once the channel was closed, by either side or by an error. */
   get closed(): boolean {
     return this.closedWith !== undefined;
   }
@@ -107,6 +111,7 @@ export class JsonRpcChannel implements RpcChannel {
     return this.channel.send(utf8Bytes(text));
   }
 
+  /** Closes the channel and its transport: pending calls reject with `ChannelClosed`. */
   close(): void {
     this.shut(new ChannelClosed('the JSON-RPC channel was closed'));
     this.channel.close();

@@ -29,8 +29,11 @@ const STATE_BYTES = 36;
 
 /** What a MemoryChannel needs of its sandbox; WasmSandbox provides it. */
 export interface ChannelHost {
+  /** Calls an export of the instance. */
   callFunction(instanceId: string, name: string, args?: never[]): Promise<unknown>;
+  /** Copies bytes out of the instance's memory. */
   readMemory(instanceId: string, ptr: number, len: number): Promise<Uint8Array>;
+  /** Copies bytes into the instance's memory. */
   writeMemory(instanceId: string, ptr: number, bytes: Uint8Array): Promise<void>;
 }
 
@@ -95,6 +98,7 @@ export class MemoryChannel implements CommunicationChannel {
     return channel;
   }
 
+  /** True once the channel was closed, by either side or by an error. */
   get closed(): boolean {
     return this.closedWith !== undefined;
   }

@@ -22,6 +22,7 @@ import type { CoreItem, Func } from './wit/decode-component.ts';
 import { camelCase, functionRole, pascalCase } from './wit/interfaces.ts';
 import { compileArgsCheck } from './wit/value-check.ts';
 
+/** Options of one component instance (through `ComponentRuntime.instantiate`). */
 export interface ComponentInstanceOptions {
   /** What the component may touch; defaults to the runtime's. */
   capabilities?: Capabilities;
@@ -41,7 +42,15 @@ export interface ComponentInstanceOptions {
   programName?: string;
   /** The bytes read from stdin when `capabilities.stdio.stdin` is `capture`. */
   stdin?: Uint8Array | string;
+  /**
+   * void; @@ export interface ComponentInstanceOptions => Called with each chunk the component writes to
+   * stdout, in addition to capture or inherit.
+   */
   onStdout?: (chunk: Uint8Array) => void;
+  /**
+   * void; @@ export interface ComponentInstanceOptions => Called with each chunk the component writes to
+   * stderr, in addition to capture or inherit.
+   */
   onStderr?: (chunk: Uint8Array) => void;
   /** Every refused operation (a path outside a preopen, a denied address, …), for monitoring. */
   onViolation?: (v: Violation) => void;
@@ -63,12 +72,19 @@ export interface ComponentInstanceOptions {
   interruptible?: boolean;
 }
 
+/** Counters of a component instance since its creation, summed over re-instantiations. */
 export interface ComponentMetrics {
+  /** How many times it was instantiated (1, plus one per `reinstantiateOnTrap` replacement). */
   instantiations: number;
+  /** Fuel units its core modules spent together. */
   fuelConsumed: number;
+  /** Bytes read from files, sockets and HTTP bodies (see `io.maxReadBytes`). */
   bytesRead: number;
+  /** Bytes written to files and sockets (see `io.maxWriteBytes`). */
   bytesWritten: number;
+  /** Bytes written to stdout and stderr (see `io.maxOutputBytes`). */
   outputBytes: number;
+  /** Descriptors the live instance holds open now. */
   openFiles: number;
 }
 
@@ -97,10 +113,19 @@ interface Entry {
 
 let nextId = 1;
 
+/**
+ * A running component: call its exports by path (`call`) or through jco's typed bindings (`exports`), under
+ * the capabilities and limits it was instantiated with. Create it with `ComponentRuntime.instantiate`; free
+ * it with `close`.
+ */
 export class ComponentInstance<Exports extends object = Record<string, any>> implements ImportProvider {
+  /** Unique id of this instance within the process, for logs and monitoring. */
   readonly id = `component-instance-${nextId++}`;
+  /** The component it was instantiated from. */
   readonly component: ComponentModule;
+  /** What it may touch. */
   readonly capabilities: Capabilities;
+  /** How much it may consume. */
   readonly resourceLimits: ResourceLimits;
   /**
    * Functions by interface, as `instance.call()` runs them: `exports['example:greeter/greet'].hello(…)`
@@ -466,6 +491,7 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
     return this.stdoutSink.bytes();
   }
 
+  /** Everything written to stderr so far (capture mode). */
   stderr(): Uint8Array {
     return this.stderrSink.bytes();
   }
@@ -475,6 +501,7 @@ export class ComponentInstance<Exports extends object = Record<string, any>> imp
     return !this.closed && this.unusable === undefined;
   }
 
+  /** Its counters, summed over re-instantiations. */
   metrics(): ComponentMetrics {
     const live = this.unusable === undefined ? this.live : undefined;
     return {

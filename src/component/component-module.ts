@@ -26,9 +26,15 @@ export interface PreparedCoreModules {
   readonly staticIndices: ReadonlyMap<string, number | undefined>;
 }
 
+/**
+ * A loaded component: what it imports and exports, its WIT, and its core modules compiled once per set of
+ * limits. Made by `ComponentRuntime.createComponentModule`; instantiate it with
+ * `ComponentRuntime.instantiate`.
+ */
 export class ComponentModule {
   /** SHA-256 of the component bytes, hex. */
   readonly hash: string;
+  /** Size of the component binary in bytes. */
   readonly size: number;
   /** Names of everything the component imports, e.g. `wasi:cli/environment@0.2.3`. */
   readonly importNames: readonly string[];

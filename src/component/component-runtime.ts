@@ -16,6 +16,7 @@ import { componentInterfaces } from './wit/interfaces.ts';
 import { checkOptionKeys, type OptionKeys } from '../option-keys.ts';
 import { unservedPreview3 } from './wasi/preview3.ts';
 
+/** Options of `ComponentRuntime.create`. */
 export interface ComponentRuntimeOptions {
   /**
    * Where transpiled components are cached across processes: default `$WASM_SANDBOX_CACHE_DIR`,
@@ -29,8 +30,14 @@ export interface ComponentRuntimeOptions {
   cacheMaxBytes?: number;
 }
 
+/**
+ * Options of `ComponentRuntime.instantiate`; capabilities and limits also take plain data, validated as
+ * `Capabilities.from` and `ResourceLimits.from` do.
+ */
 export interface InstantiateOptions extends Omit<ComponentInstanceOptions, 'capabilities' | 'resourceLimits'> {
+  /** What the component may touch; default the runtime's `capabilities`. */
   capabilities?: Capabilities | CapabilitiesInit;
+  /** How much it may consume; default the runtime's `resourceLimits`. */
   resourceLimits?: ResourceLimits | ResourceLimitsInit;
 }
 
@@ -39,8 +46,14 @@ const INSTANTIATE_OPTIONS: OptionKeys<InstantiateOptions> = {
   onViolation: true, directCalls: true, beforeWait: true,
 };
 
+/**
+ * Loads WebAssembly components (transpiling them with jco, cached by content hash) and instantiates them with
+ * every WASI interface replaced by a capability-checked host. See docs/components.md.
+ */
 export class ComponentRuntime {
+  /** Capabilities of an instance given none. */
   readonly capabilities: Capabilities;
+  /** Limits of an instance given none. */
   readonly resourceLimits: ResourceLimits;
   private readonly cache: TranspileCache;
   private readonly instances = new Set<ComponentInstance>();
@@ -90,6 +103,10 @@ export class ComponentRuntime {
     return new ComponentModule(copy, hash, decoded, componentInterfaces(decoded), transpiled);
   }
 
+  /**
+   * Reads a file and loads it as `createComponentModule` does; an unreadable file is a `ModuleNotFound`
+   * naming the path.
+   */
   async createComponentModuleFromFile(path: string): Promise<ComponentModule> {
     let bytes: Uint8Array;
     try {

@@ -17,7 +17,10 @@ import { camelCase, functionRole, pascalCase } from './wit/interfaces.ts';
 import { funcMismatch } from './wit/type-match.ts';
 import { Preview2Host, unversioned } from './wasi/preview2-host.ts';
 
-/** What a component instance offers another one that imports from it. */
+/**
+ * What a component instance offers another one that imports from it.
+ * @internal
+ */
 export interface ImportProvider {
   readonly component: ComponentModule;
   /** Calls an export by path without re-checking arguments (the importer's glue already typed them). */

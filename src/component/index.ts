@@ -8,3 +8,4 @@ export type { CacheStats } from './transpile-cache.ts';
 export type { ComponentDescription, InterfaceDescription, FunctionDescription, TypeDescription, TypeOrigin } from './wit/describe.ts';
 export type { HttpRequestInit, HttpResponse } from './wasi/http.ts';
 export type { Violation } from './wasi/host-state.ts';
+export type { PrimitiveKind } from './wit/wit-types.ts';

@@ -62,10 +62,13 @@ export function contentHash(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+/** Counters of a runtime's transpilation cache, as `ComponentRuntime.cacheStats()` returns them. */
 export interface CacheStats {
   /** Components transpiled by jco (cache misses). */
   transpiled: number;
+  /** Loads served from this process's memory. */
   memoryHits: number;
+  /** Loads served from the cache directory. */
   diskHits: number;
 }
 

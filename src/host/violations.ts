@@ -11,8 +11,14 @@
 import { SecurityViolation } from '../errors.ts';
 import { HostError } from './host-error.ts';
 
+/**
+ * A refused operation, as `onViolation` callbacks receive it: the guest attempted something its capabilities
+ * deny.
+ */
 export interface Violation {
+  /** The capability it would have needed, e.g. `filesystem`, `network`, `clock`. */
   capability: string;
+  /** What was attempted, e.g. the path or address. */
   detail: string;
 }
 

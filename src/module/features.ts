@@ -21,6 +21,7 @@ export const WASM_FEATURES = [
   'functionReferences', 'stackSwitching',
 ] as const;
 
+/** A WebAssembly proposal this sandbox can detect in a module and accept or refuse (see `FEATURE_POLICY`). */
 export type WasmFeature = (typeof WASM_FEATURES)[number];
 
 /** Each feature a module uses, with where it was first seen (e.g. `memory 0 is shared`, `struct.new at offset 120`). */

@@ -52,6 +52,10 @@ export function isComponent(bytes: Uint8Array | ArrayBuffer): boolean {
   return b.length >= 8 && b[0] === 0x00 && b[1] === 0x61 && b[2] === 0x73 && b[3] === 0x6d && b[6] === 0x01 && b[7] === 0x00;
 }
 
+/**
+ * Reads what a core module or component imports and exports, without compiling or running it; `InvalidModule`
+ * (with the byte `offset`) when the bytes are not a well-formed module.
+ */
 export function inspect(input: Uint8Array | ArrayBuffer): ModuleInfo {
   const bytes = toBytes(input);
   if (readPreamble(bytes) === 'component') return inspectComponent(bytes);

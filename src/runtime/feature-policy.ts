@@ -10,15 +10,19 @@ import type { RuntimeKind } from './types.ts';
 
 /** How one runtime treats one proposal. */
 export interface FeatureSupport {
+  /** Whether modules using it are accepted. */
   readonly accepted: boolean;
   /** Why it is refused, or what bounds it when accepted. */
   readonly bound: string;
 }
 
+/** How both runtimes treat one proposal. */
 export interface FeatureEntry {
   /** The proposal's name as the WebAssembly CG spells it. */
   readonly proposal: string;
+  /** On the in-process runtime. */
   readonly inprocess: FeatureSupport;
+  /** On the worker runtime. */
   readonly worker: FeatureSupport;
 }
 

@@ -10,12 +10,15 @@ const encoder = new TextEncoder();
  * against the current memory size and a bad one traps the guest instead of touching host memory.
  */
 export interface HostContext {
+  /** The id of the calling instance, as `createInstance` returned it. */
   readonly instanceId: string;
   /** The instance's exported memory (`memory`), if any. */
   readonly memory: WebAssembly.Memory | undefined;
   /** A copy of `len` bytes at `ptr`. */
   read(ptr: number, len: number): Uint8Array;
+  /** `len` bytes at `ptr` decoded as UTF-8; invalid UTF-8 or out of bounds traps the guest. */
   readString(ptr: number, len: number): string;
+  /** Copies `bytes` into guest memory at `ptr`; out of bounds traps the guest and writes nothing. */
   write(ptr: number, bytes: Uint8Array): void;
   /** Writes UTF-8 and returns the number of bytes written. */
   writeString(ptr: number, text: string): number;

@@ -7,6 +7,11 @@ import type { HostContext } from './host-context.ts';
 import type { ExtismOptions } from '../communication/extism-kernel.ts';
 import type { DataFunction } from '../communication/guest-abi.ts';
 
+/**
+ * Where guests run. `inprocess`: on the caller's thread, fastest; deadlines and fuel still stop a guest at
+ * its next checkpoint. `worker`: each instance on a worker thread that can be terminated at any point, with
+ * its own heap and stack limits.
+ */
 export type RuntimeKind = 'inprocess' | 'worker';
 
 /** What crosses the boundary: numbers for i32/f32/f64, bigint for i64, references as opaque values. */
@@ -14,6 +19,11 @@ export type WasmValue = number | bigint | null | object;
 /** No result → undefined, one → the value, several → an array. */
 export type WasmResult = WasmValue | WasmValue[] | undefined;
 
+/**
+ * A host function a guest may import: called with the calling instance's `HostContext` and the guest's
+ * arguments (i64 as bigint); its return value is the import's result. A thrown error traps the guest
+ * (`Trap('host-error')`), a thrown `WasmSandboxError` reaches the caller as itself.
+ */
 export type HostFunction = (ctx: HostContext, ...args: any[]) => unknown;
 /** Host functions by import module and name: `{ env: { log: (ctx, ptr, len) => {…} } }`. */
 export type HostFunctions = Record<string, Record<string, HostFunction>>;
@@ -37,6 +47,7 @@ export interface WasiIo {
   stdin?: Uint8Array | string | StdinStream;
   /** Called with each chunk the guest writes to stdout/stderr, in addition to capture or inherit. */
   onStdout?: (chunk: Uint8Array) => void;
+  /** void; => Called with each chunk the guest writes to stderr, in addition to capture or inherit. */
   onStderr?: (chunk: Uint8Array) => void;
   /** argv[0] as the guest sees it. */
   programName?: string;
@@ -55,6 +66,7 @@ export interface ResolvedWasiIo extends Omit<WasiIo, 'stdin'> {
   stdin?: WasiIo['stdin'] | StdinPull;
 }
 
+/** @internal */
 export interface ResolvedInstanceConfig {
   readonly capabilities: Capabilities;
   readonly resourceLimits: ResourceLimits;
@@ -69,26 +81,40 @@ export interface ResolvedInstanceConfig {
   readonly recycle?: boolean;
 }
 
+/** What a guest wrote to its `capture` streams, bounded together by `io.maxOutputBytes`. */
 export interface CapturedOutput {
+  /** Bytes written to stdout. */
   stdout: Uint8Array;
+  /** Bytes written to stderr. */
   stderr: Uint8Array;
 }
 
+/** Counters of one instance since its creation, as `getMetrics` returns them. */
 export interface InstanceMetrics {
+  /** Linear memory now, in bytes, all memories together. */
   memoryBytes: number;
+  /** The most linear memory it has held, in bytes. */
   peakMemoryBytes: number;
+  /** Fuel units spent (0 when it is not metered). */
   fuelConsumed: number;
+  /** Calls into the guest. */
   calls: number;
+  /** Calls that ended in a trap. */
   traps: number;
   /**
    * Wall time spent inside guest calls made through the async API, in ms. While calls with deadlines
    * keep the epoch clock fresh it is read from there: whole 2 ms ticks per call, right on average.
    */
   wallTimeMs: number;
+  /** CPU time of the guest's thread inside calls, in ms (see docs/instrumentation.md). */
   cpuTimeMs: number;
+  /** Calls the guest made to host functions. */
   hostFunctionCalls: number;
+  /** Descriptors it holds open now (see `io.maxFileDescriptors`). */
   openFileDescriptors: number;
+  /** Bytes it has read from files and sockets (see `io.maxReadBytes`). */
   bytesRead: number;
+  /** Bytes it has written to files and sockets (see `io.maxWriteBytes`). */
   bytesWritten: number;
   /** Connections the guest has accepted and not closed (see `io.maxNetworkConnections`). */
   networkConnections: number;
@@ -101,16 +127,23 @@ export interface RuntimeObserver {
   onViolation?(instanceId: string, violation: { capability: string; detail: string }): void;
 }
 
-/** A compiled module, ready to instantiate any number of times. */
+/**
+ * A compiled module, ready to instantiate any number of times.
+ * @internal
+ */
 export interface WasmModule {
   readonly info: ModuleInfo;
   instantiate(instanceId: string, config: ResolvedInstanceConfig): Promise<WasmInstance>;
   dispose(): void;
 }
 
-/** A synchronous call path, offered only where the runtime can complete a call without yielding. */
+/**
+ * A synchronous call path, offered only where the runtime can complete a call without yielding.
+ * @internal
+ */
 export type SyncCall = (...args: WasmValue[]) => WasmResult;
 
+/** @internal */
 export interface WasmInstance {
   readonly id: string;
   /** Exported functions and their signatures. */
@@ -138,6 +171,7 @@ export interface WasmInstance {
   destroy(): Promise<void>;
 }
 
+/** @internal */
 export interface WasmRuntime {
   readonly kind: RuntimeKind;
   compile(bytes: Uint8Array, info: ModuleInfo): Promise<WasmModule>;

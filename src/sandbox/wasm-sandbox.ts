@@ -24,6 +24,7 @@ import type {
 } from '../runtime/types.ts';
 import { checkOptionKeys, type OptionKeys } from '../option-keys.ts';
 
+/** Options of `WasmSandbox.create`; an unknown key is an `InvalidArguments`. */
 export interface SandboxOptions {
   /** `inprocess` (default): fastest, same thread. `worker`: each instance on a worker thread, hard-killable. */
   runtime?: RuntimeKind;
@@ -49,8 +50,14 @@ export interface SandboxOptions {
   features?: FeatureSettings;
 }
 
+/**
+ * How `createInstance` sets up one instance: what it may touch, what it may consume, and what the host links
+ * into it.
+ */
 export interface InstanceConfig {
+  /** What the guest may touch; default `Capabilities.minimal()` (nothing). */
   capabilities?: Capabilities | CapabilitiesInit;
+  /** How much it may consume; default `ResourceLimits.default()`. */
   resourceLimits?: ResourceLimits | ResourceLimitsInit;
   /** Host functions by import module and name; linked only where `capabilities.hostFunctions` allows. */
   hostFunctions?: HostFunctions;
@@ -65,7 +72,12 @@ export interface InstanceConfig {
    * interpreter's own init function: it runs as part of `createInstance`, under
    * `time.initTimeoutMs` instead of the call deadline, with numeric arguments.
    */
-  initialize?: { function: string; args?: readonly WasmValue[] };
+  initialize?: {
+    /** Name of the export to call. */
+    function: string;
+    /** Its arguments; none by default. */
+    args?: readonly WasmValue[];
+  };
   /**
    * In-process runtime: take a recycled instance of the module, reset to its state right after
    * instantiation (memory, globals, tables; a fresh WASI host, meter and grow policy), instead of
@@ -79,17 +91,27 @@ export interface InstanceConfig {
 /** What `callFunction` takes and returns: wasm values for numeric exports, JSON values for data functions. */
 export type CallValue = WasmValue | string | boolean;
 
+/** A loaded module, as `listModules` lists it. */
 export interface ModuleSummary {
+  /** The id `loadModule` returned. */
   id: string;
+  /** Size of the binary in bytes. */
   size: number;
+  /** Which WASI the module imports, if any. */
   wasi: ModuleInfo['wasi'];
+  /** Export names. */
   exports: string[];
+  /** Imports as `module.name`. */
   imports: string[];
 }
 
+/** A live instance, as `listInstances` lists it. */
 export interface InstanceSummary {
+  /** The id `createInstance` returned. */
   id: string;
+  /** The module it was created from. */
   moduleId: string;
+  /** When it was created, in ms since the epoch. */
   createdAt: number;
 }
 
@@ -98,13 +120,38 @@ export interface TypedFunction<A extends WasmValue[] = WasmValue[], R extends Wa
   (...args: A): Promise<R>;
   /** Present on the in-process runtime: the same call, returning the result directly. */
   readonly sync: ((...args: A) => R) | undefined;
+  /** The export this handle calls. */
   readonly functionName: string;
 }
 
+/**
+ * Monitoring events of a `WasmSandbox` and their payloads; the error is also what the failed call rejected
+ * with.
+ */
 export interface SandboxEvents {
-  trap: [{ instanceId: string; error: Trap }];
-  limit: [{ instanceId: string; error: ResourceLimitExceeded | WasmSandboxError }];
-  violation: [{ instanceId: string; capability: string; detail: string }];
+  /** A guest trapped. */
+  trap: [{
+    /** The instance that trapped. */
+    instanceId: string;
+    /** The trap, as the call rejected with it. */
+    error: Trap;
+  }];
+  /** A guest hit a resource limit or a deadline. */
+  limit: [{
+    /** The instance that was stopped. */
+    instanceId: string;
+    /** The `ResourceLimitExceeded` or `Timeout` the call rejected with. */
+    error: ResourceLimitExceeded | WasmSandboxError;
+  }];
+  /** A guest attempted something its capabilities deny. */
+  violation: [{
+    /** The instance that attempted it. */
+    instanceId: string;
+    /** The capability it would have needed, e.g. `filesystem` or `network`. */
+    capability: string;
+    /** What was attempted, e.g. the path or address. */
+    detail: string;
+  }];
 }
 
 const SANDBOX_OPTIONS: OptionKeys<SandboxOptions> = { runtime: true, workerPoolSize: true, cacheDir: true, cacheMaxBytes: true, features: true };
@@ -128,6 +175,7 @@ interface InstanceEntry {
  * Events: `trap`, `limit`, `violation`, for monitoring.
  */
 export class WasmSandbox extends EventEmitter<SandboxEvents> {
+  /** The runtime this sandbox runs guests on. */
   readonly runtimeKind: RuntimeKind;
   private readonly runtime: WasmRuntime;
   private readonly features: ReadonlySet<WasmFeature>;
@@ -144,6 +192,10 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
     this.features = features;
   }
 
+  /**
+   * Starts a sandbox (for the worker runtime, its thread pool). Throws `InvalidArguments` for a bad or
+   * unknown option (feature settings included). Close it with `close()` to free its threads and caches.
+   */
   static async create(options: SandboxOptions = {}): Promise<WasmSandbox> {
     checkOptionKeys<SandboxOptions>('WasmSandbox.create options', options, SANDBOX_OPTIONS);
     const kind = options.runtime ?? 'inprocess';
@@ -201,6 +253,9 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
     return id;
   }
 
+  /**
+   * Reads a file and loads it as `loadModule` does; an unreadable file is a `ModuleNotFound` naming the path.
+   */
   async loadModuleFromFile(path: string): Promise<string> {
     this.ensureOpen();
     if (typeof path !== 'string' || path === '') throw new InvalidArguments('loadModuleFromFile expects a file path');
@@ -213,10 +268,17 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
     return this.loadModule(bytes);
   }
 
+  /** What the module imports and exports, as `inspect()` reports it; `ModuleNotFound` for an unknown id. */
   inspectModule(moduleId: string): ModuleInfo {
     return structuredClone(this.moduleEntry(moduleId).module.info);
   }
 
+  /**
+   * Instantiates a loaded module under `config` and resolves with the new instance's id. Rejects with
+   * `MissingImports` (every import nothing provides), `SecurityViolation` (a host function or listener not
+   * granted), `InvalidArguments`/`InvalidPolicy` (bad config), or the `Trap`/`Timeout` of its start function
+   * or initialisation.
+   */
   async createInstance(moduleId: string, config: InstanceConfig = {}): Promise<string> {
     this.ensureOpen();
     const entry = this.moduleEntry(moduleId);
@@ -284,6 +346,10 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
     return this.instanceEntry(instanceId).instance.readMemory(ptr, len);
   }
 
+  /**
+   * Copies `bytes` into the instance's exported memory at `ptr`; out of bounds is a `Trap('out-of-bounds')`
+   * and nothing is written. Never while one of its calls runs.
+   */
   async writeMemory(instanceId: string, ptr: number, bytes: Uint8Array): Promise<void> {
     return this.instanceEntry(instanceId).instance.writeMemory(ptr, bytes);
   }
@@ -342,14 +408,26 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
     return this.instanceEntry(instanceId).instance.getFuel();
   }
 
+  /**
+   * Raises the instance's fuel budget by `units`, so a guest stopped by `ResourceLimitExceeded('fuel')` can
+   * be called again; `InvalidArguments` when it has no fuel limit.
+   */
   addFuel(instanceId: string, units: number): void {
     this.instanceEntry(instanceId).instance.addFuel(units);
   }
 
+  /**
+   * Counters of the instance since it was created: memory, fuel, calls, traps, time, descriptors and bytes
+   * moved.
+   */
   getMetrics(instanceId: string): InstanceMetrics {
     return this.instanceEntry(instanceId).instance.metrics();
   }
 
+  /**
+   * Stops the instance (terminating its thread on the worker runtime, even mid-call) and frees it; its id is
+   * then unknown (`InstanceNotFound`).
+   */
   async destroyInstance(instanceId: string): Promise<void> {
     const entry = this.instanceEntry(instanceId);
     this.instances.delete(instanceId);
@@ -363,14 +441,20 @@ export class WasmSandbox extends EventEmitter<SandboxEvents> {
     entry.module.dispose();
   }
 
+  /** The modules currently loaded. */
   listModules(): ModuleSummary[] {
     return [...this.modules.values()].map((e) => ({ ...e.summary }));
   }
 
+  /** The instances currently alive. */
   listInstances(): InstanceSummary[] {
     return [...this.instances.values()].map((e) => ({ ...e.summary }));
   }
 
+  /**
+   * Destroys every instance, unloads every module and stops the runtime; later calls fail with
+   * `SandboxClosed`. Closing twice is harmless.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -1,12 +1,21 @@
 import { resolve } from 'node:path';
 import { validatePolicySection } from './policy-validator.ts';
 
+/**
+ * `read`: open, read and list only. `read-write`: also create, write, truncate, rename and delete inside the
+ * preopen.
+ */
 export type FilesystemMode = 'read' | 'read-write';
+/**
+ * A host directory granted to the guest under a name of its own. Nothing outside it is reachable, through
+ * symlinks or `..` either.
+ */
 export interface Preopen {
   /** Directory on the host; stored absolute. */
   readonly hostPath: string;
   /** Name the guest sees, e.g. `/data` or `.`. */
   readonly guestPath: string;
+  /** What the guest may do inside it. */
   readonly mode: FilesystemMode;
 }
 
@@ -16,28 +25,66 @@ export interface Preopen {
  * addresses, an address literal grants that address. `nameservers` (`IP` or `IP:port`) answer the
  * guest's name lookups instead of the system resolver.
  */
-export type NetworkPolicy = 'none' | 'loopback' | 'unrestricted' | { readonly allow: readonly string[]; readonly nameservers?: readonly string[] };
+export type NetworkPolicy = 'none' | 'loopback' | 'unrestricted' | {
+  /** `host:port` entries the guest may reach. */
+  readonly allow: readonly string[];
+  /** Servers (`IP` or `IP:port`) that answer the guest's name lookups; the system resolver when absent. */
+  readonly nameservers?: readonly string[];
+};
+/** Environment variables the guest sees; none unless listed. */
 export interface EnvPolicy {
   /** Host variable names the guest may see with their host values. */
   readonly inherit: readonly string[];
+  /** Variables given these values; they win over inherited ones of the same name. */
   readonly set: Readonly<Record<string, string>>;
 }
+/**
+ * `inherit`: the host's stream. `capture`: output kept for the caller (bounded by `io.maxOutputBytes`), empty
+ * input. `null`: empty input, discarded output.
+ */
 export type StdioMode = 'inherit' | 'capture' | 'null';
+/** What each standard stream of the guest is connected to; `null` for all three unless granted. */
 export interface StdioPolicy {
+  /** Standard input. */
   readonly stdin: StdioMode;
+  /** Standard output. */
   readonly stdout: StdioMode;
+  /** Standard error. */
   readonly stderr: StdioMode;
 }
+/**
+ * `real`: the host's clocks. `virtual`: deterministic clocks that start at 0; waiting on a timer advances
+ * them instead of sleeping. `none`: reading a clock is refused (`ENOTCAPABLE` in preview1) and reported as
+ * a `clock` violation.
+ */
 export type ClockPolicy = 'real' | 'virtual' | 'none';
-export type RandomPolicy = 'crypto' | 'none' | { readonly seed: number };
+/**
+ * `crypto`: the host's secure generator. `{ seed }`: a reproducible sequence, for tests and deterministic
+ * replays (never for keys). `none`: asking for random bytes fails.
+ */
+export type RandomPolicy = 'crypto' | 'none' | {
+  /** Seed of a reproducible sequence: the same seed gives the same bytes on every run. */
+  readonly seed: number;
+};
 
+/**
+ * Plain-data form of `Capabilities`, as in a policy file's `capabilities` section; every key is optional and
+ * an absent one grants nothing.
+ */
 export interface CapabilitiesInit {
+  /** Directories the guest may open. Default none. */
   filesystem?: readonly Preopen[];
+  /** Sockets and name lookups the guest may use. Default `'none'`. */
   network?: NetworkPolicy;
+  /** Environment variables the guest sees. Default none. */
   env?: Partial<EnvPolicy>;
+  /** Arguments the guest sees after argv[0]. Default none. */
   args?: readonly string[];
+  /** Standard streams; each absent one is `'null'`. */
   stdio?: Partial<StdioPolicy>;
+  /** Clocks the guest may read. Default `'none'`. */
   clock?: ClockPolicy;
+  /** Random bytes for the guest. Default `'none'`. */
   random?: RandomPolicy;
   /** Host imports the guest may link, as `module.name`, or `module.*` for a whole module. */
   hostFunctions?: readonly string[];
@@ -58,15 +105,25 @@ export interface CapabilitiesInit {
  * `minimal()` grants nothing at all.
  */
 export class Capabilities {
+  /** Granted directories, host paths absolute. */
   readonly filesystem: readonly Preopen[];
+  /** Network grant. */
   readonly network: NetworkPolicy;
+  /** Environment the guest sees. */
   readonly env: EnvPolicy;
+  /** Arguments after argv[0]. */
   readonly args: readonly string[];
+  /** Standard streams. */
   readonly stdio: StdioPolicy;
+  /** Clock grant. */
   readonly clock: ClockPolicy;
+  /** Randomness grant. */
   readonly random: RandomPolicy;
+  /** Host imports the guest may link (`module.name` or `module.*`). */
   readonly hostFunctions: readonly string[];
+  /** Whether the guest may end itself with an exit code. */
   readonly exit: boolean;
+  /** Whether filesystem grants are accepted where paths cannot be resolved race-free. */
   readonly allowRacyResolution: boolean;
 
   private constructor(init: CapabilitiesInit, baseDir: string) {
@@ -114,18 +171,27 @@ export class Capabilities {
     return Capabilities.from({ ...this.toJSON(), ...changes });
   }
 
+  /**
+   * A copy that also grants `hostPath` to the guest as `guestPath`, read-only unless `mode` says
+   * `read-write`; a relative host path resolves against the current directory.
+   */
   withPreopen(hostPath: string, guestPath: string, mode: FilesystemMode = 'read'): Capabilities {
     return this.with({ filesystem: [...this.filesystem, { hostPath, guestPath, mode }] });
   }
 
+  /**
+   * A copy whose guest environment also has the variables in `set` and the host variables named in `inherit`.
+   */
   withEnv(set: Record<string, string>, inherit: readonly string[] = []): Capabilities {
     return this.with({ env: { inherit: [...this.env.inherit, ...inherit], set: { ...this.env.set, ...set } } });
   }
 
+  /** A copy whose guest sees `args` after argv[0], replacing any earlier ones. */
   withArgs(args: readonly string[]): Capabilities {
     return this.with({ args });
   }
 
+  /** A copy that also lets the guest link the named host imports (`module.name` or `module.*`). */
   withHostFunctions(...names: string[]): Capabilities {
     return this.with({ hostFunctions: [...this.hostFunctions, ...names] });
   }
@@ -135,6 +201,7 @@ export class Capabilities {
     return this.hostFunctions.some((entry) => entry === `${module}.${name}` || entry === `${module}.*`);
   }
 
+  /** Plain data, accepted back by `from`; this is what a policy file holds. */
   toJSON(): CapabilitiesInit {
     return {
       filesystem: this.filesystem.map((p) => ({ ...p })),

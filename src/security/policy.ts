@@ -12,15 +12,23 @@ export interface ServePolicy {
   reuseInstances?: boolean;
 }
 
+/** A parsed policy: the objects `createInstance` takes. */
 export interface Policy {
+  /** What the guest may touch. */
   capabilities: Capabilities;
+  /** How much it may consume. */
   resourceLimits: ResourceLimits;
+  /** Settings of `wasm-sandbox serve` (empty when the file has none). */
   serve: ServePolicy;
 }
 
+/** A policy file's contents, as `policy.schema.json` describes them. */
 export interface PolicyDocument {
+  /** Grants; absent ones are denied. */
   capabilities?: CapabilitiesInit;
+  /** Limits; absent ones take `ResourceLimits.default()` values. */
   resourceLimits?: ResourceLimitsInit;
+  /** Settings of `wasm-sandbox serve`. */
   serve?: ServePolicy;
 }
 

@@ -2,26 +2,46 @@ import { InvalidPolicy } from '../errors.ts';
 import { validatePolicySection } from './policy-validator.ts';
 import { parseDuration, parseSize } from './units.ts';
 
+/** Bytes in one WebAssembly memory page (64 KiB), the unit of `maxMemoryPages` and `memory.grow`. */
 export const WASM_PAGE_BYTES = 65536;
 
-type Size = number | string | null;
-type Duration = number | string | null;
+/** A byte count: a number of bytes, or a string such as `'64MiB'`, `'512KiB'`, `'1GB'`; `null` means no limit. */
+export type Size = number | string | null;
+/** A duration: milliseconds, or a string such as `'500ms'`, `'2s'`, `'1m'`; `null` means no limit. */
+export type Duration = number | string | null;
 
 /** Every field: `null` means no limit. Sizes take bytes or strings such as `'64MiB'`; durations ms or `'500ms'`/`'2s'`. */
 export interface ResourceLimitsInit {
+  /** Linear memory and tables of one instance. */
   memory?: {
     /** Linear memory of one instance, all of its memories together (initial sizes and growth). */
     maxMemoryBytes?: Size;
+    /** The same limit in 64 KiB pages; the smaller of the two applies. Default: no limit. */
     maxMemoryPages?: number | null;
     /** Pages reserved up front for each memory, so early growth does not reallocate. */
     reservedMemoryPages?: number | null;
+    /**
+     * Pages an instance may add by `memory.grow` within any one second; a grow beyond it is refused like one
+     * beyond the size limit. Default: no limit.
+     */
     maxGrowthRatePagesPerSec?: number | null;
     /** Table elements of one instance, all of its tables together; never above what the runtime can hold (docs/instrumentation.md). */
     maxTableElements?: number | null;
     /** Trap instead of returning -1 from `memory.grow` when a limit refuses it. */
     trapOnGrowFailure?: boolean;
   };
-  cpu?: { fuel?: number | null; maxCpuTimeMs?: Duration };
+  /** Work the guest may do. */
+  cpu?: {
+    /**
+     * Fuel units the instance may spend over its life (about one per instruction, bulk operations by size:
+     * the `fuel-v2` cost model of docs/instrumentation.md); past it a call fails with
+     * `ResourceLimitExceeded('fuel')` and `addFuel` lets it go on. Default: no limit.
+     */
+    fuel?: number | null;
+    /** CPU time of the guest's thread in one call, in ms; past it `ResourceLimitExceeded('cpu-time')`. Default: no limit. */
+    maxCpuTimeMs?: Duration;
+  };
+  /** Wall-clock deadlines. */
   time?: {
     /** Deadline of each call into the guest. */
     callTimeoutMs?: Duration;
@@ -32,39 +52,100 @@ export interface ResourceLimitsInit {
      * metered for this deadline alone.
      */
     initTimeoutMs?: Duration;
+    /**
+     * How long an instance may exist, from its creation; a call running past it stops with
+     * `Timeout('instance-lifetime')` and no new call starts. Default: no limit.
+     */
     instanceLifetimeMs?: Duration;
   };
+  /** Descriptors, connections and bytes moved through the host. */
   io?: {
+    /**
+     * Descriptors (files, directories, sockets) the guest may hold open at once; past it an open fails with
+     * an error the guest sees. Default 128.
+     */
     maxFileDescriptors?: number | null;
+    /** Sockets and outgoing HTTP requests the guest may have open at once. Default 16. */
     maxNetworkConnections?: number | null;
+    /**
+     * Total bytes the guest may read from files and sockets over the instance's life; past it
+     * `ResourceLimitExceeded('read-bytes')`. Default: no limit.
+     */
     maxReadBytes?: Size;
+    /**
+     * Total bytes the guest may write to files and sockets over the instance's life; past it
+     * `ResourceLimitExceeded('write-bytes')`. Default: no limit.
+     */
     maxWriteBytes?: Size;
+    /**
+     * Total bytes the guest may write to stdout and stderr together; past it
+     * `ResourceLimitExceeded('output-bytes')`. Default 64 MiB.
+     */
     maxOutputBytes?: Size;
     /** Largest input or output of one structured call (JSON, MessagePack, a channel message), in bytes. */
     maxPayloadBytes?: Size;
   };
-  stack?: { maxStackBytes?: Size };
+  /** Call stack of the guest. */
+  stack?: {
+    /**
+     * Stack of the thread a guest runs on with the worker runtime (deeper recursion traps with
+     * `stack-overflow`); in-process the host thread's stack applies. Default 1 MiB.
+     */
+    maxStackBytes?: Size;
+  };
 }
 
+/** Resolved memory limits of a `ResourceLimits`; sizes in bytes, `null` for no limit. */
 export interface MemoryLimits {
+  /** Linear memory of one instance in bytes, all memories together. */
   readonly maxMemoryBytes: number | null;
+  /** Linear memory of one instance in 64 KiB pages. */
   readonly maxMemoryPages: number | null;
+  /** Pages reserved up front for each memory. */
   readonly reservedMemoryPages: number | null;
+  /** Pages `memory.grow` may add within any one second. */
   readonly maxGrowthRatePagesPerSec: number | null;
+  /** Table elements of one instance, all tables together. */
   readonly maxTableElements: number | null;
+  /** Whether a refused `memory.grow` traps instead of returning -1. */
   readonly trapOnGrowFailure: boolean;
 }
-export interface CpuLimits { readonly fuel: number | null; readonly maxCpuTimeMs: number | null }
-export interface TimeLimits { readonly callTimeoutMs: number | null; readonly initTimeoutMs: number | null; readonly instanceLifetimeMs: number | null }
+/** Resolved CPU limits of a `ResourceLimits`. */
+export interface CpuLimits {
+  /** Fuel units the instance may spend over its life. */
+  readonly fuel: number | null;
+  /** CPU time of one call, in ms. */
+  readonly maxCpuTimeMs: number | null;
+}
+/** Resolved deadlines of a `ResourceLimits`, in milliseconds, `null` for none. */
+export interface TimeLimits {
+  /** Deadline of each call. */
+  readonly callTimeoutMs: number | null;
+  /** Deadline of instantiation and initialisation. */
+  readonly initTimeoutMs: number | null;
+  /** How long an instance may exist. */
+  readonly instanceLifetimeMs: number | null;
+}
+/** Resolved I/O limits of a `ResourceLimits`; bytes and counts, `null` for no limit. */
 export interface IoLimits {
+  /** Descriptors open at once. */
   readonly maxFileDescriptors: number | null;
+  /** Sockets and outgoing HTTP requests open at once. */
   readonly maxNetworkConnections: number | null;
+  /** Bytes read over the instance's life. */
   readonly maxReadBytes: number | null;
+  /** Bytes written to files and sockets over the instance's life. */
   readonly maxWriteBytes: number | null;
+  /** Bytes written to stdout and stderr together. */
   readonly maxOutputBytes: number | null;
+  /** Largest input or output of one structured call. */
   readonly maxPayloadBytes: number | null;
 }
-export interface StackLimits { readonly maxStackBytes: number | null }
+/** Resolved stack limit of a `ResourceLimits`. */
+export interface StackLimits {
+  /** Stack of a worker thread running the guest, in bytes. */
+  readonly maxStackBytes: number | null;
+}
 
 const MiB = 1024 * 1024;
 
@@ -98,10 +179,15 @@ const ABSURD = {
  * 30 s per call, 60 s to initialise, 128 descriptors, 64 MiB of output, 16 MiB per structured-call payload); `unlimited()` lifts every limit.
  */
 export class ResourceLimits {
+  /** Memory and table limits. */
   readonly memory: MemoryLimits;
+  /** Fuel and CPU-time limits. */
   readonly cpu: CpuLimits;
+  /** Call, initialisation and lifetime deadlines. */
   readonly time: TimeLimits;
+  /** Descriptor, connection and byte limits. */
   readonly io: IoLimits;
+  /** Stack limit. */
   readonly stack: StackLimits;
 
   private constructor(init: ResourceLimitsInit, base: typeof DEFAULTS, prefix: string) {
@@ -140,10 +226,19 @@ export class ResourceLimits {
     Object.freeze(this);
   }
 
+  /**
+   * Limits safe for untrusted code: 256 MiB of memory, 100,000 table elements, 30 s per call, 60 s to
+   * initialise, 128 descriptors, 16 connections, 64 MiB of output, 16 MiB per structured-call payload, 1 MiB
+   * of stack; no fuel or CPU-time limit.
+   */
   static default(): ResourceLimits {
     return new ResourceLimits({}, DEFAULTS, '');
   }
 
+  /**
+   * No limit at all (every field `null`): only for trusted code, since a guest can then exhaust the host's
+   * memory or spin forever.
+   */
   static unlimited(): ResourceLimits {
     return new ResourceLimits({}, UNLIMITED, '');
   }
@@ -173,6 +268,7 @@ export class ResourceLimits {
     return Math.min(fromBytes, pages);
   }
 
+  /** Plain data with every field resolved (sizes in bytes, durations in ms), accepted back by `from`. */
   toJSON(): ResourceLimitsInit {
     return { memory: { ...this.memory }, cpu: { ...this.cpu }, time: { ...this.time }, io: { ...this.io }, stack: { ...this.stack } };
   }

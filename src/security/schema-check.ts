@@ -1,7 +1,8 @@
 /**
  * Checks a value against the JSON Schema subset the policy schema is written in (draft-07: `type`,
  * `enum`, `properties`, `additionalProperties`, `required`, `oneOf`, `items`, `propertyNames`,
- * `pattern`, `minimum`, `minLength` and local `$ref`s), reporting errors the way ajv does with
+ * `pattern`, `minimum`, `minLength` and local `$ref`s; `description` and `default` are annotations
+ * for editors and are not checked), reporting errors the way ajv does with
  * `allErrors`. Walking the schema costs microseconds on a policy-sized value, where generated
  * validators cost a couple of milliseconds of parsing on every start of the command line; a test
  * holds this to ajv's verdicts.

@@ -9,14 +9,19 @@ import type { MessagePort } from 'node:worker_threads';
 
 /** A listener to open for the guest: the address to bind (port 0 picks a free port). */
 export interface ListenerSpec {
+  /** Address to bind, e.g. `127.0.0.1` or `::1`; it must be allowed by `capabilities.network`. */
   host: string;
+  /** Port to bind; 0 picks a free one. */
   port: number;
 }
 
 /** A listener as bound: the real address, and the guest descriptor that serves it. */
 export interface ListenerAddress {
+  /** The bound address. */
   host: string;
+  /** The bound port (the real one when 0 was asked for). */
   port: number;
+  /** The guest's descriptor for it, to pass to `sock_accept`. */
   fd: number;
 }
 

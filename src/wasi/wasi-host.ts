@@ -21,8 +21,11 @@ import { createPoll, PREVIEW1_SUBSCRIPTION, UNSTABLE_SUBSCRIPTION } from './poll
 import { checkListeners, createSocketFunctions, Sockets, type ListenerAddress, type ListenerSpec } from './sockets.ts';
 import { InputSource, OutputBudget, OutputSink, Stdio, type StdinPull } from './stdio.ts';
 
+/** What a WasiHost serves its guest: grants, limits, stdio and the hooks of the runtime that runs it. */
 export interface WasiHostOptions {
+  /** What the guest may touch: preopens, env, args, stdio, clock, random, network, exit. */
   capabilities: Capabilities;
+  /** Its io limits (descriptors, bytes, output, connections) are enforced by the host. */
   resourceLimits: ResourceLimits;
   /** argv[0], default 'main.wasm'; the remaining arguments come from capabilities.args. */
   programName?: string;
@@ -30,6 +33,7 @@ export interface WasiHostOptions {
   stdin?: Uint8Array | string | StdinPull;
   /** Streaming taps, called in addition to capture/inherit (and even for 'null'). */
   onStdout?: (chunk: Uint8Array) => void;
+  /** The same tap for stderr. */
   onStderr?: (chunk: Uint8Array) => void;
   /** Called by blocking operations (poll_oneoff sleeps, stdin reads): throws (e.g. Timeout) when the guest must stop. */
   checkInterrupt?: () => void;
@@ -52,15 +56,22 @@ export interface WasiHostOptions {
   onListening?: (listeners: ListenerAddress[]) => void;
 }
 
+/** What a WasiHost has counted so far. */
 export interface WasiMetrics {
+  /** Host descriptors the guest holds now, stdio and preopens included. */
   openFileDescriptors: number;
+  /** Bytes read from files (not stdin). */
   bytesRead: number;
+  /** Bytes written to files (not stdout/stderr). */
   bytesWritten: number;
+  /** Bytes delivered on stdout and stderr together, against io.maxOutputBytes. */
   outputBytes: number;
+  /** Network connections the guest holds now. */
   networkConnections: number;
 }
 
-type HostFunction = (...args: any[]) => number;
+/** A WASI function as the guest imports it: numeric arguments, an errno back. */
+export type WasiFunction = (...args: any[]) => number;
 
 /** Thrown by proc_exit to unwind the guest; never escapes `start()`. Not an Error: no stack to capture. */
 class ProcExit {
@@ -82,9 +93,15 @@ const infinite = (): number => Infinity;
  * WASI afterwards.
  */
 export class WasiHost {
-  readonly imports: { wasi_snapshot_preview1: Record<string, HostFunction>; wasi_unstable: Record<string, HostFunction> };
+  /** The import objects of both preview1 namespaces, to pass to `WebAssembly.instantiate`. */
+  readonly imports: {
+    /** The current namespace. */
+    wasi_snapshot_preview1: Record<string, WasiFunction>;
+    /** The older namespace some toolchains still emit, served by the same functions. */
+    wasi_unstable: Record<string, WasiFunction>;
+  };
   /** The unguarded functions of each namespace, for `importsFor`. */
-  private raw!: { wasi_snapshot_preview1: Record<string, HostFunction>; wasi_unstable: Record<string, HostFunction> };
+  private raw!: { wasi_snapshot_preview1: Record<string, WasiFunction>; wasi_unstable: Record<string, WasiFunction> };
   private readonly ctx: WasiContext;
   private readonly budget: OutputBudget;
   private readonly counters: IoCounters;
@@ -171,7 +188,7 @@ export class WasiHost {
     const path = createPathFunctions(ctx);
     const sock = createSocketFunctions(ctx);
 
-    const common: Record<string, HostFunction> = {
+    const common: Record<string, WasiFunction> = {
       args_get: (argv: number, buf: number) => writeStrings(mem, args, argv, buf),
       args_sizes_get: (countPtr: number, sizePtr: number) => writeSizes(mem, args, countPtr, sizePtr),
       environ_get: (envp: number, buf: number) => writeStrings(mem, environ, envp, buf),
@@ -237,14 +254,14 @@ export class WasiHost {
       sock_send: sock.sock_send,
       sock_shutdown: sock.sock_shutdown,
     };
-    const preview1: Record<string, HostFunction> = {
+    const preview1: Record<string, WasiFunction> = {
       ...common,
       fd_filestat_get: fd.fd_filestat_get,
       fd_seek: fd.fd_seek,
       path_filestat_get: path.path_filestat_get,
       poll_oneoff: createPoll(ctx, PREVIEW1_SUBSCRIPTION),
     };
-    const unstable: Record<string, HostFunction> = {
+    const unstable: Record<string, WasiFunction> = {
       ...common,
       fd_filestat_get: fd.fd_filestat_get_unstable,
       fd_seek: fd.fd_seek_unstable,
@@ -253,8 +270,8 @@ export class WasiHost {
     };
     // Wrapping ~45 functions costs more than instantiating a small module, and almost no guest imports
     // the legacy `wasi_unstable` namespace: build each namespace on first use.
-    let guardedPreview1: Record<string, HostFunction> | undefined;
-    let guardedUnstable: Record<string, HostFunction> | undefined;
+    let guardedPreview1: Record<string, WasiFunction> | undefined;
+    let guardedUnstable: Record<string, WasiFunction> | undefined;
     const host = this;
     this.raw = { wasi_snapshot_preview1: preview1, wasi_unstable: unstable };
     return {
@@ -267,9 +284,9 @@ export class WasiHost {
     };
   }
 
-  private guardAll(fns: Record<string, HostFunction>, names: readonly string[] = Object.keys(fns)): Record<string, HostFunction> {
-    const out: Record<string, HostFunction> = {};
-    const cache = new Map<HostFunction, HostFunction>();
+  private guardAll(fns: Record<string, WasiFunction>, names: readonly string[] = Object.keys(fns)): Record<string, WasiFunction> {
+    const out: Record<string, WasiFunction> = {};
+    const cache = new Map<WasiFunction, WasiFunction>();
     for (const name of names) {
       const fn = fns[name];
       if (!Object.hasOwn(fns, name) || fn === undefined) continue;
@@ -284,11 +301,11 @@ export class WasiHost {
    * The guarded functions of one namespace, only those named (what the guest imports): a host made
    * per request need not wrap the forty-odd functions a guest never calls.
    */
-  importsFor(namespace: 'wasi_snapshot_preview1' | 'wasi_unstable', names: readonly string[]): Record<string, HostFunction> {
+  importsFor(namespace: 'wasi_snapshot_preview1' | 'wasi_unstable', names: readonly string[]): Record<string, WasiFunction> {
     return this.guardAll(this.raw[namespace], names);
   }
 
-  private guard(fn: HostFunction): HostFunction {
+  private guard(fn: WasiFunction): WasiFunction {
     const mem = this.ctx.mem;
     const enter = (): void => {
       if (this.fatal !== undefined) throw this.fatal;
@@ -368,14 +385,17 @@ export class WasiHost {
     return err instanceof ProcExit ? err.code : undefined;
   }
 
+  /** What the guest wrote to a captured stdout so far (empty unless `capabilities.stdio.stdout` is 'capture'). */
   stdoutBytes(): Uint8Array {
     return this.ctx.stdio.stdout.bytes();
   }
 
+  /** The same for stderr. */
   stderrBytes(): Uint8Array {
     return this.ctx.stdio.stderr.bytes();
   }
 
+  /** The counts so far. */
   metrics(): WasiMetrics {
     return {
       openFileDescriptors: this.counters.descriptors,

@@ -8,16 +8,24 @@ import type { ListenerAddress, ListenerSpec } from '../wasi/socket-protocol.ts';
 import { WasmSandbox, type CallValue } from '../sandbox/wasm-sandbox.ts';
 import { checkOptionKeys, type OptionKeys } from '../option-keys.ts';
 
+/** Options of a `CliWrapper`, for the sandbox all its runs share. */
 export interface CliWrapperOptions {
+  /** Where guests run; default `inprocess`. */
   runtime?: RuntimeKind;
   /** Keep instrumented modules in this directory between processes (see `SandboxOptions.cacheDir`). */
   cacheDir?: string;
 }
 
+/**
+ * One run of a WASI command: the module, what it sees and what it may use. Give exactly one of `path`,
+ * `module` and `bytes`.
+ */
 export interface CliAppOptions {
   /** One of: a path to a `.wasm` file, a module id already loaded in this wrapper's sandbox, or the bytes. */
   path?: string;
+  /** The id of a module already loaded in this wrapper (see `load`). */
   module?: string;
+  /** The module's bytes. */
   bytes?: Uint8Array | ArrayBuffer;
   /** Guest arguments after argv[0]; added to `capabilities.args`. */
   args?: readonly string[];
@@ -27,6 +35,7 @@ export interface CliAppOptions {
   stdin?: Uint8Array | string;
   /** Defaults to `Capabilities.captured()`: stdout/stderr captured, clocks, randomness; no files, env or network. */
   capabilities?: Capabilities | CapabilitiesInit;
+  /** Defaults to `ResourceLimits.default()`. */
   resourceLimits?: ResourceLimits | ResourceLimitsInit;
   /** argv[0]; defaults to the file name or `main.wasm`. */
   programName?: string;
@@ -38,9 +47,15 @@ export interface CliAppOptions {
    * Call this export instead of running `_start` (after a reactor's `_initialize`), as `wasmtime run
    * --invoke` does; its results are in `CliResult.results`. Arguments are checked as for `callFunction`.
    */
-  invoke?: { name: string; args?: readonly CallValue[] };
+  invoke?: {
+    /** Name of the export to call. */
+    name: string;
+    /** Its arguments; none by default. */
+    args?: readonly CallValue[];
+  };
 }
 
+/** How a run ended and what the guest wrote. */
 export interface CliResult {
   /** The guest's exit code, or null when it was stopped (see `error`). */
   exitCode: number | null;
@@ -48,16 +63,23 @@ export interface CliResult {
   error?: WasmSandboxError;
   /** What the `invoke`d export returned (absent without `invoke`, or when it failed). */
   results?: WasmResult | CallValue;
+  /** What the guest wrote to stdout (captured streams only; empty when inherited). */
   stdout: Uint8Array;
+  /** What the guest wrote to stderr (captured streams only; empty when inherited). */
   stderr: Uint8Array;
+  /** The run's counters (memory, fuel, time, bytes moved). */
   metrics: InstanceMetrics;
+  /** `stdout` decoded as UTF-8. */
   stdoutText(): string;
+  /** `stderr` decoded as UTF-8. */
   stderrText(): string;
 }
 
+/** A run in progress, as `runCliAppStreaming` returns it. */
 export interface CliStream {
   /** The guest's stdout and stderr as streams (chunks arrive as the guest writes them). */
   stdout: Readable;
+  /** The guest's stderr as a stream. */
   stderr: Readable;
   /** Resolves when the guest has ended, like `runCliApp`. */
   result: Promise<CliResult>;
@@ -133,6 +155,11 @@ export class CliWrapper {
     return id;
   }
 
+  /**
+   * Runs the program in a fresh instance to its end and resolves with its exit code and output. A trap, limit
+   * or timeout resolves too, with `exitCode: null` and `error`; bad options (or a module that cannot load or
+   * link) reject with their typed error.
+   */
   async runCliApp(options: CliAppOptions): Promise<CliResult> {
     return this.run(options, {});
   }
@@ -195,6 +222,7 @@ export class CliWrapper {
     }
   }
 
+  /** Closes the wrapper's sandbox and forgets its modules; a later run starts a new sandbox. */
   async close(): Promise<void> {
     const sandbox = this.sandbox;
     this.sandbox = undefined;

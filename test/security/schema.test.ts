@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Ajv } from 'ajv';
-import { policySchema } from '../../src/index.ts';
+import { Capabilities, ResourceLimits, policySchema } from '../../src/index.ts';
 import { schemaErrors, type Schema } from '../../src/security/schema-check.ts';
 
 test('the schema is exported and describes its sections', () => {
@@ -66,4 +66,45 @@ test('the schema check agrees with ajv on every single-point mutation of a full 
     if (theirs.length > 0) invalid++;
   }
   assert.ok(count > 500 && invalid > count / 2, `${count} mutants, ${invalid} invalid`);
+});
+
+interface AnnotatedSchema { description?: string; default?: unknown; properties?: Record<string, AnnotatedSchema>; oneOf?: AnnotatedSchema[]; items?: AnnotatedSchema }
+
+/** Every declared property with its JSON path and the schema declaring it, through `oneOf` branches and array items. */
+function* declaredProperties(schema: AnnotatedSchema, path: string[]): Generator<{ path: string[]; schema: AnnotatedSchema }> {
+  for (const [key, sub] of Object.entries(schema.properties ?? {})) {
+    yield { path: [...path, key], schema: sub };
+    yield* declaredProperties(sub, [...path, key]);
+  }
+  for (const branch of schema.oneOf ?? []) yield* declaredProperties(branch, path);
+  if (schema.items) yield* declaredProperties(schema.items, [...path, '[]']);
+}
+
+function valueAt(root: unknown, path: string[]): unknown {
+  let value = root;
+  for (const key of path) {
+    if (key === '[]' || typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+    value = (value as Record<string, unknown>)[key];
+  }
+  return value;
+}
+
+test('every schema property has a description, and the default the code applies when it is absent', () => {
+  const schema = policySchema() as unknown as AnnotatedSchema & { definitions: Record<string, AnnotatedSchema> };
+  const defaults = { capabilities: Capabilities.minimal().toJSON(), resourceLimits: ResourceLimits.default().toJSON() };
+  const top = [...declaredProperties(schema, [])];
+  const sections = Object.entries(schema.definitions).filter(([name]) => name in defaults).flatMap(([name, def]) => [...declaredProperties(def, [name])]);
+  const all = [...top, ...sections];
+  assert.ok(all.length >= 47, `${all.length} properties`);
+  for (const { path, schema: property } of all) {
+    const where = path.join('.');
+    assert.ok(typeof property.description === 'string' && property.description.length > 20, `${where} has no description`);
+    // A whole section defaults to {}, checked below: every key inside it keeps its own default.
+    const expected = path.length > 1 ? valueAt(defaults, path) : undefined;
+    if (expected !== undefined) assert.deepEqual(property.default, expected, `${where} default`);
+  }
+  assert.deepEqual(schema.properties?.capabilities.default, {});
+  assert.deepEqual(schema.properties?.resourceLimits.default, {});
+  assert.deepEqual(Capabilities.from({}).toJSON(), defaults.capabilities);
+  assert.deepEqual(ResourceLimits.from({}).toJSON(), defaults.resourceLimits);
 });

@@ -28,18 +28,27 @@ export type HttpErrorCode = { tag: string; val?: unknown };
 
 /** A request as the embedder describes it to `incoming()`. */
 export interface HttpRequestInit {
+  /** HTTP method; default `GET`. */
   method?: string;
   /** Path and query, e.g. `/search?q=1`. */
   path?: string;
+  /** Scheme the component sees; default `http`. */
   scheme?: 'http' | 'https';
+  /** Host and port the component sees, e.g. `example.com:8080`; default `localhost`. */
   authority?: string;
+  /** Request headers, as pairs (repeats allowed) or an object. */
   headers?: Iterable<[string, string]> | Record<string, string>;
+  /** Request body; empty by default. A string is sent as UTF-8. */
   body?: Uint8Array | string;
 }
 
+/** The response a component set through `wasi:http/incoming-handler`, its body read to the end. */
 export interface HttpResponse {
+  /** HTTP status code. */
   status: number;
+  /** Response headers as pairs, in the order the component set them. */
   headers: [string, string][];
+  /** The whole response body. */
   body: Uint8Array;
 }
 

@@ -14,40 +14,134 @@ export interface TypeOrigin {
   interface?: string;
 }
 
+/**
+ * A WIT type as plain JSON data, told apart by `kind`. Named types (records, variants, enums, flags,
+ * resources) also carry their `TypeOrigin`.
+ */
 export type TypeDescription =
-  | { kind: PrimitiveKind }
-  | ({ kind: 'record'; fields: { name: string; type: TypeDescription }[] } & TypeOrigin)
-  | ({ kind: 'variant'; cases: { name: string; type?: TypeDescription }[] } & TypeOrigin)
-  | ({ kind: 'enum'; cases: string[] } & TypeOrigin)
-  | ({ kind: 'flags'; flags: string[] } & TypeOrigin)
-  | { kind: 'list'; element: TypeDescription; length?: number }
-  | { kind: 'tuple'; types: TypeDescription[] }
-  | { kind: 'option'; type: TypeDescription }
-  | { kind: 'result'; ok?: TypeDescription; err?: TypeDescription }
-  | ({ kind: 'own' | 'borrow'; resource: string } & TypeOrigin)
-  | { kind: 'future' | 'stream'; type?: TypeDescription };
+  | {
+    /** A primitive WIT type, e.g. `u32` or `string`. */
+    kind: PrimitiveKind;
+  }
+  | ({
+    /** A record: named fields, passed as an object. */
+    kind: 'record';
+    /** Its fields in declaration order. */
+    fields: {
+      /** Field name, as the object key. */
+      name: string;
+      /** Field type. */
+      type: TypeDescription;
+    }[];
+  } & TypeOrigin)
+  | ({
+    /** A variant: one of several cases, passed as `{ tag, val }`. */
+    kind: 'variant';
+    /** Its cases in declaration order. */
+    cases: {
+      /** Case name, the `tag`. */
+      name: string;
+      /** Payload type; absent for a case without one. */
+      type?: TypeDescription;
+    }[];
+  } & TypeOrigin)
+  | ({
+    /** An enum: one of several names, passed as a string. */
+    kind: 'enum';
+    /** The allowed names in declaration order. */
+    cases: string[];
+  } & TypeOrigin)
+  | ({
+    /** Flags: a set of names, passed as an object of booleans. */
+    kind: 'flags';
+    /** The flag names in declaration order. */
+    flags: string[];
+  } & TypeOrigin)
+  | {
+    /** A list, passed as an array. */
+    kind: 'list';
+    /** Element type. */
+    element: TypeDescription;
+    /** Fixed length, for a fixed-size list. */
+    length?: number;
+  }
+  | {
+    /** A tuple, passed as an array. */
+    kind: 'tuple';
+    /** Element types in order. */
+    types: TypeDescription[];
+  }
+  | {
+    /** An option: the value, or `undefined` for none. */
+    kind: 'option';
+    /** Type of the value when present. */
+    type: TypeDescription;
+  }
+  | {
+    /** A result: success with an `ok` value or failure with an `err` value (a function returning one throws the `err`). */
+    kind: 'result';
+    /** Type of the success value; absent for none. */
+    ok?: TypeDescription;
+    /** Type of the error value; absent for none. */
+    err?: TypeDescription;
+  }
+  | ({
+    /** A handle to a resource, owned or borrowed. */
+    kind: 'own' | 'borrow';
+    /** The resource's name. */
+    resource: string;
+  } & TypeOrigin)
+  | {
+    /** A future or stream (WASI 0.3). */
+    kind: 'future' | 'stream';
+    /** Type of the values it carries; absent for none. */
+    type?: TypeDescription;
+  };
 
+/** One function of a component, with what `call()` takes and returns. */
 export interface FunctionDescription {
   /** The WIT name, e.g. `hello` or `[method]counter.inc`. */
   name: string;
   /** What `instance.call()` takes: `package:name/interface#function`, or the bare name at the root. */
   path: string;
+  /** A freestanding function, or a resource's constructor, method or static function. */
   kind: 'function' | 'constructor' | 'method' | 'static';
   /** For constructors, methods and static functions: the resource they belong to. */
   resource?: string;
-  params: { name: string; type: TypeDescription }[];
+  /** Parameters in order. */
+  params: {
+    /** Parameter name. */
+    name: string;
+    /** Parameter type. */
+    type: TypeDescription;
+  }[];
+  /** Result type; absent for a function that returns nothing. */
   result?: TypeDescription;
 }
 
+/** One imported or exported interface of a component (or the world's root-level items). */
 export interface InterfaceDescription {
   /** `package:name/interface[@version]`, or null for the world's root-level items. */
   name: string | null;
-  types: { name: string; type: TypeDescription | { kind: 'resource' } }[];
+  /** Types the interface declares. */
+  types: {
+    /** Type name. */
+    name: string;
+    /** The type; a resource is only named here, its functions are in `functions`. */
+    type: TypeDescription | {
+      /** A resource type. */
+      kind: 'resource';
+    };
+  }[];
+  /** Functions of the interface, resource constructors and methods included. */
   functions: FunctionDescription[];
 }
 
+/** What `ComponentModule.describe()` returns: a component's interfaces, functions and types as JSON data. */
 export interface ComponentDescription {
+  /** Interfaces the component imports. */
   imports: InterfaceDescription[];
+  /** Interfaces the component exports. */
   exports: InterfaceDescription[];
   /** Every function `instance.call()` accepts, flattened from `exports`. */
   functions: FunctionDescription[];

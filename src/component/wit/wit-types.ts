@@ -4,6 +4,7 @@
  * are still different resources). Recursion is impossible in WIT, so every type is a finite tree.
  */
 
+/** The primitive WIT types; `error-context` is WASI 0.3's. */
 export type PrimitiveKind =
   | 'bool' | 's8' | 'u8' | 's16' | 'u16' | 's32' | 'u32' | 's64' | 'u64' | 'f32' | 'f64' | 'char' | 'string' | 'error-context';
 

@@ -9,7 +9,9 @@ import { addressOf, listenOn } from './listen.ts';
 
 /** Where the operations endpoints listen: default 127.0.0.1, port 0 (a free one; see `adminAddress()`). */
 export interface AdminListen {
+  /** The address to listen on; default 127.0.0.1. */
   host?: string;
+  /** The port; default 0, a free one (see `adminAddress`). */
   port?: number;
 }
 

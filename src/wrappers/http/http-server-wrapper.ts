@@ -22,6 +22,7 @@ import { WasiHttpBackend } from './wasi-http-backend.ts';
 import { WasiHttpWorkerBackend } from './wasi-http-worker-backend.ts';
 import { checkOptionKeys, type OptionKeys } from '../../option-keys.ts';
 
+/** Options shared by every server of an `HttpServerWrapper`. */
 export interface HttpServerWrapperOptions {
   /** Where JSON-lines access logs go: a stream, a file path, or false (default) for none. */
   accessLog?: Writable | string | false;
@@ -32,6 +33,7 @@ export interface HttpServerWrapperOptions {
   notice?: (message: string) => void;
 }
 
+/** How many guest instances a server keeps and runs at once. */
 export interface PoolOptions {
   /**
    * Kept ready while idle: warm worker threads (a component's each hold an instance), or on the
@@ -50,18 +52,32 @@ export interface PoolOptions {
   reuse?: boolean;
 }
 
+/** One server: the guest that answers, where it listens, and the policy every request runs under. */
 export interface HttpServerConfig {
   /**
    * Give exactly one: a `.wasm` file (either kind), the bytes of a core module (a WAGI command), or the
    * bytes of a component exporting `wasi:http/incoming-handler`.
    */
   path?: string;
+  /** The bytes of a core module, run once per request as a WAGI (CGI-style) command. */
   module?: Uint8Array | ArrayBuffer;
+  /** The bytes of a component exporting `wasi:http/incoming-handler`. */
   component?: Uint8Array | ArrayBuffer;
-  listen?: { host?: string; port?: number };
+  /** Where to listen. */
+  listen?: {
+    /** Address to bind; default `127.0.0.1`. */
+    host?: string;
+    /** Port to bind; default 0, a free port (see `address`). */
+    port?: number;
+  };
   /** What every request's guest may touch; env, args and stdio are managed by the server. */
   capabilities?: Capabilities | CapabilitiesInit;
+  /**
+   * What every request's guest may consume; default `ResourceLimits.default()`, with `requestTimeoutMs` as
+   * its deadline.
+   */
   resourceLimits?: ResourceLimits | ResourceLimitsInit;
+  /** Instance reuse and concurrency. */
   pool?: PoolOptions;
   /** Largest request body accepted (413 beyond it). Default 1 MiB. */
   maxRequestBodyBytes?: number | string;
@@ -92,20 +108,43 @@ export interface HttpServerConfig {
   clusterMetrics?: boolean;
 }
 
+/** Counters of one server since it started. */
 export interface ServerMetrics {
+  /** Requests answered. */
   requests: number;
+  /** Requests being handled now. */
   inFlight: number;
+  /** Requests answered, by HTTP status code. */
   byStatus: Record<string, number>;
+  /**
+   * Requests answered, by outcome (`ok`, `trap`, `timeout`, `limit`, `overloaded`, `too-large`,
+   * `bad-response`, `error`; see `AccessLogEntry.outcome`).
+   */
   byOutcome: Record<string, number>;
+  /** Request body bytes received. */
   bytesIn: number;
+  /** Response body bytes sent. */
   bytesOut: number;
+  /** Time spent on all answered requests together, in ms; divide by `requests` for the mean. */
   totalDurationMs: number;
 }
 
+/** A running server, as `listServers` lists it. */
 export interface ServerSummary {
+  /** The id `startServer` returned. */
   id: string;
-  address: { host: string; port: number; url: string };
+  /** Where it listens. */
+  address: {
+    /** The address it listens on, e.g. `127.0.0.1`. */
+    host: string;
+    /** The port it listens on (the real one when 0 was asked for). */
+    port: number;
+    /** `http://host:port` (IPv6 hosts in brackets), ready to request. */
+    url: string;
+  };
+  /** `wagi` for a core module, `wasi-http` for a component. */
   kind: HttpBackend['kind'];
+  /** Its counters now. */
   metrics: ServerMetrics;
 }
 
@@ -154,6 +193,11 @@ export class HttpServerWrapper {
     this.notice = options.notice ?? ((message) => void process.stderr.write(`wasm-sandbox: ${message}\n`));
   }
 
+  /**
+   * Loads the guest, starts listening and resolves with the server's id once it accepts connections. Rejects
+   * with `InvalidArguments` (bad config, or the address cannot be bound), `ModuleNotFound` (unreadable
+   * `path`), `InvalidModule`, or `InvalidPolicy`.
+   */
   async startServer(config: HttpServerConfig): Promise<string> {
     checkOptionKeys<HttpServerConfig>('startServer config', config, HTTP_SERVER_CONFIG);
     if (config.pool !== undefined) checkOptionKeys<PoolOptions>('startServer config.pool', config.pool, { maxInstances: true, maxConcurrency: true, reuse: true });
@@ -241,12 +285,27 @@ export class HttpServerWrapper {
     return id;
   }
 
-  address(serverId: string): { host: string; port: number; url: string } {
+  /** Where the server listens; `InvalidArguments` for an unknown id. */
+  address(serverId: string): {
+    /** The address it listens on, e.g. `127.0.0.1`. */
+    host: string;
+    /** The port it listens on (the real one when 0 was asked for). */
+    port: number;
+    /** `http://host:port` (IPv6 hosts in brackets), ready to request. */
+    url: string;
+  } {
     return addressOf(this.get(serverId).http);
   }
 
-  /** Where the server's operations endpoints listen (`admin` in its config). */
-  adminAddress(serverId: string): { host: string; port: number; url: string } {
+  /** Where the server's operations endpoints listen (`admin` in its config); `InvalidArguments` without one. */
+  adminAddress(serverId: string): {
+    /** The address it listens on. */
+    host: string;
+    /** The port it listens on. */
+    port: number;
+    /** `http://host:port`, ready to request `/metrics`, `/healthz` or `/readyz`. */
+    url: string;
+  } {
     const admin = this.get(serverId).admin;
     if (!admin) throw new InvalidArguments(`server '${serverId}' has no admin listener (start it with \`admin\`)`);
     return admin.address();
@@ -259,10 +318,12 @@ export class HttpServerWrapper {
     return undefined;
   }
 
+  /** A copy of the server's counters; `InvalidArguments` for an unknown id. */
   metrics(serverId: string): ServerMetrics {
     return structuredClone(this.get(serverId).metrics);
   }
 
+  /** Every running server. */
   listServers(): ServerSummary[] {
     return [...this.servers.values()].map((s) => ({ id: s.id, address: this.address(s.id), kind: s.backend.kind, metrics: structuredClone(s.metrics) }));
   }
@@ -288,6 +349,7 @@ export class HttpServerWrapper {
     await server.backend.close();
   }
 
+  /** Stops every server as `stopServer` does and closes the access log. */
   async close(): Promise<void> {
     await Promise.all([...this.servers.keys()].map((id) => this.stopServer(id)));
     await this.log.close();

@@ -1,13 +1,20 @@
 import { JsonLinesLog } from '../json-lines-log.ts';
 
+/** One refused operation during a tool call. */
 export interface Denial {
+  /** The capability it would have needed, e.g. `filesystem` or `network`. */
   capability: string;
+  /** What was attempted, e.g. the path or address. */
   detail: string;
 }
 
+/** One line of the JSON-lines audit log: one tool call. */
 export interface AuditEntry {
+  /** When the call ended, as an ISO 8601 timestamp. */
   time: string;
+  /** Id of the server that ran it. */
   server: string;
+  /** The tool's name. */
   tool: string;
   /** sha256 (hex) of the canonical JSON of the arguments: lets calls be correlated without logging their content. */
   argsDigest: string;
@@ -16,6 +23,7 @@ export interface AuditEntry {
    * `no-response`, `bad-response`, `unknown-tool`, `invalid-arguments`, `busy`, `error`.
    */
   outcome: string;
+  /** How long the call took, in ms. */
   durationMs: number;
   /** The first capability the sandbox refused during the call, when any was. */
   deniedCapability?: string;

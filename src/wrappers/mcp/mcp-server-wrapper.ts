@@ -16,6 +16,7 @@ import { DEFAULT_MAX_MESSAGE_BYTES } from './message-limit.ts';
 import { errorResult, type ToolBackend, type ToolGrant, type ToolOutcome } from './tool-backend.ts';
 import { checkOptionKeys, type OptionKeys } from '../../option-keys.ts';
 
+/** Options shared by every server of an `McpServerWrapper`. */
 export interface McpServerWrapperOptions {
   /** Where the JSON-lines audit log goes (one line per tool call): a stream, a file path, or false (default) for none. */
   auditLog?: Writable | string | false;
@@ -25,21 +26,44 @@ export interface McpServerWrapperOptions {
  * `stdio`: the process's stdin/stdout (then nothing else may write to stdout); `{ stdio: { input, output } }`:
  * other streams; `{ http: { host, port } }`: Streamable HTTP at `/mcp` (default 127.0.0.1, a free port).
  */
-export type McpTransport = 'stdio' | { stdio: { input: Readable; output: Writable } } | { http: { host?: string; port?: number } };
+export type McpTransport = 'stdio' | {
+  /** JSON-RPC messages over the given streams. */
+  stdio: {
+    /** Where client messages are read from. */
+    input: Readable;
+    /** Where server messages are written. */
+    output: Writable;
+  };
+} | {
+  /** Streamable HTTP at `/mcp`. */
+  http: {
+    /** Address to bind; default `127.0.0.1`. */
+    host?: string;
+    /** Port to bind; default 0, a free port (see `address`). */
+    port?: number;
+  };
+};
 
 /** A tool's own grant. Each field given replaces the server-wide one for that tool, whole. */
 export interface McpToolPolicy {
+  /** What this tool's guest may touch, instead of the server's `capabilities`. */
   capabilities?: Capabilities | CapabilitiesInit;
+  /** What this tool's guest may consume, instead of the server's `resourceLimits`. */
   resourceLimits?: ResourceLimits | ResourceLimitsInit;
 }
 
+/**
+ * One MCP server: the guest that provides the tools, the transport, and the policy each tool call runs under.
+ */
 export interface McpServerConfig {
   /**
    * Give exactly one. `path`: a `.wasm` file, a WASI MCP server or a component (told apart by content);
    * `module`: the bytes of a WASI MCP server (a core module); `component`: the bytes of a component.
    */
   path?: string;
+  /** The bytes of a WASI MCP server (a core module speaking MCP on stdio). */
   module?: Uint8Array | ArrayBuffer;
+  /** The bytes of a component whose exported functions become tools. */
   component?: Uint8Array | ArrayBuffer;
   /** Default `stdio`. */
   transport?: McpTransport;
@@ -62,17 +86,30 @@ export interface McpServerConfig {
   maxMessageBytes?: number;
 }
 
+/** A running MCP server, as `listServers` lists it. */
 export interface McpServerSummary {
+  /** The id `startServer` returned. */
   id: string;
+  /** The server name clients see. */
   name: string;
+  /** `wasi` for a core-module MCP server, `component` for a component's functions. */
   kind: 'wasi' | 'component';
+  /** How clients reach it. */
   transport: 'stdio' | 'http';
   /** For http: where clients connect. */
   url?: string;
+  /** Names of the tools it serves. */
   tools: string[];
   /** Component functions that are not served as tools, and why. */
-  skipped: { function: string; reason: string }[];
+  skipped: {
+    /** The function's call path. */
+    function: string;
+    /** Why it is not a tool, e.g. a parameter type JSON cannot carry. */
+    reason: string;
+  }[];
+  /** Tool calls answered so far. */
   calls: number;
+  /** Tool calls running now. */
   inFlight: number;
 }
 
@@ -136,6 +173,11 @@ export class McpServerWrapper {
     this.audit = new AuditLog(options.auditLog);
   }
 
+  /**
+   * Loads the guest, lists its tools and starts serving; resolves with the server's id. Rejects with
+   * `InvalidArguments` (bad config, a `tools` entry the guest does not offer, an address that cannot be
+   * bound), `ModuleNotFound`, `InvalidModule` or `InvalidPolicy`.
+   */
   async startServer(config: McpServerConfig): Promise<string> {
     checkOptionKeys<McpServerConfig>('startServer config', config, MCP_SERVER_CONFIG);
     const given = [config.path, config.module, config.component].filter((v) => v !== undefined).length;
@@ -211,8 +253,15 @@ export class McpServerWrapper {
     return id;
   }
 
-  /** Where an HTTP server listens; clients connect to `url`. */
-  address(serverId: string): { host: string; port: number; url: string } {
+  /** Where an HTTP server listens; clients connect to `url`. A stdio server or an unknown id is an `InvalidArguments`. */
+  address(serverId: string): {
+    /** The address it listens on. */
+    host: string;
+    /** The port it listens on. */
+    port: number;
+    /** `http://host:port/mcp`, where clients connect. */
+    url: string;
+  } {
     const s = this.get(serverId);
     if (!s.http) throw new InvalidArguments(`server '${serverId}' uses stdio; it has no address`);
     const a = s.http.address() as AddressInfo;
@@ -220,6 +269,7 @@ export class McpServerWrapper {
     return { host: a.address, port: a.port, url: `http://${host}:${a.port}${MCP_PATH}` };
   }
 
+  /** Every running server. */
   listServers(): McpServerSummary[] {
     return [...this.servers.values()].map((s) => ({
       id: s.id,
@@ -253,6 +303,7 @@ export class McpServerWrapper {
     await s.backend.close();
   }
 
+  /** Stops every server as `stopServer` does and closes the audit log. */
   async close(): Promise<void> {
     await Promise.all([...this.servers.keys()].map((id) => this.stopServer(id)));
     await this.audit.close();

@@ -14,7 +14,7 @@ import { contentHash, TranspileCache, type CacheStats } from './transpile-cache.
 import { decodeComponent } from './wit/decode-component.ts';
 import { componentInterfaces } from './wit/interfaces.ts';
 import { checkOptionKeys, type OptionKeys } from '../option-keys.ts';
-import { unservedPreview3 } from './wasi/preview3.ts';
+import { preview3Refusal } from './wasi/preview3.ts';
 
 /** Options of `ComponentRuntime.create`. */
 export interface ComponentRuntimeOptions {
@@ -95,10 +95,8 @@ export class ComponentRuntime {
     const copy = bytes.slice();
     const hash = contentHash(copy);
     const decoded = decodeComponent(copy);
-    const unserved = unservedPreview3(decoded.imports);
-    if (unserved.length > 0) {
-      throw new InvalidModule(`this component imports WASI 0.3 functions this version does not serve: ${unserved.slice(0, 8).join(', ')}${unserved.length > 8 ? `, and ${unserved.length - 8} more` : ''}`);
-    }
+    const refusal = preview3Refusal(decoded.imports);
+    if (refusal !== undefined) throw new InvalidModule(refusal);
     const transpiled = await this.cache.get(copy, hash);
     return new ComponentModule(copy, hash, decoded, componentInterfaces(decoded), transpiled);
   }

@@ -61,7 +61,7 @@ function findExport(provider: ImportProvider, name: string): { exportName: strin
 }
 
 /** Refuses an embedder-supplied import any of whose functions the grant does not list. */
-function requireGranted(caps: Capabilities, name: string, item: Item): void {
+export function requireImportGranted(caps: Capabilities, name: string, item: Item): void {
   if (item.sort === 'func') {
     requireHostFunction(caps, '$root', name);
     return;
@@ -126,7 +126,7 @@ export function resolveImports(component: ComponentModule, provided: Readonly<Re
       for (const { member, kind } of members) missing.push({ module: name, name: member, kind });
       continue;
     }
-    requireGranted(host.state.caps, name, item);
+    requireImportGranted(host.state.caps, name, item);
     if (isImportProvider(given)) {
       imports[key] = adapt(component, name, item, given);
       continue;

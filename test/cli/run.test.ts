@@ -113,4 +113,9 @@ test('inspect prints imports, exports and what the policy does not grant', () =>
   assert.equal(json.kind, 'core');
   assert.deepEqual(json.unmet.map((u: { capability: string }) => u.capability), ['hostFunctions']);
   assert.equal(cli(['inspect', '/nope.wasm']).status, 127);
+  // A directory is said to be one, as run says it, and WAT text is read as run reads it.
+  const directory = cli(['inspect', dir]);
+  assert.equal(directory.status, 126);
+  assert.match(directory.stderr, /is a directory, not a WebAssembly module/);
+  assert.match(cli(['inspect', fixture('add.wat')]).stdout, /kind: core/);
 });

@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import { ModuleNotFound } from '../../errors.ts';
+import { componentRequirements } from '../../component/component-requirements.ts';
+import { decodeComponent } from '../../component/wit/decode-component.ts';
 import { inspect } from '../../module/inspect.ts';
 import type { FuncSignature, ModuleInfo } from '../../module/module-info.ts';
 import { Capabilities } from '../../security/capabilities.ts';
@@ -7,6 +7,7 @@ import { loadPolicy } from '../../security/policy.ts';
 import { unmetRequirements } from '../../security/requirements.ts';
 import { ResourceLimits } from '../../security/resource-limits.ts';
 import { parseArgs, UsageError } from '../args.ts';
+import { readModuleSource } from '../module-source.ts';
 
 export { exitFor } from '../exit-codes.ts';
 
@@ -45,14 +46,10 @@ export async function inspectCommand(argv: string[], out: (s: string) => void): 
   if (args.rest.length) throw new UsageError(`unexpected arguments after the file: ${args.rest.join(' ')}`);
   const policyFile = args.options.get('policy')?.[0];
   const policy = policyFile ? loadPolicy(policyFile) : { capabilities: Capabilities.minimal(), resourceLimits: ResourceLimits.default() };
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(args.file);
-  } catch (err) {
-    throw new ModuleNotFound(args.file, `cannot read '${args.file}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
+  // As `run` reads it: a binary, WAT text or `-`; a directory or another file is said to be one.
+  const bytes = (await readModuleSource(args.file)).bytes();
   const info = inspect(bytes);
-  const unmet = info.kind === 'core' ? unmetRequirements(info, policy.capabilities, policy.resourceLimits) : [];
+  const unmet = info.kind === 'core' ? unmetRequirements(info, policy.capabilities, policy.resourceLimits) : componentRequirements(decodeComponent(bytes), policy.capabilities);
   if (args.flags.has('json')) {
     out(JSON.stringify({ ...info, unmet }, null, 2));
     return 0;

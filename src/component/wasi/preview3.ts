@@ -62,6 +62,16 @@ export function unservedPreview3(imports: ReadonlyMap<string, Item>): string[] {
   return out;
 }
 
+/**
+ * Why a component cannot be loaded here, or undefined: `ComponentRuntime` refuses with it and
+ * `inspect` reports it, so the two never disagree.
+ */
+export function preview3Refusal(imports: ReadonlyMap<string, Item>): string | undefined {
+  const unserved = unservedPreview3(imports);
+  if (unserved.length === 0) return undefined;
+  return `this component imports WASI 0.3 functions this version does not serve: ${unserved.slice(0, 8).join(', ')}${unserved.length > 8 ? `, and ${unserved.length - 8} more` : ''}`;
+}
+
 /** What jco hands a host function for a `stream<T>` parameter: reads resolve with up to `count` values. */
 interface GuestStream {
   read(count: number): Promise<{ value: ArrayLike<number> | undefined; done: boolean }>;

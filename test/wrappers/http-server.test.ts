@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { HttpServerWrapper } from '../../src/wrappers/http/http-server-wrapper.ts';
 import { InvalidArguments, InvalidModule } from '../../src/index.ts';
+import { until } from './http/helpers.ts';
 
 const APP = fileURLToPath(new URL('../../fixtures/http/wagi_app.wasm', import.meta.url));
 
@@ -146,11 +147,6 @@ for (const runtime of ['worker', 'inprocess'] as const) {
  * Sends a chunked POST. With `afterFirst` the rest of the body waits until the response has begun, so
  * the request only completes if the guest answers before it has the whole body.
  */
-/** Waits until `ready()` holds: a bounded poll, for effects that land after the client has its answer. */
-async function until(ready: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000 && !ready(); i++) await new Promise((r) => setTimeout(r, 10));
-}
-
 function post(port: number, path: string, chunks: Uint8Array[], afterFirst?: (res: IncomingMessage) => Promise<void>): Promise<{ status: number; body: Buffer; cut: boolean }> {
   return new Promise((resolve, reject) => {
     let status = 0;

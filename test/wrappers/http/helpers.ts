@@ -107,7 +107,8 @@ export function postChunks(port: number, path: string, chunks: Uint8Array[]): Pr
   });
 }
 
-/** Polls (without a time limit of its own) until `check` holds. */
+/** Polls until `check` holds, for about 30 s at most (the caller then asserts what it waited for). */
 export async function until(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((resolve) => setTimeout(resolve, 5));
+  // Bounded, so that a condition that never comes fails the assertion after it instead of hanging.
+  for (let i = 0; i < 6000 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
 }

@@ -27,5 +27,7 @@ export interface WasiContext {
   readonly violations: Violations;
   violation(capability: string, detail: string): void;
   checkInterrupt(): void;
+  /** Charges host work done for the guest (bytes copied or generated) to its fuel, checking its limits first. */
+  chargeWork(bytes: number): void;
   remainingMs(): number;
 }

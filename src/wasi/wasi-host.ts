@@ -39,6 +39,12 @@ export interface WasiHostOptions {
   checkInterrupt?: () => void;
   /** Milliseconds the guest may still block for, or Infinity; poll_oneoff never waits longer than this. */
   remainingMs?: () => number;
+  /**
+   * Charges host work done for the guest (random bytes, file and output copies) to its fuel before it
+   * is done, enforcing fuel and deadlines as a bulk instruction of that size would; default: only
+   * `checkInterrupt`.
+   */
+  chargeWork?: (bytes: number) => void;
   /** Reports a denied operation (capability and detail) for monitoring; the guest still just gets an errno. */
   onViolation?: (v: { capability: string; detail: string }) => void;
   /**
@@ -134,6 +140,7 @@ export class WasiHost {
       violations,
       violation: (capability, detail) => violations.report(capability, detail),
       checkInterrupt,
+      chargeWork: options.chargeWork ?? checkInterrupt,
       remainingMs: options.remainingMs ?? infinite,
       sockets: undefined,
     };
@@ -246,7 +253,7 @@ export class WasiHost {
         const dst = mem.bytes(buf, len);
         if (dst.length === 0) random.fill(dst);
         // Chunks of a multiple of 4 bytes: a seeded stream comes out the same as in one piece.
-        inHostWorkChunks(() => ctx.checkInterrupt(), dst.length, (off, n) => random.fill(dst.subarray(off, off + n)));
+        inHostWorkChunks((n) => ctx.chargeWork(n), dst.length, (off, n) => random.fill(dst.subarray(off, off + n)));
         return ERRNO.SUCCESS;
       },
       sock_accept: sock.sock_accept,

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ComponentRuntime, ResourceLimits, Timeout, WasmSandbox } from '../../src/index.ts';
+import { ComponentRuntime, ResourceLimitExceeded, ResourceLimits, Timeout, WasmSandbox } from '../../src/index.ts';
 import { wat } from '../helpers/wat.ts';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -236,3 +236,33 @@ describe('host work proportional to a guest\'s arguments', () => {
   }
 });
 
+
+describe('host work is charged as fuel', () => {
+  // 16 requests of 4 MiB: a handful of instructions, but 4 Mi units of fuel at one per 16 bytes.
+  const ASK_16_TIMES = `(module
+    (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
+    (memory (export "memory") 64)
+    (func (export "_start") (local $i i32)
+      (loop $l
+        (drop (call $random (i32.const 0) (i32.const 0x400000)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $l (i32.lt_u (local.get $i) (i32.const 16))))))`;
+
+  for (const runtime of ['inprocess', 'worker'] as const) {
+    it(`random_get's bytes exhaust a fuel budget its instructions never would (${runtime})`, async () => {
+      const sandbox = await WasmSandbox.create({ runtime });
+      try {
+        const mod = await sandbox.loadModule(await wat(ASK_16_TIMES));
+        const run = async (fuel: number) => {
+          const id = await sandbox.createInstance(mod, { resourceLimits: ResourceLimits.default().with({ cpu: { fuel } }) });
+          return sandbox.runCommand(id).then(() => 'finished', (e: unknown) => e);
+        };
+        assert.equal(await run(10_000_000), 'finished', 'enough fuel for the bytes');
+        const err = await run(1_000_000);
+        assert.ok(err instanceof ResourceLimitExceeded && err.limit === 'fuel', String(err));
+      } finally {
+        await sandbox.close();
+      }
+    });
+  }
+});

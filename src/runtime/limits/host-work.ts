@@ -14,23 +14,25 @@ let unchecked = 0;
 
 /**
  * Accounts for `bytes` of host work about to be done for the guest, before it is done: throws (the
- * guest's Timeout, or whatever `check` throws) when the call may not go on. `check` is the caller's
- * deadline and interrupt check, run once the work announced adds up to a chunk, so small writes do
- * not read the clock each. The one place where such work is decided, so that charging it to a byte
- * budget of the instance is a change here only.
+ * guest's Timeout or fuel exhaustion, or whatever `charge` throws) when the call may not go on.
+ * `charge` is the caller's: the WASI preview1 host charges the bytes to the guest's fuel, as bulk
+ * memory instructions are charged (`Meter.chargeBytes`, which checks the deadline too), other hosts
+ * check their deadline. It runs once the work announced adds up to a chunk, so small writes cost no
+ * clock read each.
  */
-export function chargeHostWork(check: () => void, bytes: number): void {
+export function chargeHostWork(charge: (bytes: number) => void, bytes: number): void {
   unchecked += bytes;
   if (unchecked < HOST_WORK_CHUNK) return;
+  const due = unchecked;
   unchecked = 0;
-  check();
+  charge(due);
 }
 
 /** Runs `work` over [0, total) in chunks of at most HOST_WORK_CHUNK, each charged before it runs. */
-export function inHostWorkChunks(check: () => void, total: number, work: (offset: number, length: number) => void): void {
+export function inHostWorkChunks(charge: (bytes: number) => void, total: number, work: (offset: number, length: number) => void): void {
   for (let off = 0; off < total; off += HOST_WORK_CHUNK) {
     const len = Math.min(HOST_WORK_CHUNK, total - off);
-    chargeHostWork(check, len);
+    chargeHostWork(charge, len);
     work(off, len);
   }
 }

@@ -5,7 +5,7 @@
  * a scan that allocates nothing, and the scan is charged as host work against the call's deadline.
  */
 import { Timeout } from '../errors.ts';
-import { chargeHostWork, HOST_WORK_CHUNK } from '../runtime/limits/host-work.ts';
+import { HOST_WORK_CHUNK, HostWork } from '../runtime/limits/host-work.ts';
 
 /** Arrays and maps (objects) nested in one another at most, in JSON and MessagePack alike. */
 export const MAX_NESTING = 512;
@@ -28,11 +28,12 @@ export function callDeadline(callTimeoutMs: number | null): () => void {
 
 /** Throws MalformedPayload when `text` nests arrays and objects deeper than MAX_NESTING (strings skipped). */
 export function checkJsonNesting(text: string, check: () => void): void {
+  const work = new HostWork(check);
   let depth = 0;
   let inString = false;
   const n = text.length;
   for (let start = 0; start < n; start += HOST_WORK_CHUNK) {
-    chargeHostWork(check, Math.min(HOST_WORK_CHUNK, n - start));
+    work.add(Math.min(HOST_WORK_CHUNK, n - start));
     const end = Math.min(n, start + HOST_WORK_CHUNK);
     for (let i = start; i < end; i++) {
       const c = text.charCodeAt(i);
@@ -62,6 +63,7 @@ export function parseBoundedJson(text: string, check: () => void = () => {}): un
  * Throws MalformedPayload otherwise.
  */
 export function checkMsgpack(bytes: Uint8Array, check: () => void): void {
+  const work = new HostWork(check);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = bytes.length;
   // Values still to read at each open level; the outermost level expects one.
@@ -78,7 +80,7 @@ export function checkMsgpack(bytes: Uint8Array, check: () => void): void {
   };
   while (pending.length > 0) {
     if (pos >= nextCharge) {
-      chargeHostWork(check, HOST_WORK_CHUNK);
+      work.add(HOST_WORK_CHUNK);
       nextCharge = pos + HOST_WORK_CHUNK;
     }
     const top = pending.length - 1;

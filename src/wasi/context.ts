@@ -1,3 +1,4 @@
+import type { HostWork } from '../runtime/limits/host-work.ts';
 import type { IoCounters } from '../host/counters.ts';
 import type { FilesystemCore } from '../host/filesystem.ts';
 import type { Violations } from '../host/violations.ts';
@@ -27,7 +28,7 @@ export interface WasiContext {
   readonly violations: Violations;
   violation(capability: string, detail: string): void;
   checkInterrupt(): void;
-  /** Charges host work done for the guest (bytes copied or generated) to its fuel, checking its limits first. */
-  chargeWork(bytes: number): void;
+  /** Host work done for the guest (bytes copied or generated), charged to its fuel before it is done. */
+  readonly work: HostWork;
   remainingMs(): number;
 }

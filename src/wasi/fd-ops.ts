@@ -2,7 +2,6 @@ import {
   fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, futimesSync, lstatSync, readdirSync, readSync, writeSync,
   type BigIntStats,
 } from 'node:fs';
-import { chargeHostWork } from '../runtime/limits/host-work.ts';
 import { ADVICE_MAX, FDFLAGS, FDFLAGS_ALL, FILETYPE, FSTFLAGS, PREOPENTYPE_DIR, RIGHTS, WHENCE, hasUnknownRights, rightsFromBig } from './constants.ts';
 import type { WasiContext } from './context.ts';
 import { ERRNO, fail } from './errno.ts';
@@ -61,7 +60,7 @@ const JOIN_MAX = 1 << 20;
 /** Descriptor-based functions: fd_*. */
 export function createFdFunctions(ctx: WasiContext) {
   const { mem, fds, counters } = ctx;
-  const charge = (bytes: number): void => ctx.chargeWork(bytes);
+  const { work } = ctx;
 
   /** Reads a file into guest iovecs at `position`, honouring io.maxReadBytes; returns bytes read. */
   function readFile(e: FdEntry, iovs: Array<{ ptr: number; len: number }>, position: number): number {
@@ -75,7 +74,7 @@ export function createFdFunctions(ctx: WasiContext) {
         if (probe === 0) break;
         counters.overRead(v.len);
       }
-      chargeHostWork(charge, want);
+      work.add(want);
       const n = readSync(e.hostFd, mem.u8(), v.ptr, want, position + total);
       total += n;
       counters.countRead(n);
@@ -89,7 +88,7 @@ export function createFdFunctions(ctx: WasiContext) {
     for (const v of iovs) {
       if (v.len === 0) continue;
       counters.checkWrite(v.len);
-      chargeHostWork(charge, v.len);
+      work.add(v.len);
       const n = writeSync(e.hostFd, mem.u8(), v.ptr, v.len, position + total);
       total += n;
       counters.countWrite(n);
@@ -123,7 +122,7 @@ export function createFdFunctions(ctx: WasiContext) {
     // they go one by one, each charged before it is copied.
     if (iovs.length === 1 || total > JOIN_MAX) {
       for (const v of iovs) {
-        chargeHostWork(charge, v.len);
+        work.add(v.len);
         sink.write(u8.subarray(v.ptr, v.ptr + v.len));
       }
       return total;

@@ -5,7 +5,7 @@ import { FilesystemCore, openPreopens } from '../host/filesystem.ts';
 import { exitCode, grantedArguments, grantedEnvironment } from '../host/grants.ts';
 import { createRandom } from '../host/random.ts';
 import { Violations } from '../host/violations.ts';
-import { inHostWorkChunks } from '../runtime/limits/host-work.ts';
+import { HostWork } from '../runtime/limits/host-work.ts';
 import type { Capabilities } from '../security/capabilities.ts';
 import type { ResourceLimits } from '../security/resource-limits.ts';
 import { preview1Clock } from './clocks.ts';
@@ -140,7 +140,7 @@ export class WasiHost {
       violations,
       violation: (capability, detail) => violations.report(capability, detail),
       checkInterrupt,
-      chargeWork: options.chargeWork ?? checkInterrupt,
+      work: new HostWork(options.chargeWork ?? checkInterrupt),
       remainingMs: options.remainingMs ?? infinite,
       sockets: undefined,
     };
@@ -253,7 +253,7 @@ export class WasiHost {
         const dst = mem.bytes(buf, len);
         if (dst.length === 0) random.fill(dst);
         // Chunks of a multiple of 4 bytes: a seeded stream comes out the same as in one piece.
-        inHostWorkChunks((n) => ctx.chargeWork(n), dst.length, (off, n) => random.fill(dst.subarray(off, off + n)));
+        ctx.work.inChunks(dst.length, (off, n) => random.fill(dst.subarray(off, off + n)));
         return ERRNO.SUCCESS;
       },
       sock_accept: sock.sock_accept,

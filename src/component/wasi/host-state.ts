@@ -10,6 +10,7 @@
  */
 import { SecurityViolation } from '../../errors.ts';
 import { IoCounters } from '../../host/counters.ts';
+import { HostWork } from '../../runtime/limits/host-work.ts';
 import { HostError } from '../../host/host-error.ts';
 import { checkNetwork, type NetworkRequest } from '../../host/network.ts';
 import { Violations, type Violation } from '../../host/violations.ts';
@@ -55,6 +56,8 @@ export class HostState {
   private readonly reportedStops = new WeakSet<Error>();
   /** The core's io counters, shared in meaning with the preview1 host. */
   readonly counters: IoCounters;
+  /** Host work done for the guest, checked against its deadline chunk by chunk. */
+  readonly work = new HostWork(() => this.interrupt());
 
   constructor(options: HostOptions) {
     this.options = options;

@@ -7,7 +7,6 @@
 import { Trap, WasmSandboxError } from '../../errors.ts';
 import { setTimeout as delay } from 'node:timers/promises';
 import { sleepMs } from '../../host/sleep.ts';
-import { chargeHostWork } from '../../runtime/limits/host-work.ts';
 import { guardClass, guardFunctions, type HostState } from './host-state.ts';
 
 /** Where an input stream's bytes come from. */
@@ -213,7 +212,7 @@ export function createIo(state: HostState): Io {
     }
     #write(bytes: Uint8Array): void {
       const sink = this.#open();
-      chargeHostWork(() => state.interrupt(), bytes.length);
+      state.work.add(bytes.length);
       try {
         sink.write(bytes);
       } catch (err) {
@@ -247,7 +246,7 @@ export function createIo(state: HostState): Io {
     /** The zeroes are made on the host: no more than check-write allows, as for any write. */
     #zeroes(len: bigint): Uint8Array {
       if (len > BigInt(Math.max(0, this.#open().capacity()))) throw failed(new Error(`write-zeroes of ${len} bytes is more than check-write allows`));
-      chargeHostWork(() => state.interrupt(), Number(len));
+      state.work.add(Number(len));
       return new Uint8Array(Number(len));
     }
     splice(src: InputStream, len: bigint): bigint {

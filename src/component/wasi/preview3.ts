@@ -9,7 +9,6 @@
  * preview3-shim is never reached: its defaults give a guest the host's environment, files and exit.
  */
 import { WasmSandboxError } from '../../errors.ts';
-import { chargeHostWork } from '../../runtime/limits/host-work.ts';
 import type { OutputSink } from '../../wasi/stdio.ts';
 import { DEFAULT_CHUNK, type Io } from './io.ts';
 import { guardFunctions, type HostState } from './host-state.ts';
@@ -106,7 +105,7 @@ export function createPreview3(state: HostState, io: Io, p2: Interfaces, wanted:
         if (state.stoppedBy === undefined) state.check();
         const { value, done } = await stream.read(DEFAULT_CHUNK);
         if (value !== undefined && value.length > 0) {
-          if (state.stoppedBy === undefined) chargeHostWork(() => state.interrupt(), value.length);
+          if (state.stoppedBy === undefined) state.work.add(value.length);
           try {
             sink.write(value instanceof Uint8Array ? value : Uint8Array.from(value));
           } catch (err) {

@@ -4,7 +4,6 @@
  * Preview2 has no error case for these, so the core's refusal ends the guest (SecurityViolation).
  */
 import { createRandom } from '../../host/random.ts';
-import { inHostWorkChunks } from '../../runtime/limits/host-work.ts';
 import { guardFunctions, type HostState } from './host-state.ts';
 
 /** Largest single request served; a guest asking for more is refused rather than served a huge buffer. */
@@ -18,7 +17,7 @@ export function createRandomInterfaces(state: HostState): Record<string, Record<
     const out = new Uint8Array(n);
     state.decide(() => {
       if (n === 0) source.fill(out);
-      inHostWorkChunks(() => state.interrupt(), n, (off, len) => source.fill(out.subarray(off, off + len)));
+      state.work.inChunks(n, (off, len) => source.fill(out.subarray(off, off + len)));
     });
     return out;
   }

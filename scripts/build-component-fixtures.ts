@@ -35,8 +35,8 @@ interface WatFixture {
 }
 interface CommandFixture {
   kind: 'command';
-  /** The preview1 command, relative to fixtures/components. */
-  core: string;
+  /** The preview1 command's WAT source beside the component, compiled and then wrapped. */
+  wat: string;
 }
 interface JsFixture {
   kind: 'js';
@@ -58,7 +58,8 @@ const FIXTURES: Record<string, WatFixture | JsFixture | CommandFixture> = {
   sockets: { kind: 'wat', wat: 'sockets.wat', wit: 'sockets.wit', world: 'sockets', wasi: true },
   'http-hello': { kind: 'wat', wat: 'http-hello.wat', wit: 'http-hello.wit', world: 'http-hello', wasi: true },
   'http-echo': { kind: 'wat', wat: 'http-echo.wat', wit: 'http-echo.wit', world: 'http-echo', wasi: true },
-  'misbehave-cli': { kind: 'command', core: '../wat/wasi_misbehave.wasm' },
+  // misbehave-cli.wat links to fixtures/wat/wasi_misbehave.wat: the same program, written once.
+  'misbehave-cli': { kind: 'command', wat: 'misbehave-cli.wat' },
   'random-spin': { kind: 'wat', wat: 'random-spin.wat', wit: 'random-spin.wit', world: 'random-spin', wasi: true },
   // WASI 0.3 commands: their WIT carries the 0.3 interfaces they use, as nested packages.
   'p3-cli': { kind: 'wat', wat: 'p3-cli.wat', wit: 'p3-cli.wit', world: 'p3-cli' },
@@ -101,7 +102,8 @@ async function witDirectory(f: { wit: string }): Promise<string> {
 async function buildCommand(f: CommandFixture): Promise<Uint8Array> {
   const jcoRoot = join(dirname(fileURLToPath(import.meta.resolve('@bytecodealliance/jco'))), '..');
   const adapter = await readFile(join(jcoRoot, 'lib', 'wasi_snapshot_preview1.command.wasm'));
-  return componentNew(await readFile(join(dir, f.core)), [['wasi_snapshot_preview1', adapter]]);
+  const core = await parse(await readFile(join(dir, f.wat), 'utf8'));
+  return componentNew(core, [['wasi_snapshot_preview1', adapter]]);
 }
 
 async function buildJs(f: JsFixture): Promise<Uint8Array> {

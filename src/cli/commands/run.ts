@@ -13,7 +13,6 @@ import { formatHostPort } from '../../host/network.ts';
 import { listenerHost, listenerRefusal } from '../../wasi/sockets.ts';
 import type { ListenerSpec } from '../../wasi/socket-protocol.ts';
 import { hostPortOption, parseArgs, parseDirMapping, UsageError, type OptionSpec } from '../args.ts';
-import { exitFor } from '../exit-codes.ts';
 import { formatResults, invokedSignature, parseInvokeArgs } from '../invoke-values.ts';
 import { readModuleSource } from '../module-source.ts';
 import { printFailure, printReport } from '../run-report.ts';

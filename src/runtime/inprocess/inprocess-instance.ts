@@ -18,7 +18,6 @@ import { linkImports, linksAsyncHostFunctions, type LinkCounters } from '../link
 import { toSandboxError } from '../traps.ts';
 import type { FrameMap } from '../../module/frame-map.ts';
 import { isStdinStream, type CapturedOutput, type InstanceMetrics, type ResolvedInstanceConfig, type RuntimeObserver, type SyncCall, type WasmInstance, type WasmResult, type WasmValue } from '../types.ts';
-import { monotonicMs } from '../monotonic.ts';
 import { WASM_PAGE_BYTES, type ResourceLimits } from '../../security/resource-limits.ts';
 import { accountingNow } from '../limits/epoch-clock.ts';
 import { StateSnapshot, type SlotPool } from './recycled-slot.ts';
